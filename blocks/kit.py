@@ -1,0 +1,96 @@
+"""Block Kit primitives that keep within Slack's published limits by construction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Block = dict[str, Any]
+
+MAX_MESSAGE_BLOCKS = 50
+MAX_VIEW_BLOCKS = 100
+SECTION_TEXT_MAX = 3000
+HEADER_TEXT_MAX = 150
+BUTTON_TEXT_MAX = 75
+BUTTON_VALUE_MAX = 2000
+CONTEXT_ELEMENTS_MAX = 10
+OPTION_TEXT_MAX = 75
+OPTION_VALUE_MAX = 150
+OPTIONS_MAX = 100
+VIEW_TITLE_MAX = 24
+PRIVATE_METADATA_MAX = 3000
+FIELD_TEXT_MAX = 2000
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Escape user text for mrkdwn so it cannot ping @channel or fake a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def plain(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
+
+
+def mrkdwn(text: str, limit: int = SECTION_TEXT_MAX) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": clip(text, limit)}
+
+
+def header(text: str) -> Block:
+    return {"type": "header", "text": plain(text, HEADER_TEXT_MAX)}
+
+
+def section(text: str, *, fields: list[str] | None = None, accessory: Block | None = None) -> Block:
+    block: Block = {"type": "section"}
+    if text or not fields:
+        block["text"] = mrkdwn(text or " ")
+    if fields:
+        block["fields"] = [mrkdwn(f, FIELD_TEXT_MAX) for f in fields[:10]]
+    if accessory:
+        block["accessory"] = accessory
+    return block
+
+
+def context(*texts: str) -> Block:
+    return {"type": "context", "elements": [mrkdwn(t) for t in texts[:CONTEXT_ELEMENTS_MAX]]}
+
+
+def divider() -> Block:
+    return {"type": "divider"}
+
+
+def button(
+    text: str, action_id: str, value: str = "", *, style: str | None = None, url: str | None = None
+) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": plain(text, BUTTON_TEXT_MAX),
+        "action_id": action_id,
+    }
+    if value:
+        element["value"] = clip(value, BUTTON_VALUE_MAX)
+    if style:
+        element["style"] = style
+    if url:
+        element["url"] = url
+    return element
+
+
+def actions(*elements: Block, block_id: str | None = None) -> Block:
+    block: Block = {"type": "actions", "elements": list(elements[:25])}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def option(text: str, value: str) -> Block:
+    return {"text": plain(text, OPTION_TEXT_MAX), "value": clip(value, OPTION_VALUE_MAX)}
+
+
+def fit_message(blocks: list[Block], *, more: str = "…and more not shown") -> list[Block]:
+    """Keep a message within 50 blocks, saying so when something was left out."""
+    if len(blocks) <= MAX_MESSAGE_BLOCKS:
+        return blocks
+    return [*blocks[: MAX_MESSAGE_BLOCKS - 1], context(more)]

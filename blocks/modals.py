@@ -1,0 +1,160 @@
+"""Modals: the forms behind `/case open` and `/case close`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from blocks.kit import OPTIONS_MAX, PRIVATE_METADATA_MAX, Block, clip, option, plain, section
+from models import Agency, Case, Risk
+from services.cases import SUMMARY_MAX
+
+OPEN_CASE = "case_open"
+CLOSE_CASE = "case_close"
+
+
+def _input(block_id: str, label: str, element: Block, *, hint: str | None = None,
+           optional: bool = False) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def _text(action_id: str, *, multiline: bool = False, max_length: int = 3000,
+          placeholder: str | None = None) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": multiline,
+        "max_length": max_length,
+    }
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return element
+
+
+def metadata(**values: Any) -> str:
+    text = json.dumps(values, separators=(",", ":"))
+    if len(text) > PRIVATE_METADATA_MAX:
+        raise ValueError("private_metadata would exceed Slack's 3,000 characters")
+    return text
+
+
+def agency_options(agencies: Sequence[Agency]) -> list[Block]:
+    return [option(f"{a.name} ({a.slug})", a.slug) for a in agencies]
+
+
+def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -> dict[str, Any]:
+    if len(agencies) <= OPTIONS_MAX:
+        agency_element: Block = {
+            "type": "multi_static_select",
+            "action_id": "value",
+            "options": agency_options(agencies),
+            "placeholder": plain("Choose agencies", 150),
+        }
+    else:  # a large registry is searched as the coordinator types
+        agency_element = {
+            "type": "multi_external_select",
+            "action_id": "value",
+            "min_query_length": 1,
+            "placeholder": plain("Type to search agencies", 150),
+        }
+    risk_options = [option(r.value.capitalize(), r.value) for r in Risk]
+    return {
+        "type": "modal",
+        "callback_id": OPEN_CASE,
+        "title": plain("Open a case", 24),
+        "submit": plain("Open case", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(channel=origin_channel),
+        "blocks": [
+            section(
+                ":lock: *Do not enter the person's name, date of birth, address or any other "
+                "identifier.* casehub gives the case a reference; Slack only ever sees that."
+            ),
+            _input(
+                "summary",
+                "Concern summary",
+                _text("value", multiline=True, max_length=SUMMARY_MAX,
+                      placeholder="What is the concern? Describe behaviour, not identity."),
+                hint="No names or identifiers. At least 10 characters.",
+            ),
+            _input(
+                "risk",
+                "Initial risk level",
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": risk_options,
+                    "initial_option": risk_options[1],
+                },
+            ),
+            _input(
+                "lead",
+                "Lead coordinator",
+                {"type": "users_select", "action_id": "value", "initial_user": opener},
+            ),
+            _input("agencies", "Participating agencies", agency_element,
+                   hint="Need to know: only the agencies that must take part."),
+            _input(
+                "agency_reference",
+                "Your agency's own reference",
+                _text("value", max_length=64),
+                hint="Kept in casehub's record only; never posted to Slack.",
+                optional=True,
+            ),
+        ],
+    }
+
+
+def close_case(case: Case) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": CLOSE_CASE,
+        "title": plain(clip(f"Close case {case.reference}", 24), 24),
+        "submit": plain("Close case", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(case=case.reference, channel=case.channel_id),
+        "blocks": [
+            section(
+                "Closing records the outcome, posts a closing message and archives the channel. "
+                "The case stays in casehub's record."
+            ),
+            _input("outcome", "Outcome", _text("value", multiline=True, max_length=2000,
+                                                  placeholder="e.g. support completed, signposted")),
+            _input("lessons", "Lessons learned", _text("value", multiline=True, max_length=3000),
+                   hint="What should partners do differently next time?", optional=True),
+        ],
+    }
+
+
+def values(view: dict[str, Any]) -> dict[str, Any]:
+    """Flatten a submitted view's state to {block_id: value}."""
+    out: dict[str, Any] = {}
+    for block_id, inputs in view.get("state", {}).get("values", {}).items():
+        element = inputs.get("value") or next(iter(inputs.values()), {})
+        kind = element.get("type")
+        if kind in ("static_select", "external_select"):
+            selected = element.get("selected_option")
+            out[block_id] = selected["value"] if selected else None
+        elif kind in ("multi_static_select", "multi_external_select"):
+            out[block_id] = [o["value"] for o in element.get("selected_options") or []]
+        elif kind == "users_select":
+            out[block_id] = element.get("selected_user")
+        elif kind == "multi_users_select":
+            out[block_id] = element.get("selected_users") or []
+        elif kind == "datepicker":
+            out[block_id] = element.get("selected_date")
+        elif kind == "checkboxes":
+            out[block_id] = [o["value"] for o in element.get("selected_options") or []]
+        else:
+            out[block_id] = element.get("value")
+    return out

@@ -1,0 +1,1 @@
+"""casehub's assembly: settings, database, Slack client, the bolt app and its processes."""

@@ -1,0 +1,118 @@
+"""`python -m bot`: the one place that starts anything."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+from bot.db import Database, UnmigratedDatabase
+from bot.settings import ConfigurationError, Settings, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="casehub")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply database migrations")
+    web = commands.add_parser("web", help="serve HTTP at /slack/events under gunicorn")
+    web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
+    web.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "64")))
+    commands.add_parser("socket", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
+    agencies_cmd = commands.add_parser("agencies", help="manage the agency registry")
+    agencies_sub = agencies_cmd.add_subparsers(dest="action", required=True)
+    importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
+    importer.add_argument("file", type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return run(args)
+    except (ConfigurationError, UnmigratedDatabase) as error:
+        print(error, file=sys.stderr)
+        return 2
+
+
+def _database_only() -> Settings:
+    """Settings for commands that need the database but not Slack."""
+    return load_settings(slack_bot_token=os.environ.get("SLACK_BOT_TOKEN", "unused"),
+                         slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "unused"))
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "migrate":
+        settings = _database_only()
+        Database(settings.database_url).migrate()
+        print("database is up to date")
+        return 0
+    if args.command == "agencies":
+        return import_agencies(args.file)
+    settings = load_settings()
+    Database(settings.database_url).check_migrated()
+    if args.command == "web":
+        return serve_http(settings, args.workers, args.threads)
+    return serve_socket(settings)
+
+
+def import_agencies(path: Path) -> int:
+    from services import agencies
+    from services.errors import CasehubError
+
+    settings = _database_only()
+    db = Database(settings.database_url)
+    db.check_migrated()
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as error:
+        print(f"cannot read {path}: {error}", file=sys.stderr)
+        return 2
+    try:
+        with db.session() as session:
+            new_agencies, memberships = agencies.import_registry(
+                session, data, actor="cli", request_ref=f"cli:agencies-import:{path.name}"
+            )
+    except CasehubError as error:
+        print(f"{path}: {error}", file=sys.stderr)
+        return 2
+    print(f"imported {path}: {new_agencies} new agencies, {memberships} roles set")
+    return 0
+
+
+def serve_http(settings: Settings, workers: int, threads: int) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from bot.web import application_from_environment
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"0.0.0.0:{settings.port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", threads)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("graceful_timeout", 30)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return application_from_environment()
+
+    Server().run()
+    return 0
+
+
+def serve_socket(settings: Settings) -> int:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from bot.app import create_app
+
+    if settings.slack_app_token is None:
+        raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
+    app = create_app(settings, Database(settings.database_url))
+    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Configuration, read once from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr
+    slack_app_token: SecretStr | None = None
+    database_url: str = "sqlite:///casehub.db"
+    slack_api_url: str = "https://slack.com/api/"
+    port: int = Field(default=3000, ge=1, le=65535)
+    casehub_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    case_channel_prefix: str = "case"
+    strict_membership: bool = False
+    # Threads that run listeners after the acknowledgement; bolt's default of five
+    # makes acknowledgements queue behind slow Slack calls under load.
+    listener_workers: int = Field(default=32, ge=1, le=512)
+    default_timezone: str = "Europe/London"
+    working_hours_start: time = time(8, 0)
+    working_hours_end: time = time(18, 0)
+    working_days: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
+    )
+    review_every_weeks: int = Field(default=4, ge=1, le=52)
+    review_nudge_working_days: int = Field(default=3, ge=0, le=20)
+    digest_time: time = time(8, 30)
+    update_edit_minutes: int = Field(default=30, ge=1, le=24 * 60)
+
+    @field_validator("casehub_admins", mode="before")
+    @classmethod
+    def _split_admins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.replace(" ", ",").split(",") if part.strip()]
+        return value
+
+    @field_validator("working_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().lower()[:3] for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            unknown = [day for day in value if day not in _WEEKDAYS]
+            if unknown:
+                raise ValueError(f"unknown weekday {unknown[0]!r}; use mon,tue,wed,thu,fri,sat,sun")
+        return value
+
+    @field_validator("case_channel_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if not _CHANNEL_PREFIX.match(value):
+            raise ValueError(
+                "must be 1-41 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _slash_terminated(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def socket_mode(self) -> bool:
+        return self.slack_app_token is not None
+
+    @property
+    def working_weekdays(self) -> set[int]:
+        return {_WEEKDAYS.index(day) for day in self.working_days}
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.casehub_admins
+
+
+class ConfigurationError(Exception):
+    """Raised at start-up with a message fit to print instead of a traceback."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            if error["type"] == "missing":
+                problems.append(f"{name} is not set (put it in the environment or in .env)")
+            else:
+                problems.append(f"{name} is invalid: {error['msg']}")
+        raise ConfigurationError("casehub cannot start: " + "; ".join(problems)) from None

@@ -1,0 +1,212 @@
+"""`/case`: open, inspect, move and close cases."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from blocks import messages, modals
+from flows import case_channel
+from handlers.common import Deps, date_arg, deps, request_ref, split_args
+from services import agencies, cases, deliveries
+from services.errors import InvalidInput, NotAllowed
+
+HELP = messages.usage(
+    "/case — cases and their channels",
+    [
+        "/case open — open a case (a form; coordinators)",
+        "/case status — the case card (in a case channel)",
+        "/case list — the cases you lead",
+        "/case stage <stage> — move the case on (lead coordinator)",
+        "/case consent given|withdrawn|not-required [YYYY-MM-DD] — record consent (lead)",
+        "/case agencies add|remove <slug> — change who takes part (lead)",
+        "/case close — record the outcome and archive the channel (lead)",
+        "/case retry <REF> — finish setting up a case whose channel failed (lead)",
+        "/case help — this help",
+    ],
+    "/case stage assessment",
+    "coordinators open cases; the lead coordinator changes them; participants see the card.",
+)
+
+
+@dataclass
+class Call:
+    deps: Deps
+    client: WebClient
+    respond: Respond
+    body: dict[str, Any]
+    args: list[str]
+    context: BoltContext
+
+    @property
+    def user(self) -> str:
+        return self.body["user_id"]
+
+    @property
+    def channel(self) -> str:
+        return self.body["channel_id"]
+
+    @property
+    def ref(self) -> str:
+        return request_ref(self.body)
+
+    def say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
+
+
+def register(app: App) -> None:
+    app.command("/case")(handle_case)
+
+
+def handle_case(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
+                context: BoltContext) -> None:
+    ack()
+    args = split_args(body.get("text"))
+    name = args.pop(0).lower() if args else "help"
+    call = Call(deps(context), client, respond, body, args, context)
+    SUBCOMMANDS.get(name, show_help)(call)
+
+
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def open_form(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        if not agencies.is_coordinator(session, call.user):
+            raise NotAllowed(
+                "Only coordinators may open cases.",
+                hint="An admin can make you one with `/agency member add <slug> @you coordinator`.",
+            )
+        registry = agencies.all_agencies(session)
+    if not registry:
+        raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")
+    view = modals.open_case(registry, opener=call.user, origin_channel=call.channel)
+    call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
+
+
+def status(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/case status")
+        cases.require_participant(session, case, call.user)
+        blocks = messages.case_card(case, case.agencies)
+    call.say(messages.case_header_text(case), blocks)
+
+
+def list_cases(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        led = cases.led_by(session, call.user)
+    call.say(f"You lead {len(led)} open case(s).", messages.case_list(led))
+
+
+def stage(call: Call) -> None:
+    if len(call.args) != 1:
+        raise InvalidInput("Say which stage.", hint="For example `/case stage assessment`.")
+    target = cases.parse_stage(call.args[0])
+    with call.deps.db.session() as session:
+        case = cases.for_channel(session, call.channel, "/case stage")
+        if not deliveries.claim(session, call.ref):
+            return
+        previous = cases.move_stage(session, case=case, to=target, actor=call.user,
+                                    request_ref=call.ref)
+        notice, case_id = messages.stage_notice(case, previous), case.id
+    case_channel.refresh_header(call.deps.db, call.client, case_id)
+    call.client.chat_postMessage(channel=call.channel, text=notice)
+
+
+def consent(call: Call) -> None:
+    if not call.args or len(call.args) > 2:
+        raise InvalidInput(
+            "Say what was decided.", hint="For example `/case consent given 2026-11-20`."
+        )
+    decision = cases.parse_consent(call.args[0])
+    on = date_arg(call.args[1]) if len(call.args) == 2 else date.today()
+    with call.deps.db.session() as session:
+        case = cases.for_channel(session, call.channel, "/case consent")
+        if not deliveries.claim(session, call.ref):
+            return
+        moved_back = cases.record_consent(session, case=case, consent=decision, on=on,
+                                          actor=call.user, request_ref=call.ref)
+        reference, case_id = case.reference, case.id
+    call.say(f"Consent for case {reference} recorded: {decision.value} on {on.isoformat()}.")
+    if moved_back:
+        case_channel.refresh_header(call.deps.db, call.client, case_id)
+        call.client.chat_postMessage(
+            channel=call.channel,
+            text=f"Consent was withdrawn: case {reference} is back at panel decision.",
+        )
+        call.client.chat_postMessage(
+            channel=call.user,
+            text=f":warning: Consent for case {reference} was withdrawn, so the case has moved back "
+            "to *panel decision*. Support can resume only with consent on record.",
+        )
+
+
+def change_agencies(call: Call) -> None:
+    if len(call.args) != 2 or call.args[0] not in ("add", "remove"):
+        raise InvalidInput(
+            "Say add or remove, and the agency.", hint="For example `/case agencies add housing`."
+        )
+    verb, slug = call.args
+    with call.deps.db.session() as session:
+        case = cases.for_channel(session, call.channel, "/case agencies")
+        agency = agencies.get(session, slug)
+        if not deliveries.claim(session, call.ref):
+            return
+        before = cases.entitled_users(session, case)
+        change = cases.add_agency if verb == "add" else cases.remove_agency
+        change(session, case=case, agency=agency, actor=call.user, request_ref=call.ref)
+        session.flush()
+        session.expire(case, ["participations"])
+        after = cases.entitled_users(session, case)
+        case_id, name = case.id, agency.name
+    added, removed, failed = case_channel.sync_members(
+        call.client, call.channel, before=before, after=after,
+        bot_user_id=call.context.bot_user_id or "",
+    )
+    case_channel.refresh_header(call.deps.db, call.client, case_id)
+    verb_text = "joined" if verb == "add" else "left"
+    call.client.chat_postMessage(channel=call.channel, text=f"{name} has {verb_text} this case.")
+    note = messages.membership_notice(added, removed)
+    if failed:
+        note = (note or "") + "\nCould not change: " + ", ".join(f"<@{u}>" for u in failed)
+    call.say(note or f"{name} has {verb_text} the case.")
+
+
+def close_form(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/case close")
+        cases.require_open(case)
+        cases.require_lead(case, call.user, "close the case")
+        view = modals.close_case(case)
+    call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
+
+
+def retry_setup(call: Call) -> None:
+    if len(call.args) != 1:
+        raise InvalidInput("Say which case.", hint="For example `/case retry K7Q2M9`.")
+    with call.deps.db.reader() as session:
+        case = cases.get_by_reference(session, call.args[0])
+        cases.require_lead(case, call.user, "finish setting up this case")
+    case_channel.set_up_and_report(
+        call.deps.db, call.client, case_id=case.id, prefix=call.deps.settings.case_channel_prefix,
+        user=call.user, request_ref=call.ref, bot_user_id=call.context.bot_user_id or "",
+    )
+
+
+SUBCOMMANDS: dict[str, Callable[[Call], None]] = {
+    "help": show_help,
+    "open": open_form,
+    "status": status,
+    "list": list_cases,
+    "stage": stage,
+    "consent": consent,
+    "agencies": change_agencies,
+    "close": close_form,
+    "retry": retry_setup,
+}

@@ -1,0 +1,23 @@
+"""ORM models only; the rules that govern them live in `services`."""
+
+from models.agency import Agency, AgencyKind, Membership, Role
+from models.audit import AuditEvent, Delivery
+from models.base import Base, utcnow
+from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
+
+__all__ = [
+    "Agency",
+    "AgencyKind",
+    "AuditEvent",
+    "Base",
+    "Case",
+    "CaseAgency",
+    "Consent",
+    "Delivery",
+    "Membership",
+    "Risk",
+    "Role",
+    "SetupState",
+    "Stage",
+    "utcnow",
+]

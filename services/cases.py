@@ -1,0 +1,359 @@
+"""Cases: opening, stages and consent, participating agencies, who is entitled to see them."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from models import Agency, Case, CaseAgency, Consent, Membership, Risk, SetupState, Stage, utcnow
+from services import agencies, audit
+from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
+
+# Crockford's base32: no I, L, O or U, so a reference survives being read aloud on the phone.
+REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+REFERENCE_LENGTH = 6
+SUMMARY_MAX = 2000
+
+# Moves the lead coordinator may make with `/case stage`. Closing goes through `/case close`,
+# which asks for an outcome. Support needs consent (or a record that none is required).
+TRANSITIONS: dict[Stage, tuple[Stage, ...]] = {
+    Stage.REFERRAL: (Stage.SCREENING, Stage.EXIT),
+    Stage.SCREENING: (Stage.ASSESSMENT, Stage.EXIT),
+    Stage.ASSESSMENT: (Stage.PANEL_DECISION, Stage.EXIT),
+    Stage.PANEL_DECISION: (Stage.SUPPORT, Stage.EXIT),
+    Stage.SUPPORT: (Stage.PANEL_DECISION, Stage.EXIT),
+    Stage.EXIT: (Stage.FOLLOW_UP,),
+    Stage.FOLLOW_UP: (),
+    Stage.CLOSED: (),
+}
+
+
+def new_reference() -> str:
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def normalise_reference(value: str) -> str:
+    """Accept what people type or hear: lower case, O for 0, I or L for 1."""
+    cleaned = value.strip().upper().replace("-", "")
+    return cleaned.translate(str.maketrans("OIL", "011"))
+
+
+def parse_stage(value: str) -> Stage:
+    key = value.strip().lower().replace("_", "-").replace(" ", "-")
+    aliases = {"panel": Stage.PANEL_DECISION, "followup": Stage.FOLLOW_UP}
+    if key in aliases:
+        return aliases[key]
+    try:
+        return Stage(key)
+    except ValueError:
+        raise InvalidInput(
+            f"`{value}` is not a stage.", hint="Stages: " + ", ".join(s.value for s in Stage) + "."
+        ) from None
+
+
+def parse_risk(value: str) -> Risk:
+    try:
+        return Risk(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(
+            f"`{value}` is not a risk level.", hint="Use low, moderate, high or critical."
+        ) from None
+
+
+@dataclass(frozen=True)
+class CaseDraft:
+    summary: str
+    risk: Risk
+    lead_user_id: str
+    agency_slugs: tuple[str, ...]
+    agency_reference: str | None = None
+
+
+def check_draft(draft: CaseDraft) -> None:
+    """The checks that need no database, so a modal can show them inline at once."""
+    summary = draft.summary.strip()
+    if len(summary) < 10:
+        raise InvalidInput("Describe the concern in at least 10 characters.", field="summary")
+    if len(summary) > SUMMARY_MAX:
+        raise InvalidInput(
+            f"The summary is {len(summary)} characters; the limit is {SUMMARY_MAX}.", field="summary"
+        )
+    if not draft.agency_slugs:
+        raise InvalidInput("Choose at least one participating agency.", field="agencies")
+    if draft.agency_reference and len(draft.agency_reference) > 64:
+        raise InvalidInput("The agency reference is at most 64 characters.", field="agency_reference")
+
+
+def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
+    """Every check on a new case; returns the chosen agencies."""
+    check_draft(draft)
+    if not agencies.is_coordinator(session, opener):
+        raise NotAllowed(
+            "Only coordinators may open cases.",
+            hint="An admin can make you one with `/agency member add <slug> @you coordinator`.",
+        )
+    if not agencies.is_coordinator(session, draft.lead_user_id):
+        raise InvalidInput(
+            f"<@{draft.lead_user_id}> is not a coordinator, so cannot lead a case.",
+            hint="Choose a coordinator as lead.",
+            field="lead",
+        )
+    chosen = []
+    for slug in dict.fromkeys(draft.agency_slugs):
+        try:
+            chosen.append(agencies.get(session, slug))
+        except NotFound as error:
+            error.field = "agencies"
+            raise
+    return chosen
+
+
+def open_case(
+    session: Session, *, draft: CaseDraft, opener: str, opened_via: str, request_ref: str
+) -> tuple[Case, bool]:
+    """Record a new case; returns (case, created). A repeated delivery returns the first case."""
+    existing = session.scalar(select(Case).where(Case.opened_via == opened_via))
+    if existing is not None:
+        return existing, False
+    chosen = check_open_allowed(session, draft=draft, opener=opener)
+    for _attempt in range(10):
+        case = Case(
+            reference=new_reference(),
+            risk=draft.risk,
+            summary=draft.summary.strip(),
+            agency_reference=(draft.agency_reference or "").strip() or None,
+            lead_user_id=draft.lead_user_id,
+            opened_by=opener,
+            opened_via=opened_via,
+        )
+        try:
+            with session.begin_nested():
+                session.add(case)
+                session.flush()
+        except IntegrityError:
+            winner = session.scalar(select(Case).where(Case.opened_via == opened_via))
+            if winner is not None:  # the same submission, delivered twice at once
+                return winner, False
+            continue  # a reference collision: draw again
+        break
+    else:  # pragma: no cover - 32**6 references make ten collisions in a row implausible
+        raise Conflict("Could not draw a free case reference; please try again.")
+    for agency in chosen:
+        session.add(CaseAgency(case=case, agency=agency, added_by=opener))
+    session.flush()
+    audit.record(
+        session, actor=opener, action="case.opened", request_ref=request_ref, case=case,
+        reference=case.reference, risk=case.risk.value, lead=case.lead_user_id,
+        agencies=[a.slug for a in chosen],
+    )
+    return case, True
+
+
+def get_by_reference(session: Session, reference: str) -> Case:
+    case = session.scalar(select(Case).where(Case.reference == normalise_reference(reference)))
+    if case is None:
+        raise NotFound(f"There is no case `{reference}`.", hint="`/case list` shows your cases.")
+    return case
+
+
+def for_channel(session: Session, channel_id: str, command: str) -> Case:
+    case = session.scalar(
+        select(Case)
+        .where(Case.channel_id == channel_id)
+        .options(selectinload(Case.participations))
+    )
+    if case is None:
+        raise NotACaseChannel(command)
+    return case
+
+
+def entitled_users(session: Session, case: Case) -> set[str]:
+    """Everyone with a need to know: the lead and every member of a participating agency."""
+    agency_ids = [p.agency_id for p in case.active_participations]
+    users = {case.lead_user_id}
+    if agency_ids:
+        users.update(
+            session.scalars(select(Membership.user_id).where(Membership.agency_id.in_(agency_ids)))
+        )
+    return users
+
+
+def roles_in_case(session: Session, case: Case, user_id: str) -> list[Membership]:
+    agency_ids = [p.agency_id for p in case.active_participations]
+    return list(
+        session.scalars(
+            select(Membership).where(
+                Membership.user_id == user_id, Membership.agency_id.in_(agency_ids)
+            )
+        )
+    )
+
+
+def require_participant(session: Session, case: Case, user_id: str) -> None:
+    if user_id == case.lead_user_id or roles_in_case(session, case, user_id):
+        return
+    raise NotAllowed(
+        f"You are not in an agency taking part in case {case.reference}.",
+        hint="Ask the lead coordinator to add your agency if you need to know.",
+    )
+
+
+def require_lead(case: Case, user_id: str, doing: str) -> None:
+    if user_id != case.lead_user_id:
+        raise NotAllowed(
+            f"Only the lead coordinator (<@{case.lead_user_id}>) may {doing}.",
+            hint="Ask them, or ask them to hand the case over to you.",
+        )
+
+
+def require_open(case: Case) -> None:
+    if case.is_closed:
+        raise CaseClosed(
+            f"Case {case.reference} is closed.", hint="Closed cases are kept for the record only."
+        )
+
+
+def move_stage(
+    session: Session, *, case: Case, to: Stage, actor: str, request_ref: str
+) -> Stage:
+    require_open(case)
+    require_lead(case, actor, "move the case's stage")
+    allowed = TRANSITIONS[case.stage]
+    if to is Stage.CLOSED:
+        raise InvalidInput("Cases are closed with `/case close`, which records the outcome.")
+    if to is case.stage:
+        raise Conflict(f"Case {case.reference} is already at {to.value}.")
+    if to not in allowed:
+        options = ", ".join(f"`{s.value}`" for s in allowed) or "none (close it with `/case close`)"
+        raise InvalidInput(
+            f"A case cannot move from {case.stage.value} to {to.value}.",
+            hint=f"From {case.stage.value} it can move to: {options}.",
+        )
+    if to is Stage.SUPPORT and case.consent not in (Consent.GIVEN, Consent.NOT_REQUIRED):
+        raise InvalidInput(
+            "Support needs consent on record.",
+            hint="Record it first with `/case consent given [YYYY-MM-DD]` "
+            "(or `not-required` where the law allows).",
+        )
+    previous = case.stage
+    case.stage = to
+    audit.record(
+        session, actor=actor, action="case.stage", request_ref=request_ref, case=case,
+        previous=previous.value, stage=to.value,
+    )
+    return previous
+
+
+def parse_consent(value: str) -> Consent:
+    try:
+        consent = Consent(value.strip().lower())
+    except ValueError:
+        consent = None
+    if consent is None or consent is Consent.NOT_RECORDED:
+        raise InvalidInput(
+            f"`{value}` is not a consent decision.", hint="Use given, withdrawn or not-required."
+        )
+    return consent
+
+
+def record_consent(
+    session: Session, *, case: Case, consent: Consent, on: date, actor: str, request_ref: str
+) -> bool:
+    """Record consent; returns True when a withdrawal moved the case back to panel decision."""
+    require_open(case)
+    require_lead(case, actor, "record consent")
+    if on > date.today():
+        raise InvalidInput(f"{on.isoformat()} is in the future; give the date consent was decided.")
+    case.consent, case.consent_date = consent, on
+    moved_back = consent is Consent.WITHDRAWN and case.stage is Stage.SUPPORT
+    audit.record(
+        session, actor=actor, action="case.consent", request_ref=request_ref, case=case,
+        consent=consent.value, date=on.isoformat(),
+    )
+    if moved_back:
+        case.stage = Stage.PANEL_DECISION
+        audit.record(
+            session, actor=actor, action="case.stage", request_ref=request_ref, case=case,
+            previous=Stage.SUPPORT.value, stage=Stage.PANEL_DECISION.value, reason="consent withdrawn",
+        )
+    return moved_back
+
+
+def add_agency(
+    session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str
+) -> None:
+    require_open(case)
+    require_lead(case, actor, "change which agencies take part")
+    if agency in case.agencies:
+        raise Conflict(f"`{agency.slug}` already takes part in case {case.reference}.")
+    session.add(CaseAgency(case=case, agency=agency, added_by=actor))
+    session.flush()
+    audit.record(
+        session, actor=actor, action="case.agency.added", request_ref=request_ref, case=case,
+        agency=agency,
+    )
+
+
+def remove_agency(
+    session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str
+) -> None:
+    require_open(case)
+    require_lead(case, actor, "change which agencies take part")
+    participation = next((p for p in case.active_participations if p.agency_id == agency.id), None)
+    if participation is None:
+        raise NotFound(f"`{agency.slug}` does not take part in case {case.reference}.")
+    if len(case.active_participations) == 1:
+        raise InvalidInput("A case needs at least one participating agency.")
+    participation.left_at = utcnow()
+    participation.removed_by = actor
+    audit.record(
+        session, actor=actor, action="case.agency.removed", request_ref=request_ref, case=case,
+        agency=agency,
+    )
+
+
+def close(
+    session: Session, *, case: Case, outcome: str, lessons: str, actor: str, request_ref: str
+) -> None:
+    require_open(case)
+    require_lead(case, actor, "close the case")
+    if not outcome.strip():
+        raise InvalidInput("Say what the outcome was.", field="outcome")
+    case.stage = Stage.CLOSED
+    case.closed_at = utcnow()
+    case.outcome, case.lessons = outcome.strip(), lessons.strip() or None
+    audit.record(
+        session, actor=actor, action="case.closed", request_ref=request_ref, case=case,
+    )
+
+
+def led_by(session: Session, user_id: str, *, include_closed: bool = False) -> list[Case]:
+    query = select(Case).where(Case.lead_user_id == user_id).order_by(Case.opened_at.desc())
+    if not include_closed:
+        query = query.where(Case.stage != Stage.CLOSED)
+    return list(session.scalars(query.options(selectinload(Case.participations))))
+
+
+def mark_setup(session: Session, case: Case, *, error: str | None) -> None:
+    case.setup_state = SetupState.FAILED if error else SetupState.READY
+    case.setup_error = error
+
+
+def open_cases_of_agency(session: Session, agency: Agency) -> list[Case]:
+    return list(
+        session.scalars(
+            select(Case)
+            .join(CaseAgency)
+            .where(
+                CaseAgency.agency_id == agency.id,
+                CaseAgency.left_at.is_(None),
+                Case.stage != Stage.CLOSED,
+                Case.channel_id.is_not(None),
+            )
+        )
+    )

@@ -1,0 +1,155 @@
+"""Drives casehub the way Slack does: signed HTTP requests to /slack/events on loopback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from bot.executor import ListenerExecutor
+from tests.fakeslack.server import TEAM, FakeSlack
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    response_url: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+class SlackDriver:
+    def __init__(self, url: str, secret: str, fake: FakeSlack, executor: ListenerExecutor) -> None:
+        self.url, self.secret, self.fake, self.executor = url, secret, fake, executor
+
+    # ---- transport ------------------------------------------------------------------------------
+    def post(self, body: bytes, content_type: str, *, headers: dict[str, str] | None = None,
+             timestamp: int | None = None, secret: str | None = None, settle: bool = True) -> Reply:
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        request = urllib.request.Request(self.url + "/slack/events", data=body, method="POST")
+        request.add_header("Content-Type", content_type)
+        request.add_header("X-Slack-Request-Timestamp", ts)
+        request.add_header("X-Slack-Signature", sign(secret or self.secret, ts, body))
+        for key, value in (headers or {}).items():
+            request.add_header(key, value)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                reply = Reply(response.status, response.read().decode())
+        except urllib.error.HTTPError as error:
+            reply = Reply(error.code, error.read().decode())
+        if settle:
+            self.settle()
+        return reply
+
+    def settle(self) -> None:
+        assert self.executor.wait_idle(timeout=30), "listeners still running after 30 s"
+
+    def _form(self, payload: dict[str, Any], **kwargs: Any) -> Reply:
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return self.post(body, "application/x-www-form-urlencoded", **kwargs)
+
+    # ---- what people do ------------------------------------------------------------------------
+    def command(self, command: str, text: str = "", *, user: str, channel: str = "CGENERAL",
+                **kwargs: Any) -> Reply:
+        response_url = self.fake.issue_response_url()
+        fields = {
+            "token": "legacy", "team_id": TEAM, "team_domain": "casehub-test",
+            "channel_id": channel, "channel_name": "whatever", "user_id": user,
+            "user_name": user.lower(), "command": command, "text": text, "api_app_id": "ACASEHUB",
+            "enterprise_id": "", "response_url": response_url,
+            "trigger_id": self.fake.issue_trigger(user),
+        }
+        reply = self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **kwargs)
+        reply.response_url = response_url
+        return reply
+
+    def ephemeral(self, reply: Reply) -> str:
+        """Everything the person saw in reply to a command: the ack body and the responses."""
+        texts = []
+        if reply.body:
+            try:
+                texts.append(json.loads(reply.body).get("text", ""))
+            except ValueError:
+                texts.append(reply.body)
+        for posted in self.fake.replies(reply.response_url or ""):
+            texts.append(posted.get("text") or "")
+            texts.append(json.dumps(posted.get("blocks") or ""))
+        return "\n".join(texts)
+
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str,
+               **kwargs: Any) -> Reply:
+        state = {"values": {}}
+        for block in view["blocks"]:
+            if block.get("type") != "input" or block["block_id"] not in values:
+                continue
+            element = block["element"]
+            state["values"][block["block_id"]] = {
+                element["action_id"]: _element_state(element, values[block["block_id"]])
+            }
+        payload = {
+            "type": "view_submission", "team": {"id": TEAM}, "user": {"id": user},
+            "api_app_id": "ACASEHUB", "trigger_id": self.fake.issue_trigger(user),
+            "view": {**view, "state": state},
+        }
+        return self._form(payload, **kwargs)
+
+    def click(self, action_id: str, value: str, *, user: str, channel: str | None = None,
+              message_ts: str | None = None, **kwargs: Any) -> Reply:
+        payload = {
+            "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user},
+            "api_app_id": "ACASEHUB", "trigger_id": self.fake.issue_trigger(user),
+            "response_url": self.fake.issue_response_url(),
+            "actions": [{"action_id": action_id, "block_id": "b", "value": value,
+                         "type": "button", "action_ts": str(time.time())}],
+            "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+            "channel": {"id": channel} if channel else None,
+        }
+        return self._form(payload, **kwargs)
+
+    def event(self, event: dict[str, Any], *, event_id: str | None = None,
+              retry_num: int | None = None, **kwargs: Any) -> Reply:
+        envelope = {
+            "token": "legacy", "team_id": TEAM, "api_app_id": "ACASEHUB", "type": "event_callback",
+            "event": event, "event_id": event_id or f"Ev{next(_ids):08d}",
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
+        }
+        headers = {}
+        if retry_num is not None:
+            headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
+        return self.post(json.dumps(envelope).encode(), "application/json", headers=headers,
+                         **kwargs)
+
+
+def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
+    kind = element["type"]
+    if kind in ("static_select", "external_select"):
+        return {"type": kind, "selected_option": {"value": value, "text": {"type": "plain_text",
+                                                                              "text": value}}}
+    if kind in ("multi_static_select", "multi_external_select", "checkboxes"):
+        return {"type": kind, "selected_options": [{"value": v} for v in value]}
+    if kind == "users_select":
+        return {"type": kind, "selected_user": value}
+    if kind == "multi_users_select":
+        return {"type": kind, "selected_users": value}
+    if kind == "datepicker":
+        return {"type": kind, "selected_date": value}
+    if kind == "timepicker":
+        return {"type": kind, "selected_time": value}
+    return {"type": kind, "value": value}

@@ -1,0 +1,529 @@
+"""A fake Slack Web API on loopback that checks what real Slack checks and records every call.
+
+It keeps a workspace (users, channels, messages, pins, views), answers errors the way
+Slack does (HTTP 200 with ok=false; HTTP 429 with Retry-After), applies rate-limit
+tiers, and lets a test inject failures. It also serves the response_url endpoints
+that slash commands and interactions carry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlparse
+
+from tests.fakeslack import blockkit
+
+TOKEN = "xoxb-test-token"
+BOT_USER = "UBOT"
+TEAM = "T0CASEHUB"
+_NAME = re.compile(r"^[a-z0-9_-]+$")
+# Rate-limit tiers per method (calls a minute), as Slack documents them.
+TIERS = {
+    "conversations.create": 20, "conversations.invite": 50, "conversations.kick": 50,
+    "conversations.setTopic": 20, "conversations.archive": 20, "pins.add": 20,
+    "views.open": 100, "views.update": 100, "views.publish": 100, "views.push": 100,
+    "users.info": 100, "conversations.open": 50, "chat.update": 50, "chat.postEphemeral": 100,
+    "conversations.members": 100, "conversations.info": 100, "auth.test": 100,
+    "chat.postMessage": 600,
+}
+PER_CHANNEL_POSTS = 60  # about one a second per channel, with Slack's short bursts allowed
+
+
+class SlackError(Exception):
+    def __init__(self, error: str, **extra: Any) -> None:
+        super().__init__(error)
+        self.error, self.extra = error, extra
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    is_private: bool
+    members: set[str]
+    creator: str
+    topic: str = ""
+    archived: bool = False
+    pins: list[str] = field(default_factory=list)
+    is_im: bool = False
+
+
+@dataclass
+class Call:
+    method: str
+    args: dict[str, Any]
+    ok: bool
+    error: str | None
+    at: float
+
+
+@dataclass
+class Injection:
+    error: str | None
+    status: int
+    retry_after: int
+    times: int
+
+
+class FakeSlack:
+    def __init__(self, *, enforce_rate_limits: bool = True) -> None:
+        self.lock = threading.RLock()
+        self.users: dict[str, dict[str, Any]] = {}
+        self.channels: dict[str, Channel] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.views: dict[str, dict[str, Any]] = {}
+        self.opened_views: list[dict[str, Any]] = []
+        self.published: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._response_issued: dict[str, float] = {}
+        self._triggers: dict[str, tuple[float, str]] = {}
+        self._injections: dict[str, deque[Injection]] = defaultdict(deque)
+        self._delays: dict[str, float] = {}
+        self._window: dict[str, deque[float]] = defaultdict(deque)
+        self.enforce_rate_limits = enforce_rate_limits
+        self._ids = itertools.count(1000)
+        self._ts = itertools.count(1)
+        self.add_user(BOT_USER, is_bot=True)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    # ---- running ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # ---- setting up the workspace and injecting trouble ----------------------------------------
+    def add_user(self, user_id: str, *, tz: str = "Europe/London", is_bot: bool = False,
+                 email: str | None = None) -> None:
+        with self.lock:
+            self.users[user_id] = {"id": user_id, "tz": tz, "is_bot": is_bot, "deleted": False,
+                                   "profile": {"email": email or f"{user_id.lower()}@example.org"}}
+
+    def add_channel(self, name: str, *, members: set[str] | None = None, private: bool = False) -> str:
+        with self.lock:
+            channel_id = f"C{next(self._ids)}"
+            self.channels[channel_id] = Channel(channel_id, name, private, set(members or ()), "UOTHER")
+            return channel_id
+
+    def fail(self, method: str, error: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` answer ok=false with `error`."""
+        self._injections[method].append(Injection(error, 200, 0, times))
+
+    def rate_limit(self, method: str, *, times: int = 1, retry_after: int = 0) -> None:
+        self._injections[method].append(Injection(None, 429, retry_after, times))
+
+    def server_error(self, method: str, *, times: int = 1) -> None:
+        self._injections[method].append(Injection(None, 503, 0, times))
+
+    def delay(self, method: str, seconds: float) -> None:
+        self._delays[method] = seconds
+
+    def issue_trigger(self, user: str) -> str:
+        trigger = f"{next(self._ids)}.{next(self._ids)}.trigger"
+        with self.lock:
+            self._triggers[trigger] = (time.monotonic(), user)
+        return trigger
+
+    def issue_response_url(self) -> str:
+        key = f"R{next(self._ids)}"
+        self._response_issued[key] = time.monotonic()
+        return f"{self.url}/response/{key}"
+
+    # ---- what tests read ----------------------------------------------------------------------
+    def calls_to(self, method: str, *, ok: bool | None = None) -> list[Call]:
+        with self.lock:
+            return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
+
+    def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        with self.lock:
+            return [m for m in self.messages if channel is None or m["channel"] == channel]
+
+    def dms(self, user: str) -> list[dict[str, Any]]:
+        return self.posts(f"D{user}")
+
+    def channel_named(self, name: str) -> Channel:
+        with self.lock:
+            return next(c for c in self.channels.values() if c.name == name)
+
+    def all_text(self) -> str:
+        """Everything casehub sent to Slack, for checks that nothing personal leaked."""
+        with self.lock:
+            return json.dumps([c.args for c in self.calls]) + json.dumps(self.responses)
+
+    def replies(self, response_url: str) -> list[dict[str, Any]]:
+        return self.responses[response_url.rsplit("/", 1)[-1]]
+
+    def last_view(self) -> dict[str, Any]:
+        with self.lock:
+            return self.opened_views[-1]
+
+    # ---- the HTTP side ------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.do_POST()
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = urlparse(self.path)
+                args: dict[str, Any] = dict(parse_qsl(path.query))
+                ctype = self.headers.get("Content-Type", "")
+                if raw and "json" in ctype:
+                    args.update(json.loads(raw))
+                elif raw:
+                    args.update(dict(parse_qsl(raw.decode())))
+                if path.path.startswith("/response/"):
+                    status, body, headers = fake._response_url(path.path.rsplit("/", 1)[-1], args)
+                else:
+                    method = path.path.removeprefix("/api/")
+                    status, body, headers = fake._dispatch(method, args, self.headers)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+    def _response_url(self, key: str, args: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        with self.lock:
+            issued = self._response_issued.get(key)
+            if issued is None or time.monotonic() - issued > 1800 or len(self.responses[key]) >= 5:
+                return 404, {"ok": False, "error": "expired_url"}, {}
+            if "blocks" in args:
+                problems = blockkit.validate(_decode(args["blocks"]), "message")
+                if problems:
+                    return 400, {"ok": False, "error": "invalid_blocks", "errors": problems}, {}
+            self.responses[key].append(args)
+        return 200, {"ok": True}, {}
+
+    def _dispatch(self, method: str, args: dict[str, Any], headers: Any) -> tuple[int, Any, dict]:
+        if method in self._delays:
+            time.sleep(self._delays[method])
+        with self.lock:
+            record = Call(method, args, False, None, time.time())
+            self.calls.append(record)
+            if headers.get("Authorization") != f"Bearer {TOKEN}":
+                record.error = "invalid_auth"
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            queue = self._injections.get(method)
+            if queue:
+                injection = queue[0]
+                injection.times -= 1
+                if injection.times <= 0:
+                    queue.popleft()
+                if injection.status != 200:
+                    record.error = f"http_{injection.status}"
+                    return (injection.status, {"ok": False, "error": "ratelimited"},
+                            {"Retry-After": str(injection.retry_after)})
+                record.error = injection.error
+                return 200, {"ok": False, "error": injection.error}, {}
+            limited = self._rate_limited(method, args)
+            if limited is not None:
+                record.error = "ratelimited"
+                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
+            handler = getattr(self, "_" + method.replace(".", "_"), None)
+            if handler is None:
+                record.error = "unknown_method"
+                return 200, {"ok": False, "error": "unknown_method"}, {}
+            try:
+                result = handler(args)
+            except SlackError as error:
+                record.error = error.error
+                return 200, {"ok": False, "error": error.error, **error.extra}, {}
+            record.ok = True
+            return 200, {"ok": True, **result}, {}
+
+    def _rate_limited(self, method: str, args: dict[str, Any]) -> int | None:
+        if not self.enforce_rate_limits:
+            return None
+        now = time.monotonic()
+        keys = [(method, TIERS.get(method, 50))]
+        if method == "chat.postMessage":
+            keys.append((f"{method}:{args.get('channel')}", PER_CHANNEL_POSTS))
+        for key, limit in keys:
+            window = self._window[key]
+            while window and now - window[0] > 60:
+                window.popleft()
+            if len(window) >= limit:
+                return max(1, int(60 - (now - window[0])) + 1)
+        for key, _limit in keys:
+            self._window[key].append(now)
+        return None
+
+    # ---- helpers ------------------------------------------------------------------------------
+    def _channel(self, channel_id: str | None, *, member: bool = True) -> Channel:
+        if not channel_id:
+            raise SlackError("channel_not_found")
+        if channel_id.startswith(("U", "W")) and channel_id in self.users:
+            channel_id = f"D{channel_id}"
+        if channel_id.startswith("D") and channel_id[1:] in self.users and channel_id not in self.channels:
+            self.channels[channel_id] = Channel(channel_id, channel_id, True,
+                                                {BOT_USER, channel_id[1:]}, BOT_USER, is_im=True)
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise SlackError("channel_not_found")
+        if member and BOT_USER not in channel.members:
+            # A private channel the bot is not in does not exist as far as the bot can see.
+            raise SlackError("channel_not_found" if channel.is_private else "not_in_channel")
+        return channel
+
+    def _user(self, user_id: str | None) -> dict[str, Any]:
+        user = self.users.get(user_id or "")
+        if user is None or user["deleted"]:
+            raise SlackError("user_not_found")
+        return user
+
+    def _check_blocks(self, args: dict[str, Any], surface: str = "message") -> Any:
+        if "blocks" not in args or args["blocks"] in (None, ""):
+            return None
+        blocks = _decode(args["blocks"])
+        problems = blockkit.validate(blocks, surface)
+        if problems:
+            raise SlackError("invalid_blocks", errors=problems)
+        return blocks
+
+    def _ts_now(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    # ---- methods ------------------------------------------------------------------------------
+    def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"user_id": BOT_USER, "bot_id": "BCASEHUB", "team_id": TEAM, "team": "casehub test",
+                "url": "https://casehub-test.slack.com/"}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(args.get("user"))
+        return {"user": {"id": user["id"], "tz": user["tz"], "is_bot": user["is_bot"],
+                         "profile": user["profile"]}}
+
+    def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("name") or ""
+        if len(name) > 80:
+            raise SlackError("invalid_name_maxlength")
+        if not name or not _NAME.match(name):
+            raise SlackError("invalid_name_specials")
+        if any(c.name == name for c in self.channels.values()):
+            raise SlackError("name_taken")
+        channel_id = f"C{next(self._ids)}"
+        private = _truthy(args.get("is_private"))
+        self.channels[channel_id] = Channel(channel_id, name, private, {BOT_USER}, BOT_USER)
+        return {"channel": {"id": channel_id, "name": name, "is_private": private}}
+
+    def _conversations_invite(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        if channel.archived:
+            raise SlackError("is_archived")
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users:
+            raise SlackError("no_user")
+        if len(users) > 100:
+            raise SlackError("too_many_users")
+        problems = []
+        for user_id in users:
+            if user_id == BOT_USER:
+                problems.append({"user": user_id, "ok": False, "error": "cant_invite_self"})
+            elif user_id not in self.users or self.users[user_id]["deleted"]:
+                problems.append({"user": user_id, "ok": False, "error": "user_not_found"})
+            elif user_id in channel.members:
+                problems.append({"user": user_id, "ok": False, "error": "already_in_channel"})
+        if problems and not (_truthy(args.get("force")) and len(problems) < len(users)):
+            raise SlackError(problems[0]["error"], errors=problems)
+        bad = {p["user"] for p in problems}
+        for user_id in users:
+            if user_id not in bad:
+                channel.members.add(user_id)
+        result: dict[str, Any] = {"channel": {"id": channel.id}}
+        if problems:
+            result["errors"] = problems
+        return result
+
+    def _conversations_kick(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        user = args.get("user")
+        if user == BOT_USER:
+            raise SlackError("cant_kick_self")
+        self._user(user)
+        if user not in channel.members:
+            raise SlackError("not_in_channel")
+        channel.members.discard(user)
+        return {}
+
+    def _conversations_setTopic(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        topic = args.get("topic", "")
+        if len(topic) > 250:
+            raise SlackError("too_long")
+        if channel.archived:
+            raise SlackError("is_archived")
+        channel.topic = topic
+        return {"channel": {"id": channel.id, "topic": {"value": topic}}}
+
+    def _conversations_archive(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        if channel.archived:
+            raise SlackError("already_archived")
+        channel.archived = True
+        return {}
+
+    def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        return {"members": sorted(channel.members), "response_metadata": {"next_cursor": ""}}
+
+    def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"), member=False)
+        return {"channel": {"id": channel.id, "name": channel.name, "is_private": channel.is_private,
+                            "is_archived": channel.archived, "topic": {"value": channel.topic}}}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = [u for u in str(args.get("users", "")).split(",") if u]
+        if not users or len(users) > 8:
+            raise SlackError("too_many_users" if users else "users_list_not_supplied")
+        for user in users:
+            self._user(user)
+        channel = self._channel(f"D{users[0]}") if len(users) == 1 else None
+        return {"channel": {"id": channel.id if channel else f"G{'-'.join(users)}"}}
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        if channel.archived:
+            raise SlackError("is_archived")
+        blocks = self._check_blocks(args)
+        text = args.get("text") or ""
+        if not text and not blocks:
+            raise SlackError("no_text")
+        ts = self._ts_now()
+        self.messages.append({"channel": channel.id, "ts": ts, "text": text[:40000],
+                              "blocks": blocks, "user": BOT_USER, "thread_ts": args.get("thread_ts"),
+                              "edits": 0})
+        return {"channel": channel.id, "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        user = self._user(args.get("user"))
+        if user["id"] not in channel.members:
+            raise SlackError("user_not_in_channel")
+        self._check_blocks(args)
+        self.messages.append({"channel": channel.id, "ts": self._ts_now(), "text": args.get("text"),
+                              "blocks": _decode(args.get("blocks")), "ephemeral_to": user["id"],
+                              "user": BOT_USER})
+        return {"message_ts": self._ts_now()}
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        message = next((m for m in self.messages
+                        if m["channel"] == channel.id and m["ts"] == args.get("ts")), None)
+        if message is None:
+            raise SlackError("message_not_found")
+        if message["user"] != BOT_USER:
+            raise SlackError("cant_update_message")
+        if len(args.get("text") or "") > 4000:
+            raise SlackError("msg_too_long")
+        blocks = self._check_blocks(args)
+        message.update(text=args.get("text") or message["text"], edits=message["edits"] + 1)
+        if blocks is not None:
+            message["blocks"] = blocks
+        return {"channel": channel.id, "ts": message["ts"]}
+
+    def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        ts = args.get("timestamp")
+        if not any(m["channel"] == channel.id and m["ts"] == ts for m in self.messages):
+            raise SlackError("message_not_found")
+        if ts in channel.pins:
+            raise SlackError("already_pinned")
+        channel.pins.append(ts)
+        return {}
+
+    def _use_trigger(self, trigger: str | None) -> str:
+        issued = self._triggers.pop(trigger or "", None)
+        if issued is None:
+            raise SlackError("invalid_trigger_id")
+        if time.monotonic() - issued[0] > 3:
+            raise SlackError("expired_trigger_id")
+        return issued[1]
+
+    def _store_view(self, view: Any, user: str, view_id: str | None = None) -> dict[str, Any]:
+        view = _decode(view)
+        problems = blockkit.validate_view(view)
+        if problems:
+            raise SlackError("invalid_arguments", response_metadata={"messages": problems})
+        if len(json.dumps(view)) > 250_000:
+            raise SlackError("view_too_large")
+        stored = {**view, "id": view_id or f"V{next(self._ids)}", "hash": f"h{next(self._ids)}",
+                  "user": user}
+        self.views[stored["id"]] = stored
+        return stored
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._use_trigger(args.get("trigger_id"))
+        view = self._store_view(args.get("view"), user)
+        self.opened_views.append(view)
+        return {"view": view}
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._views_open(args)
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        current = self.views.get(args.get("view_id") or "")
+        if current is None:
+            raise SlackError("not_found")
+        if args.get("hash") and args["hash"] != current["hash"]:
+            raise SlackError("hash_conflict")
+        view = self._store_view(args.get("view"), current["user"], current["id"])
+        return {"view": view}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self._user(args.get("user_id"))
+        view = _decode(args.get("view"))
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise SlackError("invalid_arguments")
+        stored = self._store_view(view, user["id"])
+        self.published[user["id"]] = stored
+        return {"view": stored}
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "yes")

@@ -1,0 +1,38 @@
+"""Steps many tests share: opening a case through the real form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bot.db import Database
+from models import Case
+from tests.conftest import COORD
+from tests.driver import SlackDriver
+
+SUMMARY = "Concerning online activity reported by school staff; sharing extremist material."
+
+
+@dataclass
+class OpenedCase:
+    id: int
+    reference: str
+    channel: str
+
+
+def open_case(slack: SlackDriver, database: Database, *, agencies: tuple[str, ...] = ("police", "school"),
+              user: str = COORD, lead: str | None = None, risk: str = "moderate",
+              summary: str = SUMMARY, agency_reference: str | None = None) -> OpenedCase:
+    reply = slack.command("/case", "open", user=user)
+    assert reply.status == 200
+    view = slack.fake.last_view()
+    values = {"summary": summary, "risk": risk, "lead": lead or user, "agencies": list(agencies)}
+    if agency_reference:
+        values["agency_reference"] = agency_reference
+    submitted = slack.submit(view, values, user=user)
+    assert submitted.status == 200 and not submitted.body, submitted.body
+    with database.reader() as session:
+        case = session.scalars(select(Case).order_by(Case.id.desc())).first()
+        assert case is not None
+        return OpenedCase(case.id, case.reference, case.channel_id or "")
