@@ -88,9 +88,7 @@ def case_header_text(case: Case) -> str:
     return f"Case {case.reference}: stage {case.stage.value}, risk {case.risk.value}"
 
 
-def case_card(
-    case: Case, agencies: Sequence[Agency], *, extra: Sequence[Block] = ()
-) -> list[Block]:
+def case_card(case: Case, agencies: Sequence[Agency], *, extra: Sequence[Block] = ()) -> list[Block]:
     consent = case.consent.value
     if case.consent is not Consent.NOT_RECORDED and case.consent_date:
         consent += f" ({case.consent_date.isoformat()})"
@@ -121,9 +119,7 @@ def case_list(cases: Sequence[Case]) -> list[Block]:
     for case in cases:
         where = f"<#{case.channel_id}>" if case.channel_id else "_channel not set up yet_"
         blocks.append(
-            section(
-                f"*{case.reference}* · {case.stage.value} · {risk_label(case.risk.value)} · {where}"
-            )
+            section(f"*{case.reference}* · {case.stage.value} · {risk_label(case.risk.value)} · {where}")
         )
     return fit_message(blocks, more=f"…{len(cases) - 48} more; narrow the list in the Home tab")
 
@@ -135,9 +131,7 @@ def agency_list(agencies: Sequence[Agency], members: dict[int, Sequence[Membersh
     for agency in agencies:
         people = members.get(agency.id, ())
         roster = ", ".join(f"<@{m.user_id}> ({m.role.value})" for m in people) or "no members yet"
-        blocks.append(
-            section(f"*{escape(agency.name)}* `{agency.slug}` · {agency.kind.value}\n{roster}")
-        )
+        blocks.append(section(f"*{escape(agency.name)}* `{agency.slug}` · {agency.kind.value}\n{roster}"))
     return fit_message(blocks, more="…more agencies not shown")
 
 

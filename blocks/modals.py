@@ -14,8 +14,9 @@ OPEN_CASE = "case_open"
 CLOSE_CASE = "case_close"
 
 
-def _input(block_id: str, label: str, element: Block, *, hint: str | None = None,
-           optional: bool = False) -> Block:
+def _input(
+    block_id: str, label: str, element: Block, *, hint: str | None = None, optional: bool = False
+) -> Block:
     block: Block = {
         "type": "input",
         "block_id": block_id,
@@ -28,8 +29,9 @@ def _input(block_id: str, label: str, element: Block, *, hint: str | None = None
     return block
 
 
-def _text(action_id: str, *, multiline: bool = False, max_length: int = 3000,
-          placeholder: str | None = None) -> Block:
+def _text(
+    action_id: str, *, multiline: bool = False, max_length: int = 3000, placeholder: str | None = None
+) -> Block:
     element: Block = {
         "type": "plain_text_input",
         "action_id": action_id,
@@ -83,8 +85,12 @@ def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -
             _input(
                 "summary",
                 "Concern summary",
-                _text("value", multiline=True, max_length=SUMMARY_MAX,
-                      placeholder="What is the concern? Describe behaviour, not identity."),
+                _text(
+                    "value",
+                    multiline=True,
+                    max_length=SUMMARY_MAX,
+                    placeholder="What is the concern? Describe behaviour, not identity.",
+                ),
                 hint="No names or identifiers. At least 10 characters.",
             ),
             _input(
@@ -102,8 +108,12 @@ def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -
                 "Lead coordinator",
                 {"type": "users_select", "action_id": "value", "initial_user": opener},
             ),
-            _input("agencies", "Participating agencies", agency_element,
-                   hint="Need to know: only the agencies that must take part."),
+            _input(
+                "agencies",
+                "Participating agencies",
+                agency_element,
+                hint="Need to know: only the agencies that must take part.",
+            ),
             _input(
                 "agency_reference",
                 "Your agency's own reference",
@@ -128,10 +138,20 @@ def close_case(case: Case) -> dict[str, Any]:
                 "Closing records the outcome, posts a closing message and archives the channel. "
                 "The case stays in casehub's record."
             ),
-            _input("outcome", "Outcome", _text("value", multiline=True, max_length=2000,
-                                                  placeholder="e.g. support completed, signposted")),
-            _input("lessons", "Lessons learned", _text("value", multiline=True, max_length=3000),
-                   hint="What should partners do differently next time?", optional=True),
+            _input(
+                "outcome",
+                "Outcome",
+                _text(
+                    "value", multiline=True, max_length=2000, placeholder="e.g. support completed, signposted"
+                ),
+            ),
+            _input(
+                "lessons",
+                "Lessons learned",
+                _text("value", multiline=True, max_length=3000),
+                hint="What should partners do differently next time?",
+                optional=True,
+            ),
         ],
     }
 

@@ -27,8 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
     importer.add_argument("file", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return run(args)
     except (ConfigurationError, UnmigratedDatabase) as error:
@@ -38,8 +39,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _database_only() -> Settings:
     """Settings for commands that need the database but not Slack."""
-    return load_settings(slack_bot_token=os.environ.get("SLACK_BOT_TOKEN", "unused"),
-                         slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "unused"))
+    return load_settings(
+        slack_bot_token=os.environ.get("SLACK_BOT_TOKEN", "unused"),
+        slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "unused"),
+    )
 
 
 def run(args: argparse.Namespace) -> int:

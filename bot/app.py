@@ -7,23 +7,15 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from blocks import messages
 from bot.db import Database
 from bot.executor import ListenerExecutor
 from bot.settings import Settings
-from bot.slack import describe_error, make_client
+from bot.slack import make_client
 from handlers import register_listeners
-from handlers.common import Deps
-from services.errors import CasehubError
+from handlers.common import Deps, tell_user
 
 log = logging.getLogger("casehub")
-
-UNEXPECTED = (
-    ":x: Something went wrong on casehub's side and your request was not completed. "
-    "Please try again in a minute; if it keeps happening, tell your casehub admin."
-)
 
 
 def create_app(
@@ -56,26 +48,8 @@ def create_app(
 def report_error(
     error: Exception, body: dict[str, Any], context: BoltContext, logger: logging.Logger
 ) -> BoltResponse | None:
-    """Every refusal and failure is told to the person who asked, in one place."""
-    if isinstance(error, CasehubError):
-        text = messages.refusal(error)
-    elif isinstance(error, SlackApiError):
-        logger.warning("Slack API error: %s", describe_error(error))
-        text = (
-            f":x: {describe_error(error)}, so your request could not be completed. "
-            "Nothing half-done was kept; please try again."
-        )
-    else:
-        logger.exception("unexpected error in a listener", exc_info=error)
-        text = UNEXPECTED
-    user = body.get("user_id") or (body.get("user") or {}).get("id")
-    try:
-        if context.respond is not None and (body.get("response_url") or body.get("response_urls")):
-            context.respond(text=text, response_type="ephemeral", replace_original=False)
-        elif user and context.client is not None:
-            context.client.chat_postMessage(channel=user, text=text)
-    except Exception:  # the person cannot be told; the log has it
-        logger.exception("could not report an error to %s", user)
+    """bolt's last resort, for errors outside a listener (listeners report their own)."""
+    tell_user(error, context)
     if context.ack is not None and context.ack.response is None:
         return BoltResponse(status=200, body="")
     return None

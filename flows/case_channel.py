@@ -19,8 +19,14 @@ log = logging.getLogger(__name__)
 
 INVITE_BATCH = 100  # conversations.invite takes at most 100 users a call
 # Per-user invite failures that leave the rest of the channel sound.
-_PER_USER_INVITE_ERRORS = {"user_not_found", "user_is_restricted", "user_is_ultra_restricted",
-                           "cant_invite", "user_disabled", "ura_max_channels"}
+_PER_USER_INVITE_ERRORS = {
+    "user_not_found",
+    "user_is_restricted",
+    "user_is_ultra_restricted",
+    "cant_invite",
+    "user_disabled",
+    "ura_max_channels",
+}
 
 
 @dataclass
@@ -40,8 +46,14 @@ def channel_name(prefix: str, reference: str) -> str:
 
 
 def provision(
-    db: Database, client: WebClient, *, case_id: int, prefix: str, bot_user_id: str,
-    actor: str, request_ref: str,
+    db: Database,
+    client: WebClient,
+    *,
+    case_id: int,
+    prefix: str,
+    bot_user_id: str,
+    actor: str,
+    request_ref: str,
 ) -> SetupResult:
     """Take a recorded case as far as a ready channel; safe to call again after a failure."""
     with db.session() as session:
@@ -59,17 +71,36 @@ def provision(
         case = session.get_one(Case, case_id)
         cases.mark_setup(session, case, error=result.error)
         if result.error:
-            audit.record(session, actor=actor, action="case.setup_failed", request_ref=request_ref,
-                         case=case, error=result.error)
+            audit.record(
+                session,
+                actor=actor,
+                action="case.setup_failed",
+                request_ref=request_ref,
+                case=case,
+                error=result.error,
+            )
         else:
-            audit.record(session, actor=actor, action="case.setup_ready", request_ref=request_ref,
-                         case=case, channel=case.channel_id)
+            audit.record(
+                session,
+                actor=actor,
+                action="case.setup_ready",
+                request_ref=request_ref,
+                case=case,
+                channel=case.channel_id,
+            )
         result.reference = case.reference
     return result
 
 
-def _create_channel(db: Database, client: WebClient, case_id: int, prefix: str, actor: str,
-                    request_ref: str, result: SetupResult) -> None:
+def _create_channel(
+    db: Database,
+    client: WebClient,
+    case_id: int,
+    prefix: str,
+    actor: str,
+    request_ref: str,
+    result: SetupResult,
+) -> None:
     with db.reader() as session:
         case = session.get_one(Case, case_id)
         if case.channel_id:
@@ -87,8 +118,15 @@ def _create_channel(db: Database, client: WebClient, case_id: int, prefix: str, 
                 case = session.get_one(Case, case_id)
                 old, case.reference = case.reference, cases.new_reference()
                 reference = case.reference
-                audit.record(session, actor=actor, action="case.reference_redrawn",
-                             request_ref=request_ref, case=case, previous=old, reason="name_taken")
+                audit.record(
+                    session,
+                    actor=actor,
+                    action="case.reference_redrawn",
+                    request_ref=request_ref,
+                    case=case,
+                    previous=old,
+                    reason="name_taken",
+                )
             continue
         with db.session() as session:
             case = session.get_one(Case, case_id)
@@ -98,8 +136,9 @@ def _create_channel(db: Database, client: WebClient, case_id: int, prefix: str, 
     raise SlackApiError("no free channel name", {"ok": False, "error": "name_taken"})
 
 
-def _invite_members(db: Database, client: WebClient, case_id: int, bot_user_id: str,
-                    result: SetupResult) -> None:
+def _invite_members(
+    db: Database, client: WebClient, case_id: int, bot_user_id: str, result: SetupResult
+) -> None:
     with db.reader() as session:
         case = session.get_one(Case, case_id)
         if case.members_invited:
@@ -215,9 +254,9 @@ def archive(db: Database, client: WebClient, case_id: int) -> str | None:
         blocks = messages.closing_message(case)
     try:
         if closing_ts is None:  # a retry after a failed archive must not post it twice
-            closing_ts = client.chat_postMessage(
-                channel=channel, text="This case is closed.", blocks=blocks
-            )["ts"]
+            closing_ts = client.chat_postMessage(channel=channel, text="This case is closed.", blocks=blocks)[
+                "ts"
+            ]
             with db.session() as session:
                 session.get_one(Case, case_id).closing_ts = closing_ts
         try:
@@ -233,12 +272,25 @@ def archive(db: Database, client: WebClient, case_id: int) -> str | None:
 
 
 def set_up_and_report(
-    db: Database, client: WebClient, *, case_id: int, prefix: str, user: str, request_ref: str,
+    db: Database,
+    client: WebClient,
+    *,
+    case_id: int,
+    prefix: str,
+    user: str,
+    request_ref: str,
     bot_user_id: str,
 ) -> SetupResult:
     """Run (or resume) a case's channel setup and tell the coordinator how it went, by DM."""
-    result = provision(db, client, case_id=case_id, prefix=prefix, bot_user_id=bot_user_id,
-                       actor=user, request_ref=request_ref)
+    result = provision(
+        db,
+        client,
+        case_id=case_id,
+        prefix=prefix,
+        bot_user_id=bot_user_id,
+        actor=user,
+        request_ref=request_ref,
+    )
     with db.reader() as session:
         case = session.get_one(Case, case_id)
         if result.ok:

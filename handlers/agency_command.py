@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from blocks import messages
 from flows import case_channel
-from handlers.common import deps, request_ref, split_args, user_arg
+from handlers.common import deps, reported, request_ref, split_args, user_arg
 from models import AgencyKind, Role
 from services import agencies, cases, deliveries
 from services.errors import InvalidInput, NotAllowed
@@ -31,11 +31,12 @@ HELP = messages.usage(
 
 
 def register(app: App) -> None:
-    app.command("/agency")(handle_agency)
+    app.command("/agency")(reported(handle_agency))
 
 
-def handle_agency(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
-                  context: BoltContext) -> None:
+def handle_agency(
+    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+) -> None:
     ack()
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "help"
@@ -76,16 +77,18 @@ def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:
     with d.db.session() as session:
         if not deliveries.claim(session, ref):
             return "Already done."
-        agency = agencies.add(session, slug=slug, name=args[1], kind=kind, actor=user,
-                              request_ref=ref)
+        agency = agencies.add(session, slug=slug, name=args[1], kind=kind, actor=user, request_ref=ref)
         return f"Agency *{agency.name}* (`{agency.slug}`, {agency.kind.value}) is registered."
 
 
-def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: str,
-                  bot_user_id: str) -> str:
+def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: str, bot_user_id: str) -> str:
     verb = args[0].lower() if args else ""
-    if verb not in ("add", "remove") or len(args) < 3 or (verb == "remove" and len(args) != 3) \
-            or len(args) > 4:
+    if (
+        verb not in ("add", "remove")
+        or len(args) < 3
+        or (verb == "remove" and len(args) != 3)
+        or len(args) > 4
+    ):
         raise InvalidInput(
             "Say add or remove, the agency and the person.",
             hint="For example `/agency member add met-police @sam member`.",
@@ -99,12 +102,12 @@ def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: st
         affected = cases.open_cases_of_agency(session, agency)
         before = {c.id: cases.entitled_users(session, c) for c in affected}
         if verb == "add":
-            agencies.set_member(session, agency=agency, user_id=member, role=role, actor=user,
-                                request_ref=ref)
+            agencies.set_member(
+                session, agency=agency, user_id=member, role=role, actor=user, request_ref=ref
+            )
             done = f"<@{member}> is now a {role.value} of `{agency.slug}`."
         else:
-            agencies.remove_member(session, agency=agency, user_id=member, actor=user,
-                                   request_ref=ref)
+            agencies.remove_member(session, agency=agency, user_id=member, actor=user, request_ref=ref)
             done = f"<@{member}> is no longer in `{agency.slug}`."
         after = {c.id: cases.entitled_users(session, c) for c in affected}
         channels = {c.id: c.channel_id for c in affected}

@@ -8,30 +8,37 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from flows import case_channel
-from handlers.common import deps, request_ref
+from handlers.common import deps, reported, request_ref
 from services import cases
 
 
 def register(app: App) -> None:
-    app.action("case_setup_retry")(retry_setup)
-    app.action("case_archive_retry")(retry_archive)
+    app.action("case_setup_retry")(reported(retry_setup))
+    app.action("case_archive_retry")(reported(retry_archive))
 
 
-def retry_setup(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                context: BoltContext) -> None:
+def retry_setup(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     ack()
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         case = cases.get_by_reference(session, action["value"])
         cases.require_lead(case, user, "finish setting up this case")
     case_channel.set_up_and_report(
-        d.db, client, case_id=case.id, prefix=d.settings.case_channel_prefix, user=user,
-        request_ref=request_ref(body), bot_user_id=context.bot_user_id or "",
+        d.db,
+        client,
+        case_id=case.id,
+        prefix=d.settings.case_channel_prefix,
+        user=user,
+        request_ref=request_ref(body),
+        bot_user_id=context.bot_user_id or "",
     )
 
 
-def retry_archive(ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
-                  context: BoltContext) -> None:
+def retry_archive(
+    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     ack()
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:

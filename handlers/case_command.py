@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 
 from blocks import messages, modals
 from flows import case_channel
-from handlers.common import Deps, date_arg, deps, request_ref, split_args
+from handlers.common import Deps, date_arg, deps, reported, request_ref, split_args
 from services import agencies, cases, deliveries
 from services.errors import InvalidInput, NotAllowed
 
@@ -60,11 +60,12 @@ class Call:
 
 
 def register(app: App) -> None:
-    app.command("/case")(handle_case)
+    app.command("/case")(reported(handle_case))
 
 
-def handle_case(ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond,
-                context: BoltContext) -> None:
+def handle_case(
+    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+) -> None:
     ack()
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "help"
@@ -112,8 +113,7 @@ def stage(call: Call) -> None:
         case = cases.for_channel(session, call.channel, "/case stage")
         if not deliveries.claim(session, call.ref):
             return
-        previous = cases.move_stage(session, case=case, to=target, actor=call.user,
-                                    request_ref=call.ref)
+        previous = cases.move_stage(session, case=case, to=target, actor=call.user, request_ref=call.ref)
         notice, case_id = messages.stage_notice(case, previous), case.id
     case_channel.refresh_header(call.deps.db, call.client, case_id)
     call.client.chat_postMessage(channel=call.channel, text=notice)
@@ -121,17 +121,16 @@ def stage(call: Call) -> None:
 
 def consent(call: Call) -> None:
     if not call.args or len(call.args) > 2:
-        raise InvalidInput(
-            "Say what was decided.", hint="For example `/case consent given 2026-11-20`."
-        )
+        raise InvalidInput("Say what was decided.", hint="For example `/case consent given 2026-11-20`.")
     decision = cases.parse_consent(call.args[0])
     on = date_arg(call.args[1]) if len(call.args) == 2 else date.today()
     with call.deps.db.session() as session:
         case = cases.for_channel(session, call.channel, "/case consent")
         if not deliveries.claim(session, call.ref):
             return
-        moved_back = cases.record_consent(session, case=case, consent=decision, on=on,
-                                          actor=call.user, request_ref=call.ref)
+        moved_back = cases.record_consent(
+            session, case=case, consent=decision, on=on, actor=call.user, request_ref=call.ref
+        )
         reference, case_id = case.reference, case.id
     call.say(f"Consent for case {reference} recorded: {decision.value} on {on.isoformat()}.")
     if moved_back:
@@ -166,7 +165,10 @@ def change_agencies(call: Call) -> None:
         after = cases.entitled_users(session, case)
         case_id, name = case.id, agency.name
     added, removed, failed = case_channel.sync_members(
-        call.client, call.channel, before=before, after=after,
+        call.client,
+        call.channel,
+        before=before,
+        after=after,
         bot_user_id=call.context.bot_user_id or "",
     )
     case_channel.refresh_header(call.deps.db, call.client, case_id)
@@ -194,8 +196,13 @@ def retry_setup(call: Call) -> None:
         case = cases.get_by_reference(session, call.args[0])
         cases.require_lead(case, call.user, "finish setting up this case")
     case_channel.set_up_and_report(
-        call.deps.db, call.client, case_id=case.id, prefix=call.deps.settings.case_channel_prefix,
-        user=call.user, request_ref=call.ref, bot_user_id=call.context.bot_user_id or "",
+        call.deps.db,
+        call.client,
+        case_id=case.id,
+        prefix=call.deps.settings.case_channel_prefix,
+        user=call.user,
+        request_ref=call.ref,
+        bot_user_id=call.context.bot_user_id or "",
     )
 
 

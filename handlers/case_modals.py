@@ -10,24 +10,25 @@ from slack_sdk import WebClient
 
 from blocks import modals
 from flows import case_channel
-from handlers.common import deps, request_ref
+from handlers.common import deps, reported, request_ref
 from models import Risk
 from services import agencies, cases, deliveries
 from services.errors import CasehubError
 
 
 def register(app: App) -> None:
-    app.view(modals.OPEN_CASE)(submit_open)
-    app.view(modals.CLOSE_CASE)(submit_close)
-    app.options({"action_id": "value", "block_id": "agencies"})(suggest_agencies)
+    app.view(modals.OPEN_CASE)(reported(submit_open))
+    app.view(modals.CLOSE_CASE)(reported(submit_close))
+    app.options({"action_id": "value", "block_id": "agencies"})(reported(suggest_agencies))
 
 
 def _inline(ack: Ack, error: CasehubError, default_field: str) -> None:
     ack(response_action="errors", errors={error.field or default_field: error.message})
 
 
-def submit_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                context: BoltContext) -> None:
+def submit_open(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     form = modals.values(view)
     user = body["user"]["id"]
     draft = cases.CaseDraft(
@@ -49,18 +50,22 @@ def submit_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: We
     ack()
     ref = request_ref(body)
     with d.db.session() as session:
-        case, created = cases.open_case(
-            session, draft=draft, opener=user, opened_via=ref, request_ref=ref
-        )
+        case, created = cases.open_case(session, draft=draft, opener=user, opened_via=ref, request_ref=ref)
     if created:
         case_channel.set_up_and_report(
-            d.db, client, case_id=case.id, prefix=d.settings.case_channel_prefix, user=user,
-            request_ref=ref, bot_user_id=context.bot_user_id or "",
+            d.db,
+            client,
+            case_id=case.id,
+            prefix=d.settings.case_channel_prefix,
+            user=user,
+            request_ref=ref,
+            bot_user_id=context.bot_user_id or "",
         )
 
 
-def submit_close(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient,
-                 context: BoltContext) -> None:
+def submit_close(
+    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     form = modals.values(view)
     outcome, lessons = (form.get("outcome") or "").strip(), form.get("lessons") or ""
     if not outcome:
@@ -74,8 +79,7 @@ def submit_close(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: W
         case = cases.get_by_reference(session, reference)
         if not deliveries.claim(session, ref):
             return
-        cases.close(session, case=case, outcome=outcome, lessons=lessons, actor=user,
-                    request_ref=ref)
+        cases.close(session, case=case, outcome=outcome, lessons=lessons, actor=user, request_ref=ref)
         case_id = case.id
     case_channel.archive_and_report(d.db, client, case_id=case_id, user=user)
 
@@ -83,6 +87,5 @@ def submit_close(ack: Ack, body: dict[str, Any], view: dict[str, Any], client: W
 def suggest_agencies(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:
     query = (payload.get("value") or "").lower()
     with deps(context).db.reader() as session:
-        matches = [a for a in agencies.all_agencies(session)
-                   if query in a.slug or query in a.name.lower()]
+        matches = [a for a in agencies.all_agencies(session) if query in a.slug or query in a.name.lower()]
     ack(options=modals.agency_options(matches[:100]))

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from slack_bolt import BoltContext
+from slack_sdk.errors import SlackApiError
 
+from blocks import messages
 from bot.db import Database
 from bot.settings import Settings
-from services.errors import InvalidInput
+from bot.slack import describe_error
+from services.errors import CasehubError, InvalidInput
+
+log = logging.getLogger("casehub")
+
+UNEXPECTED = (
+    ":x: Something went wrong on casehub's side and your request was not completed. "
+    "Please try again in a minute; if it keeps happening, tell your casehub admin."
+)
 
 _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _BARE_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -57,9 +70,7 @@ def user_arg(value: str) -> str:
         return match.group(1)
     if _BARE_USER_ID.match(value):
         return value
-    raise InvalidInput(
-        f"`{value}` is not a person.", hint="Mention them with @, picking them from the list."
-    )
+    raise InvalidInput(f"`{value}` is not a person.", hint="Mention them with @, picking them from the list.")
 
 
 def date_arg(value: str, what: str = "date") -> date:
@@ -71,3 +82,45 @@ def date_arg(value: str, what: str = "date") -> date:
 
 def user_of(body: dict[str, Any]) -> str:
     return body.get("user_id") or body.get("user", {}).get("id")
+
+
+def tell_user(error: Exception, context: BoltContext) -> None:
+    """The one place where a refusal or failure becomes a message to the person who asked."""
+    if isinstance(error, CasehubError):
+        text = messages.refusal(error)
+    elif isinstance(error, SlackApiError):
+        log.warning("Slack API error: %s", describe_error(error))
+        text = (
+            f":x: {describe_error(error)}, so your request could not be completed. "
+            "What was recorded is kept; please try again."
+        )
+    else:
+        log.error("unexpected error in a listener", exc_info=error)
+        text = UNEXPECTED
+    try:
+        if context.respond is not None:
+            context.respond(text=text, response_type="ephemeral", replace_original=False)
+        elif context.user_id and context.client is not None:
+            context.client.chat_postMessage(channel=context.user_id, text=text)
+    except Exception:  # the person cannot be told; the log has it
+        log.exception("could not report an error to %s", context.user_id)
+
+
+def reported(listener: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a listener so that what it raises is told to the user, not lost.
+
+    bolt's own error handler runs too late for this: an exception after `ack()` makes
+    the sync runner drop the acknowledgement and hold the HTTP reply for 3 seconds.
+    """
+
+    @functools.wraps(listener)
+    def run(**kwargs: Any) -> None:
+        context: BoltContext = kwargs["context"]
+        try:
+            listener(**kwargs)
+        except Exception as error:
+            tell_user(error, context)
+            if context.ack is not None and context.ack.response is None:
+                context.ack()
+
+    return run

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from blocks import messages
 from flows import case_channel
-from handlers.common import deps
+from handlers.common import deps, reported
 from models import Case
 from services import audit, cases, deliveries
 
@@ -19,11 +19,12 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
-    app.event("member_joined_channel")(member_joined)
+    app.event("member_joined_channel")(reported(member_joined))
 
 
-def member_joined(body: dict[str, Any], event: dict[str, Any], client: WebClient,
-                  context: BoltContext) -> None:
+def member_joined(
+    body: dict[str, Any], event: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
     d = deps(context)
     user, channel = event["user"], event["channel"]
     if user == context.bot_user_id:
@@ -36,9 +37,15 @@ def member_joined(body: dict[str, Any], event: dict[str, Any], client: WebClient
         if case is None or user in cases.entitled_users(session, case):
             return
         strict = d.settings.strict_membership
-        audit.record(session, actor=user, action="case.stranger_joined",
-                     request_ref=f"event:{body['event_id']}", case=case, user=user,
-                     removed=strict)
+        audit.record(
+            session,
+            actor=user,
+            action="case.stranger_joined",
+            request_ref=f"event:{body['event_id']}",
+            case=case,
+            user=user,
+            removed=strict,
+        )
         lead, notice = case.lead_user_id, messages.stranger_joined(case, user, removed=strict)
     if strict:
         failed = case_channel.remove(client, channel, [user])

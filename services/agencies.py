@@ -61,9 +61,7 @@ def all_agencies(session: Session) -> list[Agency]:
     return list(session.scalars(select(Agency).order_by(Agency.slug)))
 
 
-def add(
-    session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str, request_ref: str
-) -> Agency:
+def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str, request_ref: str) -> Agency:
     check_slug(slug)
     name = name.strip()
     if not name or len(name) > 120:
@@ -74,8 +72,14 @@ def add(
     session.add(agency)
     session.flush()
     audit.record(
-        session, actor=actor, action="agency.added", request_ref=request_ref, agency=agency,
-        slug=slug, name=name, kind=kind.value,
+        session,
+        actor=actor,
+        action="agency.added",
+        request_ref=request_ref,
+        agency=agency,
+        slug=slug,
+        name=name,
+        kind=kind.value,
     )
     return agency
 
@@ -101,8 +105,14 @@ def set_member(
         membership.role = role
     session.flush()
     audit.record(
-        session, actor=actor, action="agency.member.set", request_ref=request_ref, agency=agency,
-        user=user_id, role=role.value, previous=previous.value if previous else None,
+        session,
+        actor=actor,
+        action="agency.member.set",
+        request_ref=request_ref,
+        agency=agency,
+        user=user_id,
+        role=role.value,
+        previous=previous.value if previous else None,
     )
     return MembershipChange(agency, user_id, role, previous)
 
@@ -117,8 +127,13 @@ def remove_member(
     session.delete(membership)
     session.flush()
     audit.record(
-        session, actor=actor, action="agency.member.removed", request_ref=request_ref,
-        agency=agency, user=user_id, previous=previous.value,
+        session,
+        actor=actor,
+        action="agency.member.removed",
+        request_ref=request_ref,
+        agency=agency,
+        user=user_id,
+        previous=previous.value,
     )
     return MembershipChange(agency, user_id, None, previous)
 
@@ -153,7 +168,11 @@ def import_registry(
         agency = session.scalar(select(Agency).where(Agency.slug == slug))
         if agency is None:
             agency = add(
-                session, slug=slug, name=str(entry["name"]), kind=kind, actor=actor,
+                session,
+                slug=slug,
+                name=str(entry["name"]),
+                kind=kind,
+                actor=actor,
                 request_ref=request_ref,
             )
             agencies_changed += 1
@@ -163,7 +182,11 @@ def import_registry(
             current = membership_of(session, agency, user_id)
             if current is None or current.role is not role:
                 set_member(
-                    session, agency=agency, user_id=user_id, role=role, actor=actor,
+                    session,
+                    agency=agency,
+                    user_id=user_id,
+                    role=role,
+                    actor=actor,
                     request_ref=request_ref,
                 )
                 members_changed += 1

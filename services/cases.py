@@ -147,8 +147,14 @@ def open_case(
         session.add(CaseAgency(case=case, agency=agency, added_by=opener))
     session.flush()
     audit.record(
-        session, actor=opener, action="case.opened", request_ref=request_ref, case=case,
-        reference=case.reference, risk=case.risk.value, lead=case.lead_user_id,
+        session,
+        actor=opener,
+        action="case.opened",
+        request_ref=request_ref,
+        case=case,
+        reference=case.reference,
+        risk=case.risk.value,
+        lead=case.lead_user_id,
         agencies=[a.slug for a in chosen],
     )
     return case, True
@@ -163,9 +169,7 @@ def get_by_reference(session: Session, reference: str) -> Case:
 
 def for_channel(session: Session, channel_id: str, command: str) -> Case:
     case = session.scalar(
-        select(Case)
-        .where(Case.channel_id == channel_id)
-        .options(selectinload(Case.participations))
+        select(Case).where(Case.channel_id == channel_id).options(selectinload(Case.participations))
     )
     if case is None:
         raise NotACaseChannel(command)
@@ -177,9 +181,7 @@ def entitled_users(session: Session, case: Case) -> set[str]:
     agency_ids = [p.agency_id for p in case.active_participations]
     users = {case.lead_user_id}
     if agency_ids:
-        users.update(
-            session.scalars(select(Membership.user_id).where(Membership.agency_id.in_(agency_ids)))
-        )
+        users.update(session.scalars(select(Membership.user_id).where(Membership.agency_id.in_(agency_ids))))
     return users
 
 
@@ -187,9 +189,7 @@ def roles_in_case(session: Session, case: Case, user_id: str) -> list[Membership
     agency_ids = [p.agency_id for p in case.active_participations]
     return list(
         session.scalars(
-            select(Membership).where(
-                Membership.user_id == user_id, Membership.agency_id.in_(agency_ids)
-            )
+            select(Membership).where(Membership.user_id == user_id, Membership.agency_id.in_(agency_ids))
         )
     )
 
@@ -218,9 +218,7 @@ def require_open(case: Case) -> None:
         )
 
 
-def move_stage(
-    session: Session, *, case: Case, to: Stage, actor: str, request_ref: str
-) -> Stage:
+def move_stage(session: Session, *, case: Case, to: Stage, actor: str, request_ref: str) -> Stage:
     require_open(case)
     require_lead(case, actor, "move the case's stage")
     allowed = TRANSITIONS[case.stage]
@@ -243,8 +241,13 @@ def move_stage(
     previous = case.stage
     case.stage = to
     audit.record(
-        session, actor=actor, action="case.stage", request_ref=request_ref, case=case,
-        previous=previous.value, stage=to.value,
+        session,
+        actor=actor,
+        action="case.stage",
+        request_ref=request_ref,
+        case=case,
+        previous=previous.value,
+        stage=to.value,
     )
     return previous
 
@@ -272,21 +275,30 @@ def record_consent(
     case.consent, case.consent_date = consent, on
     moved_back = consent is Consent.WITHDRAWN and case.stage is Stage.SUPPORT
     audit.record(
-        session, actor=actor, action="case.consent", request_ref=request_ref, case=case,
-        consent=consent.value, date=on.isoformat(),
+        session,
+        actor=actor,
+        action="case.consent",
+        request_ref=request_ref,
+        case=case,
+        consent=consent.value,
+        date=on.isoformat(),
     )
     if moved_back:
         case.stage = Stage.PANEL_DECISION
         audit.record(
-            session, actor=actor, action="case.stage", request_ref=request_ref, case=case,
-            previous=Stage.SUPPORT.value, stage=Stage.PANEL_DECISION.value, reason="consent withdrawn",
+            session,
+            actor=actor,
+            action="case.stage",
+            request_ref=request_ref,
+            case=case,
+            previous=Stage.SUPPORT.value,
+            stage=Stage.PANEL_DECISION.value,
+            reason="consent withdrawn",
         )
     return moved_back
 
 
-def add_agency(
-    session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str
-) -> None:
+def add_agency(session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str) -> None:
     require_open(case)
     require_lead(case, actor, "change which agencies take part")
     if agency in case.agencies:
@@ -294,14 +306,16 @@ def add_agency(
     session.add(CaseAgency(case=case, agency=agency, added_by=actor))
     session.flush()
     audit.record(
-        session, actor=actor, action="case.agency.added", request_ref=request_ref, case=case,
+        session,
+        actor=actor,
+        action="case.agency.added",
+        request_ref=request_ref,
+        case=case,
         agency=agency,
     )
 
 
-def remove_agency(
-    session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str
-) -> None:
+def remove_agency(session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str) -> None:
     require_open(case)
     require_lead(case, actor, "change which agencies take part")
     participation = next((p for p in case.active_participations if p.agency_id == agency.id), None)
@@ -312,14 +326,16 @@ def remove_agency(
     participation.left_at = utcnow()
     participation.removed_by = actor
     audit.record(
-        session, actor=actor, action="case.agency.removed", request_ref=request_ref, case=case,
+        session,
+        actor=actor,
+        action="case.agency.removed",
+        request_ref=request_ref,
+        case=case,
         agency=agency,
     )
 
 
-def close(
-    session: Session, *, case: Case, outcome: str, lessons: str, actor: str, request_ref: str
-) -> None:
+def close(session: Session, *, case: Case, outcome: str, lessons: str, actor: str, request_ref: str) -> None:
     require_open(case)
     require_lead(case, actor, "close the case")
     if not outcome.strip():
@@ -328,7 +344,11 @@ def close(
     case.closed_at = utcnow()
     case.outcome, case.lessons = outcome.strip(), lessons.strip() or None
     audit.record(
-        session, actor=actor, action="case.closed", request_ref=request_ref, case=case,
+        session,
+        actor=actor,
+        action="case.closed",
+        request_ref=request_ref,
+        case=case,
     )
 
 

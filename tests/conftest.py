@@ -82,10 +82,12 @@ def database(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) -> 
     else:
         db = Database(request.getfixturevalue("postgres_ready"))
         with db.engine.begin() as connection:
-            tables = connection.execute(text(
-                "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-            )).scalar_one()
+            tables = connection.execute(
+                text(
+                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            ).scalar_one()
             # TRUNCATE bypasses the audit trail's row triggers, which is what a clean slate needs.
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     yield db
@@ -143,9 +145,10 @@ class Running:
 def serve(settings: Settings, database: Database) -> Running:
     executor = ListenerExecutor(settings.listener_workers)
     app = create_app(settings, database, executor=executor)
-    server = make_server("127.0.0.1", 0, wsgi_app(app, database), server_class=_ThreadingServer,
-                         handler_class=_QuietHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = make_server(
+        "127.0.0.1", 0, wsgi_app(app, database), server_class=_ThreadingServer, handler_class=_QuietHandler
+    )
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return Running(f"http://127.0.0.1:{server.server_port}", executor, server)
 
 
@@ -168,18 +171,20 @@ def slack(running: Running, fake: FakeSlack) -> SlackDriver:
 def registry(database: Database) -> None:
     """A hub with two coordinators and four partner agencies."""
     layout = {
-        "hub": ("Safeguarding Hub", AgencyKind.LOCAL_AUTHORITY, {COORD: Role.COORDINATOR,
-                                                               COORD2: Role.COORDINATOR}),
-        "police": ("County Police", AgencyKind.POLICE, {POLICE: Role.MEMBER,
-                                                        POLICE_OBSERVER: Role.OBSERVER}),
+        "hub": (
+            "Safeguarding Hub",
+            AgencyKind.LOCAL_AUTHORITY,
+            {COORD: Role.COORDINATOR, COORD2: Role.COORDINATOR},
+        ),
+        "police": ("County Police", AgencyKind.POLICE, {POLICE: Role.MEMBER, POLICE_OBSERVER: Role.OBSERVER}),
         "school": ("Northfield Academy", AgencyKind.EDUCATION, {SCHOOL: Role.MEMBER}),
         "health": ("Community Health", AgencyKind.HEALTH, {HEALTH: Role.MEMBER}),
         "housing": ("City Housing", AgencyKind.HOUSING, {HOUSING: Role.MEMBER}),
     }
     with database.session() as session:
         for slug, (name, kind, members) in layout.items():
-            agency = agencies.add(session, slug=slug, name=name, kind=kind, actor="setup",
-                                  request_ref="test")
+            agency = agencies.add(session, slug=slug, name=name, kind=kind, actor="setup", request_ref="test")
             for user, role in members.items():
-                agencies.set_member(session, agency=agency, user_id=user, role=role, actor="setup",
-                                    request_ref="test")
+                agencies.set_member(
+                    session, agency=agency, user_id=user, role=role, actor="setup", request_ref="test"
+                )

@@ -24,6 +24,8 @@ class Reply:
     status: int
     body: str
     response_url: str | None = None
+    request_body: bytes = b""
+    content_type: str = ""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -39,8 +41,16 @@ class SlackDriver:
         self.url, self.secret, self.fake, self.executor = url, secret, fake, executor
 
     # ---- transport ------------------------------------------------------------------------------
-    def post(self, body: bytes, content_type: str, *, headers: dict[str, str] | None = None,
-             timestamp: int | None = None, secret: str | None = None, settle: bool = True) -> Reply:
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        settle: bool = True,
+    ) -> Reply:
         ts = str(timestamp if timestamp is not None else int(time.time()))
         request = urllib.request.Request(self.url + "/slack/events", data=body, method="POST")
         request.add_header("Content-Type", content_type)
@@ -53,9 +63,16 @@ class SlackDriver:
                 reply = Reply(response.status, response.read().decode())
         except urllib.error.HTTPError as error:
             reply = Reply(error.code, error.read().decode())
+        reply.request_body, reply.content_type = body, content_type
         if settle:
             self.settle()
         return reply
+
+    def replay(self, reply: Reply, **kwargs: Any) -> Reply:
+        """Deliver exactly the same request again, as Slack does on a retry."""
+        again = self.post(reply.request_body, reply.content_type, **kwargs)
+        again.response_url = reply.response_url
+        return again
 
     def settle(self) -> None:
         assert self.executor.wait_idle(timeout=30), "listeners still running after 30 s"
@@ -65,14 +82,23 @@ class SlackDriver:
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
     # ---- what people do ------------------------------------------------------------------------
-    def command(self, command: str, text: str = "", *, user: str, channel: str = "CGENERAL",
-                **kwargs: Any) -> Reply:
+    def command(
+        self, command: str, text: str = "", *, user: str, channel: str = "CGENERAL", **kwargs: Any
+    ) -> Reply:
         response_url = self.fake.issue_response_url()
         fields = {
-            "token": "legacy", "team_id": TEAM, "team_domain": "casehub-test",
-            "channel_id": channel, "channel_name": "whatever", "user_id": user,
-            "user_name": user.lower(), "command": command, "text": text, "api_app_id": "ACASEHUB",
-            "enterprise_id": "", "response_url": response_url,
+            "token": "legacy",
+            "team_id": TEAM,
+            "team_domain": "casehub-test",
+            "channel_id": channel,
+            "channel_name": "whatever",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": "ACASEHUB",
+            "enterprise_id": "",
+            "response_url": response_url,
             "trigger_id": self.fake.issue_trigger(user),
         }
         reply = self.post(urlencode(fields).encode(), "application/x-www-form-urlencoded", **kwargs)
@@ -92,8 +118,7 @@ class SlackDriver:
             texts.append(json.dumps(posted.get("blocks") or ""))
         return "\n".join(texts)
 
-    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str,
-               **kwargs: Any) -> Reply:
+    def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str, **kwargs: Any) -> Reply:
         state = {"values": {}}
         for block in view["blocks"]:
             if block.get("type") != "input" or block["block_id"] not in values:
@@ -103,45 +128,77 @@ class SlackDriver:
                 element["action_id"]: _element_state(element, values[block["block_id"]])
             }
         payload = {
-            "type": "view_submission", "team": {"id": TEAM}, "user": {"id": user},
-            "api_app_id": "ACASEHUB", "trigger_id": self.fake.issue_trigger(user),
+            "type": "view_submission",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "ACASEHUB",
+            "trigger_id": self.fake.issue_trigger(user),
             "view": {**view, "state": state},
         }
         return self._form(payload, **kwargs)
 
-    def click(self, action_id: str, value: str, *, user: str, channel: str | None = None,
-              message_ts: str | None = None, **kwargs: Any) -> Reply:
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str,
+        channel: str | None = None,
+        message_ts: str | None = None,
+        **kwargs: Any,
+    ) -> Reply:
         payload = {
-            "type": "block_actions", "team": {"id": TEAM}, "user": {"id": user},
-            "api_app_id": "ACASEHUB", "trigger_id": self.fake.issue_trigger(user),
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "ACASEHUB",
+            "trigger_id": self.fake.issue_trigger(user),
             "response_url": self.fake.issue_response_url(),
-            "actions": [{"action_id": action_id, "block_id": "b", "value": value,
-                         "type": "button", "action_ts": str(time.time())}],
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": "b",
+                    "value": value,
+                    "type": "button",
+                    "action_ts": str(time.time()),
+                }
+            ],
             "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
             "channel": {"id": channel} if channel else None,
         }
         return self._form(payload, **kwargs)
 
-    def event(self, event: dict[str, Any], *, event_id: str | None = None,
-              retry_num: int | None = None, **kwargs: Any) -> Reply:
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        event_id: str | None = None,
+        retry_num: int | None = None,
+        **kwargs: Any,
+    ) -> Reply:
         envelope = {
-            "token": "legacy", "team_id": TEAM, "api_app_id": "ACASEHUB", "type": "event_callback",
-            "event": event, "event_id": event_id or f"Ev{next(_ids):08d}",
+            "token": "legacy",
+            "team_id": TEAM,
+            "api_app_id": "ACASEHUB",
+            "type": "event_callback",
+            "event": event,
+            "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
         }
         headers = {}
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        return self.post(json.dumps(envelope).encode(), "application/json", headers=headers,
-                         **kwargs)
+        return self.post(json.dumps(envelope).encode(), "application/json", headers=headers, **kwargs)
 
 
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:
     kind = element["type"]
     if kind in ("static_select", "external_select"):
-        return {"type": kind, "selected_option": {"value": value, "text": {"type": "plain_text",
-                                                                              "text": value}}}
+        return {
+            "type": kind,
+            "selected_option": {"value": value, "text": {"type": "plain_text", "text": value}},
+        }
     if kind in ("multi_static_select", "multi_external_select", "checkboxes"):
         return {"type": kind, "selected_options": [{"value": v} for v in value]}
     if kind == "users_select":

@@ -21,9 +21,17 @@ class OpenedCase:
     channel: str
 
 
-def open_case(slack: SlackDriver, database: Database, *, agencies: tuple[str, ...] = ("police", "school"),
-              user: str = COORD, lead: str | None = None, risk: str = "moderate",
-              summary: str = SUMMARY, agency_reference: str | None = None) -> OpenedCase:
+def open_case(
+    slack: SlackDriver,
+    database: Database,
+    *,
+    agencies: tuple[str, ...] = ("police", "school"),
+    user: str = COORD,
+    lead: str | None = None,
+    risk: str = "moderate",
+    summary: str = SUMMARY,
+    agency_reference: str | None = None,
+) -> OpenedCase:
     reply = slack.command("/case", "open", user=user)
     assert reply.status == 200
     view = slack.fake.last_view()

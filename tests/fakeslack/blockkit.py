@@ -13,9 +13,20 @@ _ALLOWED = {
     "modal": {"section", "header", "context", "divider", "actions", "image", "input", "rich_text"},
     "home": {"section", "header", "context", "divider", "actions", "image", "input", "rich_text"},
 }
-_SELECTS = {"static_select", "multi_static_select", "external_select", "multi_external_select",
-            "users_select", "multi_users_select", "conversations_select", "channels_select",
-            "multi_conversations_select", "overflow", "radio_buttons", "checkboxes"}
+_SELECTS = {
+    "static_select",
+    "multi_static_select",
+    "external_select",
+    "multi_external_select",
+    "users_select",
+    "multi_users_select",
+    "conversations_select",
+    "channels_select",
+    "multi_conversations_select",
+    "overflow",
+    "radio_buttons",
+    "checkboxes",
+}
 
 
 class Errors(list[str]):
@@ -61,8 +72,9 @@ def _id(value: Any, pointer: str, seen: set[str], errors: Errors) -> None:
         seen.add(value)
 
 
-def _block(block: Any, p: str, surface: str, errors: Errors, block_ids: set[str],
-           action_ids: set[str]) -> None:
+def _block(
+    block: Any, p: str, surface: str, errors: Errors, block_ids: set[str], action_ids: set[str]
+) -> None:
     if not isinstance(block, dict) or block.get("type") not in _ALLOWED[surface]:
         errors.add(f"unsupported block type for {surface}", p + "/type")
         return
@@ -102,8 +114,7 @@ def _block(block: Any, p: str, surface: str, errors: Errors, block_ids: set[str]
         _element(block.get("element"), p + "/element", errors, action_ids, in_input=True)
 
 
-def _element(element: Any, p: str, errors: Errors, action_ids: set[str], *,
-             in_input: bool = False) -> None:
+def _element(element: Any, p: str, errors: Errors, action_ids: set[str], *, in_input: bool = False) -> None:
     if not isinstance(element, dict) or "type" not in element:
         errors.add("must be an element object", p)
         return
@@ -132,8 +143,11 @@ def _element(element: Any, p: str, errors: Errors, action_ids: set[str], *,
             errors.add("must be HH:mm", p + "/initial_time")
     elif kind in _SELECTS:
         options = element.get("options", [])
-        if kind in ("static_select", "multi_static_select") and not options \
-                and not element.get("option_groups"):
+        if (
+            kind in ("static_select", "multi_static_select")
+            and not options
+            and not element.get("option_groups")
+        ):
             errors.add("must provide options or option_groups", p)
         if len(options) > 100:
             errors.add("no more than 100 items allowed", p + "/options")

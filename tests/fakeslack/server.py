@@ -27,11 +27,23 @@ TEAM = "T0CASEHUB"
 _NAME = re.compile(r"^[a-z0-9_-]+$")
 # Rate-limit tiers per method (calls a minute), as Slack documents them.
 TIERS = {
-    "conversations.create": 20, "conversations.invite": 50, "conversations.kick": 50,
-    "conversations.setTopic": 20, "conversations.archive": 20, "pins.add": 20,
-    "views.open": 100, "views.update": 100, "views.publish": 100, "views.push": 100,
-    "users.info": 100, "conversations.open": 50, "chat.update": 50, "chat.postEphemeral": 100,
-    "conversations.members": 100, "conversations.info": 100, "auth.test": 100,
+    "conversations.create": 20,
+    "conversations.invite": 50,
+    "conversations.kick": 50,
+    "conversations.setTopic": 20,
+    "conversations.archive": 20,
+    "pins.add": 20,
+    "views.open": 100,
+    "views.update": 100,
+    "views.publish": 100,
+    "views.push": 100,
+    "users.info": 100,
+    "conversations.open": 50,
+    "chat.update": 50,
+    "chat.postEphemeral": 100,
+    "conversations.members": 100,
+    "conversations.info": 100,
+    "auth.test": 100,
     "chat.postMessage": 600,
 }
 PER_CHANNEL_POSTS = 60  # about one a second per channel, with Slack's short bursts allowed
@@ -95,7 +107,9 @@ class FakeSlack:
         self.add_user(BOT_USER, is_bot=True)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # ---- running ----------------------------------------------------------------------------
     @property
@@ -116,11 +130,17 @@ class FakeSlack:
         self._server.server_close()
 
     # ---- setting up the workspace and injecting trouble ----------------------------------------
-    def add_user(self, user_id: str, *, tz: str = "Europe/London", is_bot: bool = False,
-                 email: str | None = None) -> None:
+    def add_user(
+        self, user_id: str, *, tz: str = "Europe/London", is_bot: bool = False, email: str | None = None
+    ) -> None:
         with self.lock:
-            self.users[user_id] = {"id": user_id, "tz": tz, "is_bot": is_bot, "deleted": False,
-                                   "profile": {"email": email or f"{user_id.lower()}@example.org"}}
+            self.users[user_id] = {
+                "id": user_id,
+                "tz": tz,
+                "is_bot": is_bot,
+                "deleted": False,
+                "profile": {"email": email or f"{user_id.lower()}@example.org"},
+            }
 
     def add_channel(self, name: str, *, members: set[str] | None = None, private: bool = False) -> str:
         with self.lock:
@@ -248,8 +268,11 @@ class FakeSlack:
                     queue.popleft()
                 if injection.status != 200:
                     record.error = f"http_{injection.status}"
-                    return (injection.status, {"ok": False, "error": "ratelimited"},
-                            {"Retry-After": str(injection.retry_after)})
+                    return (
+                        injection.status,
+                        {"ok": False, "error": "ratelimited"},
+                        {"Retry-After": str(injection.retry_after)},
+                    )
                 record.error = injection.error
                 return 200, {"ok": False, "error": injection.error}, {}
             limited = self._rate_limited(method, args)
@@ -292,8 +315,9 @@ class FakeSlack:
         if channel_id.startswith(("U", "W")) and channel_id in self.users:
             channel_id = f"D{channel_id}"
         if channel_id.startswith("D") and channel_id[1:] in self.users and channel_id not in self.channels:
-            self.channels[channel_id] = Channel(channel_id, channel_id, True,
-                                                {BOT_USER, channel_id[1:]}, BOT_USER, is_im=True)
+            self.channels[channel_id] = Channel(
+                channel_id, channel_id, True, {BOT_USER, channel_id[1:]}, BOT_USER, is_im=True
+            )
         channel = self.channels.get(channel_id)
         if channel is None:
             raise SlackError("channel_not_found")
@@ -322,13 +346,19 @@ class FakeSlack:
 
     # ---- methods ------------------------------------------------------------------------------
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"user_id": BOT_USER, "bot_id": "BCASEHUB", "team_id": TEAM, "team": "casehub test",
-                "url": "https://casehub-test.slack.com/"}
+        return {
+            "user_id": BOT_USER,
+            "bot_id": "BCASEHUB",
+            "team_id": TEAM,
+            "team": "casehub test",
+            "url": "https://casehub-test.slack.com/",
+        }
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._user(args.get("user"))
-        return {"user": {"id": user["id"], "tz": user["tz"], "is_bot": user["is_bot"],
-                         "profile": user["profile"]}}
+        return {
+            "user": {"id": user["id"], "tz": user["tz"], "is_bot": user["is_bot"], "profile": user["profile"]}
+        }
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name") or ""
@@ -405,8 +435,15 @@ class FakeSlack:
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"), member=False)
-        return {"channel": {"id": channel.id, "name": channel.name, "is_private": channel.is_private,
-                            "is_archived": channel.archived, "topic": {"value": channel.topic}}}
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_private": channel.is_private,
+                "is_archived": channel.archived,
+                "topic": {"value": channel.topic},
+            }
+        }
 
     def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
         users = [u for u in str(args.get("users", "")).split(",") if u]
@@ -426,9 +463,17 @@ class FakeSlack:
         if not text and not blocks:
             raise SlackError("no_text")
         ts = self._ts_now()
-        self.messages.append({"channel": channel.id, "ts": ts, "text": text[:40000],
-                              "blocks": blocks, "user": BOT_USER, "thread_ts": args.get("thread_ts"),
-                              "edits": 0})
+        self.messages.append(
+            {
+                "channel": channel.id,
+                "ts": ts,
+                "text": text[:40000],
+                "blocks": blocks,
+                "user": BOT_USER,
+                "thread_ts": args.get("thread_ts"),
+                "edits": 0,
+            }
+        )
         return {"channel": channel.id, "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -437,15 +482,23 @@ class FakeSlack:
         if user["id"] not in channel.members:
             raise SlackError("user_not_in_channel")
         self._check_blocks(args)
-        self.messages.append({"channel": channel.id, "ts": self._ts_now(), "text": args.get("text"),
-                              "blocks": _decode(args.get("blocks")), "ephemeral_to": user["id"],
-                              "user": BOT_USER})
+        self.messages.append(
+            {
+                "channel": channel.id,
+                "ts": self._ts_now(),
+                "text": args.get("text"),
+                "blocks": _decode(args.get("blocks")),
+                "ephemeral_to": user["id"],
+                "user": BOT_USER,
+            }
+        )
         return {"message_ts": self._ts_now()}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        message = next((m for m in self.messages
-                        if m["channel"] == channel.id and m["ts"] == args.get("ts")), None)
+        message = next(
+            (m for m in self.messages if m["channel"] == channel.id and m["ts"] == args.get("ts")), None
+        )
         if message is None:
             raise SlackError("message_not_found")
         if message["user"] != BOT_USER:
@@ -483,8 +536,7 @@ class FakeSlack:
             raise SlackError("invalid_arguments", response_metadata={"messages": problems})
         if len(json.dumps(view)) > 250_000:
             raise SlackError("view_too_large")
-        stored = {**view, "id": view_id or f"V{next(self._ids)}", "hash": f"h{next(self._ids)}",
-                  "user": user}
+        stored = {**view, "id": view_id or f"V{next(self._ids)}", "hash": f"h{next(self._ids)}", "user": user}
         self.views[stored["id"]] = stored
         return stored
 
