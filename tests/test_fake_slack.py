@@ -24,7 +24,7 @@ def error_of(call) -> str:
 
 
 def test_channel_names_follow_slacks_rules(api):
-    fake, client = api
+    _fake, client = api
     assert error_of(lambda: client.conversations_create(name="Case K7")) == "invalid_name_specials"
     assert error_of(lambda: client.conversations_create(name="x" * 81)) == "invalid_name_maxlength"
     client.conversations_create(name="case-k7q2m9", is_private=True)
@@ -41,7 +41,7 @@ def test_bot_outside_a_channel_cannot_post_or_invite(api):
 
 
 def test_invites_report_per_user_errors(api):
-    fake, client = api
+    _fake, client = api
     channel = client.conversations_create(name="c", is_private=True)["channel"]["id"]
     assert error_of(lambda: client.conversations_invite(channel=channel, users="UNOBODY")) == "user_not_found"
     response = client.conversations_invite(channel=channel, users="U1,UNOBODY", force=True)
@@ -52,7 +52,7 @@ def test_invites_report_per_user_errors(api):
 
 
 def test_block_kit_limits_are_enforced(api):
-    fake, client = api
+    _fake, client = api
     channel = client.conversations_create(name="c", is_private=True)["channel"]["id"]
     too_long = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]
     with pytest.raises(SlackApiError) as failed:
@@ -82,7 +82,7 @@ def test_triggers_are_single_use(api):
 
 
 def test_rate_limit_tiers_answer_429_with_retry_after(api):
-    fake, client = api
+    _fake, client = api
     client.retry_handlers = []
     for i in range(20):
         client.conversations_create(name=f"c{i}")
