@@ -12,6 +12,7 @@ from bot.db import Database
 from bot.executor import ListenerExecutor
 from bot.settings import Settings
 from bot.slack import make_client
+from bot.work import ProcessLazyListenerRunner
 from handlers import register_listeners
 from handlers.common import Deps, tell_user
 
@@ -24,14 +25,21 @@ def create_app(
     *,
     client: WebClient | None = None,
     executor: ListenerExecutor | None = None,
+    verify_requests: bool = True,
+    workers: int | None = None,
 ) -> App:
+    executor = executor or ListenerExecutor(settings.listener_workers)
     app = App(
         signing_secret=settings.slack_signing_secret.get_secret_value(),
         client=client or make_client(settings),
-        listener_executor=executor or ListenerExecutor(settings.listener_workers),
+        listener_executor=executor,
+        request_verification_enabled=verify_requests,
         # auth.test runs on the first request instead of at import, so a process can
         # start (and report its health) while Slack is briefly unreachable.
         token_verification_enabled=False,
+        # Acknowledge on the request thread, before any slow work: listeners are
+        # registered as an `ack` part and `lazy` parts that run afterwards.
+        process_before_response=True,
     )
     deps = Deps(settings=settings, db=db)
 
@@ -42,6 +50,9 @@ def create_app(
 
     app.error(report_error)
     register_listeners(app)
+    processes = settings.work_processes if workers is None else workers
+    if processes > 0:
+        app.listener_runner.lazy_listener_runner = ProcessLazyListenerRunner(settings, processes, executor)
     return app
 
 

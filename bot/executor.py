@@ -26,6 +26,12 @@ class ListenerExecutor(ThreadPoolExecutor):
         future.add_done_callback(self._done)
         return future
 
+    def track(self, future: Future[Any]) -> None:
+        """Count work running elsewhere (a worker process) until it is done."""
+        with self._idle:
+            self._pending += 1
+        future.add_done_callback(self._done)
+
     def _done(self, _future: Future[Any]) -> None:
         with self._idle:
             self._pending -= 1

@@ -27,7 +27,9 @@ class Settings(BaseSettings):
     strict_membership: bool = False
     # Threads that run listeners after the acknowledgement; bolt's default of five
     # makes acknowledgements queue behind slow Slack calls under load.
-    listener_workers: int = Field(default=32, ge=1, le=512)
+    listener_workers: int = Field(default=16, ge=1, le=512)
+    # Processes that run the slow part of each request (0: threads of the web process).
+    work_processes: int = Field(default=2, ge=0, le=64)
     default_timezone: str = "Europe/London"
     working_hours_start: time = time(8, 0)
     working_hours_end: time = time(18, 0)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import messages
 from flows import case_channel
-from handlers.common import deps, reported, request_ref, split_args, user_arg
+from handlers.common import deferred, deps, request_ref, split_args, user_arg
 from models import AgencyKind, Role
 from services import agencies, cases, deliveries
 from services.errors import InvalidInput, NotAllowed
@@ -31,13 +31,10 @@ HELP = messages.usage(
 
 
 def register(app: App) -> None:
-    app.command("/agency")(reported(handle_agency))
+    app.command("/agency")(**deferred(handle_agency))
 
 
-def handle_agency(
-    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
-) -> None:
-    ack()
+def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "help"
     d, user = deps(context), body["user_id"]

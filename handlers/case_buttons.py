@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
 from flows import case_channel
-from handlers.common import deps, reported, request_ref
+from handlers.common import deferred, deps, request_ref
 from services import cases
 
 
 def register(app: App) -> None:
-    app.action("case_setup_retry")(reported(retry_setup))
-    app.action("case_archive_retry")(reported(retry_archive))
+    app.action("case_setup_retry")(**deferred(retry_setup))
+    app.action("case_archive_retry")(**deferred(retry_archive))
 
 
 def retry_setup(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    ack()
+
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         case = cases.get_by_reference(session, action["value"])
@@ -37,9 +37,9 @@ def retry_setup(
 
 
 def retry_archive(
-    ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
-    ack()
+
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         case = cases.get_by_reference(session, action["value"])

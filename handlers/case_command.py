@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext, Respond
+from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import messages, modals
 from flows import case_channel
-from handlers.common import Deps, date_arg, deps, reported, request_ref, split_args
+from handlers.common import Deps, date_arg, deferred, deps, request_ref, split_args
 from services import agencies, cases, deliveries
 from services.errors import InvalidInput, NotAllowed
 
@@ -60,13 +60,10 @@ class Call:
 
 
 def register(app: App) -> None:
-    app.command("/case")(reported(handle_case))
+    app.command("/case")(**deferred(handle_case))
 
 
-def handle_case(
-    ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
-) -> None:
-    ack()
+def handle_case(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "help"
     call = Call(deps(context), client, respond, body, args, context)

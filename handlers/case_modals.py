@@ -17,38 +17,43 @@ from services.errors import CasehubError
 
 
 def register(app: App) -> None:
-    app.view(modals.OPEN_CASE)(reported(submit_open))
-    app.view(modals.CLOSE_CASE)(reported(submit_close))
+    app.view(modals.OPEN_CASE)(ack=reported(check_open), lazy=[reported(record_open)])
+    app.view(modals.CLOSE_CASE)(ack=reported(check_close), lazy=[reported(record_close)])
     app.options({"action_id": "value", "block_id": "agencies"})(reported(suggest_agencies))
 
 
-def _inline(ack: Ack, error: CasehubError, default_field: str) -> None:
-    ack(response_action="errors", errors={error.field or default_field: error.message})
-
-
-def submit_open(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
+def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
     form = modals.values(view)
-    user = body["user"]["id"]
-    draft = cases.CaseDraft(
+    return cases.CaseDraft(
         summary=form.get("summary") or "",
         risk=Risk(form.get("risk") or Risk.MODERATE.value),
         lead_user_id=form.get("lead") or user,
         agency_slugs=tuple(form.get("agencies") or ()),
         agency_reference=form.get("agency_reference"),
     )
-    d = deps(context)
+
+
+def check_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    """Answer within Slack's 3 seconds: a mistake is shown on its field and nothing typed is lost."""
+    user = body["user"]["id"]
     try:
-        # Checked before the acknowledgement so that a mistake is shown on the form,
-        # and nothing the coordinator typed is lost.
-        with d.db.reader() as session:
-            cases.check_open_allowed(session, draft=draft, opener=user)
+        with deps(context).db.reader() as session:
+            cases.check_open_allowed(session, draft=_draft(view, user), opener=user)
     except CasehubError as error:
-        _inline(ack, error, "summary")
+        ack(response_action="errors", errors={error.field or "summary": error.message})
         return
     ack()
-    ref = request_ref(body)
+
+
+def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
+    draft = _draft(view, user)
+    # bolt runs this part even when the form was sent back with errors: those need no reply.
+    try:
+        with d.db.reader() as session:
+            cases.check_open_allowed(session, draft=draft, opener=user)
+    except CasehubError:
+        return
     with d.db.session() as session:
         case, created = cases.open_case(session, draft=draft, opener=user, opened_via=ref, request_ref=ref)
     if created:
@@ -63,23 +68,31 @@ def submit_open(
         )
 
 
-def submit_close(
-    ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    form = modals.values(view)
-    outcome, lessons = (form.get("outcome") or "").strip(), form.get("lessons") or ""
-    if not outcome:
+def check_close(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
+    if not (modals.values(view).get("outcome") or "").strip():
         ack(response_action="errors", errors={"outcome": "Say what the outcome was."})
         return
     ack()
-    d = deps(context)
-    user, ref = body["user"]["id"], request_ref(body)
+
+
+def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    form = modals.values(view)
+    if not (form.get("outcome") or "").strip():
+        return  # sent back to the form by `check_close`
+    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     reference = json.loads(view["private_metadata"])["case"]
     with d.db.session() as session:
         case = cases.get_by_reference(session, reference)
         if not deliveries.claim(session, ref):
             return
-        cases.close(session, case=case, outcome=outcome, lessons=lessons, actor=user, request_ref=ref)
+        cases.close(
+            session,
+            case=case,
+            outcome=form.get("outcome") or "",
+            lessons=form.get("lessons") or "",
+            actor=user,
+            request_ref=ref,
+        )
         case_id = case.id
     case_channel.archive_and_report(d.db, client, case_id=case_id, user=user)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from slack_bolt import BoltContext
+from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
 
 from blocks import messages
@@ -35,6 +35,10 @@ _BARE_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 class Deps:
     settings: Settings
     db: Database
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Deps:
+        # bolt deep-copies the context for lazy listeners; the shared engine must not be.
+        return self
 
 
 def deps(context: BoltContext) -> Deps:
@@ -98,7 +102,7 @@ def tell_user(error: Exception, context: BoltContext) -> None:
         log.error("unexpected error in a listener", exc_info=error)
         text = UNEXPECTED
     try:
-        if context.respond is not None:
+        if context.response_url and context.respond is not None:
             context.respond(text=text, response_type="ephemeral", replace_original=False)
         elif context.user_id and context.client is not None:
             context.client.chat_postMessage(channel=context.user_id, text=text)
@@ -107,7 +111,7 @@ def tell_user(error: Exception, context: BoltContext) -> None:
 
 
 def reported(listener: Callable[..., None]) -> Callable[..., None]:
-    """Wrap a listener so that what it raises is told to the user, not lost.
+    """Wrap a listener (which must take `context`) so that what it raises is told to the user.
 
     bolt's own error handler runs too late for this: an exception after `ack()` makes
     the sync runner drop the acknowledgement and hold the HTTP reply for 3 seconds.
@@ -124,3 +128,16 @@ def reported(listener: Callable[..., None]) -> Callable[..., None]:
                 context.ack()
 
     return run
+
+
+def acknowledge(ack: Ack) -> None:
+    ack()
+
+
+def deferred(listener: Callable[..., None]) -> dict[str, Any]:
+    """Acknowledge at once on the request thread; do the work afterwards on the listener pool.
+
+    With `process_before_response=True` bolt runs the `ack` function before replying and
+    the `lazy` ones after, so no acknowledgement ever queues behind slow work.
+    """
+    return {"ack": acknowledge, "lazy": [reported(listener)]}

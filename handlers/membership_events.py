@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from blocks import messages
 from flows import case_channel
-from handlers.common import deps, reported
+from handlers.common import deferred, deps
 from models import Case
 from services import audit, cases, deliveries
 
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
-    app.event("member_joined_channel")(reported(member_joined))
+    app.event("member_joined_channel")(**deferred(member_joined))
 
 
 def member_joined(

@@ -111,6 +111,7 @@ def make_settings(fake: FakeSlack, database: Database, **overrides: object) -> S
         "slack_api_url": fake.api_url,
         "casehub_admins": [ADMIN],
         "listener_workers": 8,
+        "work_processes": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -44,3 +47,14 @@ def open_case(
         case = session.scalars(select(Case).order_by(Case.id.desc())).first()
         assert case is not None
         return OpenedCase(case.id, case.reference, case.channel_id or "")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll until `condition` holds, for the moments a test must look mid-flight."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.01)
+    return condition()

@@ -19,7 +19,7 @@ from tests.conftest import (
     SCHOOL,
 )
 from tests.fakeslack.server import BOT_USER
-from tests.helpers import SUMMARY, open_case
+from tests.helpers import SUMMARY, open_case, wait_for
 
 
 def test_opening_a_case_makes_a_private_need_to_know_channel(slack, fake, database, registry):
@@ -137,6 +137,7 @@ def test_form_mistakes_are_shown_on_the_field_and_store_nothing(slack, fake, dat
     assert "agencies" in no_agency.json()["errors"]
     with database.reader() as session:
         assert session.scalars(select(Case)).all() == []
+    assert fake.dms(COORD) == []  # the form said it all; no second telling by DM
     assert not fake.calls_to("conversations.create")
 
 
@@ -157,7 +158,8 @@ def test_ack_comes_before_slow_slack_work(slack, fake, database, registry):
         settle=False,
     )
     assert reply.status == 200
-    # The form was acknowledged while the channel was still being created.
+    # The form was acknowledged before the channel existed: Slack is still being asked for it.
+    assert wait_for(lambda: fake.calls_to("conversations.create"))
     with database.reader() as session:
         case = session.scalars(select(Case)).one()
         assert case.channel_id is None

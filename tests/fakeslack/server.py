@@ -252,11 +252,12 @@ class FakeSlack:
         return 200, {"ok": True}, {}
 
     def _dispatch(self, method: str, args: dict[str, Any], headers: Any) -> tuple[int, Any, dict]:
-        if method in self._delays:
+        record = Call(method, args, False, None, time.time())
+        with self.lock:
+            self.calls.append(record)
+        if method in self._delays:  # a slow Slack: the call is seen at once, answered later
             time.sleep(self._delays[method])
         with self.lock:
-            record = Call(method, args, False, None, time.time())
-            self.calls.append(record)
             if headers.get("Authorization") != f"Bearer {TOKEN}":
                 record.error = "invalid_auth"
                 return 200, {"ok": False, "error": "invalid_auth"}, {}
