@@ -11,10 +11,12 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import messages, modals
+from blocks import updates as update_blocks
 from flows import case_channel
 from handlers.common import Deps, date_arg, deferred, deps, request_ref, split_args
-from services import agencies, cases, deliveries
+from services import agencies, cases, deliveries, updates
 from services.errors import InvalidInput, NotAllowed
+from services.timeline import history, page
 
 HELP = messages.usage(
     "/case — cases and their channels",
@@ -25,6 +27,8 @@ HELP = messages.usage(
         "/case stage <stage> — move the case on (lead coordinator)",
         "/case consent given|withdrawn|not-required [YYYY-MM-DD] — record consent (lead)",
         "/case agencies add|remove <slug> — change who takes part (lead)",
+        "/case timeline [agency] [since YYYY-MM-DD] — the case history in order (participants)",
+        "/case sharing — who shared what with whom, when and why (lead)",
         "/case close — record the outcome and archive the channel (lead)",
         "/case retry <REF> — finish setting up a case whose channel failed (lead)",
         "/case help — this help",
@@ -92,8 +96,38 @@ def status(call: Call) -> None:
     with call.deps.db.reader() as session:
         case = cases.for_channel(session, call.channel, "/case status")
         cases.require_participant(session, case, call.user)
-        blocks = messages.case_card(case, case.agencies)
+        picture = update_blocks.picture_section(updates.picture(session, case))
+        blocks = messages.case_card(case, case.agencies, extra=picture)
     call.say(messages.case_header_text(case), blocks)
+
+
+def show_timeline(call: Call) -> None:
+    agency, since, args = None, None, list(call.args)
+    if len(args) >= 2 and args[-2].lower() == "since":
+        since = date_arg(args[-1])
+        args = args[:-2]
+    if len(args) > 1:
+        raise InvalidInput(
+            "Give at most an agency and a date.", hint="For example `/case timeline police since 2026-11-01`."
+        )
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/case timeline")
+        if args:
+            agency = agencies.get(session, args[0]).slug
+        entries = history(session, case, call.user, agency_slug=agency, since=since)
+        shown, pages = page(entries, 1)
+        query = {"case": case.reference, "agency": agency, "since": since.isoformat() if since else None}
+        blocks = update_blocks.timeline(case, shown, 1, pages, query)
+    call.say(f"Case {case.reference}: timeline", blocks)
+
+
+def show_sharing(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/case sharing")
+        cases.require_lead(case, call.user, "see the sharing log")
+        by_id = {a.id: a for a in agencies.all_agencies(session)}
+        blocks = update_blocks.sharing(case, updates.sharing_log(session, case), by_id)
+    call.say(f"Case {case.reference}: sharing log", blocks)
 
 
 def list_cases(call: Call) -> None:
@@ -212,5 +246,7 @@ SUBCOMMANDS: dict[str, Callable[[Call], None]] = {
     "consent": consent,
     "agencies": change_agencies,
     "close": close_form,
+    "timeline": show_timeline,
+    "sharing": show_sharing,
     "retry": retry_setup,
 }

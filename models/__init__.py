@@ -4,6 +4,7 @@ from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditEvent, Delivery
 from models.base import Base, utcnow
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
+from models.update import SharingRecord, Update, UpdateKind, UpdateRevision
 
 __all__ = [
     "Agency",
@@ -18,6 +19,10 @@ __all__ = [
     "Risk",
     "Role",
     "SetupState",
+    "SharingRecord",
     "Stage",
+    "Update",
+    "UpdateKind",
+    "UpdateRevision",
     "utcnow",
 ]

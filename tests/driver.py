@@ -115,7 +115,7 @@ class SlackDriver:
                 texts.append(reply.body)
         for posted in self.fake.replies(reply.response_url or ""):
             texts.append(posted.get("text") or "")
-            texts.append(json.dumps(posted.get("blocks") or ""))
+            texts.append(json.dumps(posted.get("blocks") or "", ensure_ascii=False))
         return "\n".join(texts)
 
     def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str, **kwargs: Any) -> Reply:
@@ -147,13 +147,14 @@ class SlackDriver:
         message_ts: str | None = None,
         **kwargs: Any,
     ) -> Reply:
+        response_url = self.fake.issue_response_url()
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM},
             "user": {"id": user},
             "api_app_id": "ACASEHUB",
             "trigger_id": self.fake.issue_trigger(user),
-            "response_url": self.fake.issue_response_url(),
+            "response_url": response_url,
             "actions": [
                 {
                     "action_id": action_id,
@@ -166,7 +167,9 @@ class SlackDriver:
             "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
             "channel": {"id": channel} if channel else None,
         }
-        return self._form(payload, **kwargs)
+        reply = self._form(payload, **kwargs)
+        reply.response_url = response_url
+        return reply
 
     def event(
         self,

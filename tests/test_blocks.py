@@ -112,3 +112,43 @@ def test_refusal_carries_message_and_hint():
     from services.errors import NotAllowed
 
     assert messages.refusal(NotAllowed("No.", hint="Ask.")) == ":warning: No.\nAsk."
+
+
+def test_update_form_is_valid_and_offers_a_choice_of_agency_only_when_needed():
+    from datetime import date
+
+    from blocks import updates as update_blocks
+    from models import Membership, Role
+
+    case = make_case()
+    one = [Membership(agency=agencies(1)[0], user_id="U1", role=Role.MEMBER)]
+    two = [*one, Membership(agency=agencies(2)[1], user_id="U1", role=Role.MEMBER)]
+    single = update_blocks.update_form(case, one, today=date(2026, 11, 29))
+    double = update_blocks.update_form(case, two, today=date(2026, 11, 29))
+    assert blockkit.validate_view(single) == [] and blockkit.validate_view(double) == []
+    assert "agency" not in [b.get("block_id") for b in single["blocks"]]
+    assert "agency" in [b.get("block_id") for b in double["blocks"]]
+
+
+def test_long_update_message_stays_within_limits():
+    from datetime import date
+
+    from blocks import updates as update_blocks
+    from models import Update, UpdateKind
+
+    update = Update(
+        id=1,
+        agency=agencies(1)[0],
+        filer="U1",
+        filer_role="member",
+        contact_date=date(2026, 1, 1),
+        kind=UpdateKind.MEETING,
+        observed="<x>" * 1000,
+        risk=Risk.LOW,
+        concerns="c" * 1500,
+        asks="a" * 1500,
+        protective_factors="p" * 1500,
+        restricted=False,
+    )
+    _, blocks = update_blocks.update_message(update, make_case())
+    assert blockkit.validate(blocks, "message") == []

@@ -1,0 +1,252 @@
+"""Block Kit for agency updates: the form, the channel message, the timeline and the sharing log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from blocks.kit import (
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    escape,
+    fit_message,
+    header,
+    option,
+    plain,
+    section,
+)
+from blocks.messages import risk_label
+from blocks.modals import metadata
+from models import Agency, Case, Membership, Risk, SharingRecord, Update, UpdateKind
+from services.timeline import Entry
+from services.updates import LIMITS, AgencyPicture
+
+UPDATE_FORM = "update_form"
+KIND_LABELS = {
+    UpdateKind.MEETING: "Meeting",
+    UpdateKind.HOME_VISIT: "Home visit",
+    UpdateKind.OBSERVATION: "Observation",
+    UpdateKind.INFORMATION_RECEIVED: "Information received",
+    UpdateKind.REFERRAL: "Referral",
+    UpdateKind.NOTE: "Note",
+    UpdateKind.OTHER: "Other",
+}
+NO_CHANGE = "unchanged"
+
+
+def _input(
+    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def _text(value: str | None, limit: int, *, multiline: bool = True) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": limit,
+    }
+    if value:
+        element["initial_value"] = value[:limit]
+    return element
+
+
+def _select(options: list[Block], initial: str | None) -> Block:
+    element: Block = {"type": "static_select", "action_id": "value", "options": options}
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen:
+        element["initial_option"] = chosen
+    return element
+
+
+def update_form(
+    case: Case, memberships: Sequence[Membership], *, today: date, existing: Update | None = None
+) -> dict[str, Any]:
+    """The `/update` form; with `existing`, the same form to correct an update."""
+    blocks: list[Block] = [
+        section(
+            f":lock: Update on case *{case.reference}*. Describe what happened, never who: "
+            "no names, dates of birth, addresses or contact details."
+        )
+    ]
+    if existing is None and len(memberships) > 1:
+        agency_options = [option(m.agency.name, m.agency.slug) for m in memberships]
+        blocks.append(_input("agency", "On behalf of", _select(agency_options, agency_options[0]["value"])))
+    kinds = [option(label, kind.value) for kind, label in KIND_LABELS.items() if kind is not UpdateKind.NOTE]
+    risks = [option("No change", NO_CHANGE)] + [option(r.value.capitalize(), r.value) for r in Risk]
+    initial_date = (existing.contact_date if existing else today).isoformat()
+    blocks += [
+        _input(
+            "contact_date",
+            "Date of contact",
+            {"type": "datepicker", "action_id": "value", "initial_date": initial_date},
+        ),
+        _input("kind", "Kind", _select(kinds, existing.kind.value if existing else UpdateKind.MEETING.value)),
+        _input(
+            "observed",
+            "What was observed or done",
+            _text(existing.observed if existing else None, LIMITS["observed"]),
+        ),
+        _input(
+            "risk",
+            "Your agency's risk assessment",
+            _select(risks, existing.risk.value if existing and existing.risk else NO_CHANGE),
+        ),
+        _input(
+            "protective_factors",
+            "Protective factors",
+            _text(existing.protective_factors if existing else None, LIMITS["protective_factors"]),
+            optional=True,
+        ),
+        _input(
+            "concerns",
+            "Concerns",
+            _text(existing.concerns if existing else None, LIMITS["concerns"]),
+            optional=True,
+        ),
+        _input(
+            "asks",
+            "What you ask of partners",
+            _text(existing.asks if existing else None, LIMITS["asks"]),
+            optional=True,
+        ),
+        _checkbox(
+            "restricted",
+            "Restricted",
+            "Only the lead coordinator and my agency see it in full",
+            ticked=bool(existing and existing.restricted),
+        ),
+        _checkbox(
+            "confirm_identifiers",
+            "Possible identifiers",
+            "I have checked: text flagged as a possible identifier does not identify the person",
+        ),
+    ]
+    title = "Correct update" if existing else "Case update"
+    return {
+        "type": "modal",
+        "callback_id": UPDATE_FORM,
+        "title": plain(title, 24),
+        "submit": plain("Save" if existing else "File update", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(
+            case=case.reference, channel=case.channel_id, update=existing.id if existing else None
+        ),
+        "blocks": blocks,
+    }
+
+
+def _checkbox(block_id: str, label: str, text: str, *, ticked: bool = False) -> Block:
+    choice = {"text": plain(text, 75), "value": "yes"}
+    element: Block = {"type": "checkboxes", "action_id": "value", "options": [choice]}
+    if ticked:
+        element["initial_options"] = [choice]
+    return _input(block_id, label, element, optional=True)
+
+
+def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:
+    """What the channel sees: the update in full, or a notice of a restricted one."""
+    agency = update.agency.name
+    risk = f" · risk {risk_label(update.risk.value)}" if update.risk else ""
+    if update.restricted:
+        text = f"🔒 Restricted update filed by {agency}{risk}."
+        blocks = [
+            section(f"🔒 *Restricted update* filed by *{escape(agency)}*{risk}"),
+            context(f"Visible in full to the lead coordinator and {escape(agency)}: `/case timeline`"),
+        ]
+        return text, blocks
+    label = KIND_LABELS[update.kind]
+    edited = " · _edited_" if update.edited_at else ""
+    blocks = [
+        section(
+            f"*{escape(agency)}* ({update.filer_role}) · {label} on {update.contact_date.isoformat()}{risk}"
+        ),
+        section(clip(escape(update.observed), 3000)),
+    ]
+    for title, value in (
+        ("Protective factors", update.protective_factors),
+        ("Concerns", update.concerns),
+        ("Asks of partners", update.asks),
+    ):
+        if value:
+            blocks.append(section(f"*{title}*\n{clip(escape(value), 2900)}"))
+    blocks.append(context(f"Filed by <@{update.filer}>{edited}"))
+    blocks.append(actions(button("Edit", "update_edit", str(update.id))))
+    return f"{agency}: {label.lower()} update{risk}", blocks
+
+
+def critical_prompt(update: Update, case: Case) -> list[Block]:
+    return [
+        section(
+            f":rotating_light: You assessed case *{case.reference}* as *critical*. "
+            "Do partners need to meet now? In immediate danger, call the police first."
+        ),
+        actions(button("Raise a crisis", "crisis_from_update", str(update.id), style="danger")),
+    ]
+
+
+def picture_section(pictures: Sequence[AgencyPicture]) -> list[Block]:
+    lines, silent = [], []
+    for item in pictures:
+        if item.last_update is None:
+            silent.append(item.agency.name)
+            continue
+        risk = risk_label(item.risk.value) if item.risk else "no assessment"
+        lines.append(f"• *{escape(item.agency.name)}*: {risk} · last update {item.last_update:%Y-%m-%d}")
+    blocks = [section("*Agencies' picture*\n" + ("\n".join(lines) or "_No updates yet._"))]
+    if silent:
+        blocks.append(context("Nothing filed yet: " + escape(", ".join(silent))))
+    return blocks
+
+
+def timeline(
+    case: Case, entries: Sequence[Entry], number: int, pages: int, query: dict[str, Any]
+) -> list[Block]:
+    blocks: list[Block] = [header(f"Case {case.reference}: timeline")]
+    if not entries:
+        return [*blocks, section("Nothing to show for this selection.")]
+    for entry in entries:
+        who = f"*{escape(entry.agency)}* · " if entry.agency else ""
+        blocks.append(section(clip(f"`{entry.at:%Y-%m-%d %H:%M}` {who}{escape(entry.text)}", 3000)))
+    blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))
+    buttons = []
+    if number < pages:
+        buttons.append(button("◀ Earlier", "timeline_earlier", json.dumps({**query, "page": number + 1})))
+    if number > 1:
+        buttons.append(button("Later ▶", "timeline_later", json.dumps({**query, "page": number - 1})))
+    if buttons:
+        blocks.append(actions(*buttons))
+    return fit_message(blocks)
+
+
+def sharing(case: Case, records: Sequence[SharingRecord], agencies_by_id: dict[int, Agency]) -> list[Block]:
+    blocks: list[Block] = [header(f"Case {case.reference}: sharing log")]
+    if not records:
+        return [*blocks, section("Nothing has been shared yet.")]
+    for record in records[-45:]:
+        source = agencies_by_id[record.from_agency_id].name
+        target = agencies_by_id[record.to_agency_id].name if record.to_agency_id else f"<@{record.to_user}>"
+        blocks.append(
+            section(
+                f"`{record.at:%Y-%m-%d %H:%M}` *{escape(source)}* (<@{record.shared_by}>) shared a "
+                f"*{record.kind}* update with *{escape(target)}*\n_Why:_ {escape(record.reason)}"
+            )
+        )
+    if len(records) > 45:
+        blocks.append(context(f"The {len(records) - 45} earlier entries are in the database's sharing log."))
+    return fit_message(blocks)

@@ -1,0 +1,60 @@
+"""Buttons on updates and timelines: correct an update, raise a crisis, page through history."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from slack_bolt import App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from blocks import updates as update_blocks
+from handlers.common import deferred, deps
+from services import cases, updates
+from services.timeline import history, page
+
+
+def register(app: App) -> None:
+    app.action("update_edit")(**deferred(edit_update))
+    app.action("timeline_earlier")(**deferred(turn_page))
+    app.action("timeline_later")(**deferred(turn_page))
+    app.action("crisis_from_update")(**deferred(crisis_not_available))
+
+
+def crisis_not_available(respond: Respond, context: BoltContext) -> None:
+    respond(
+        text=":information_source: Raising a crisis from casehub is not available yet. If anyone is in "
+        "immediate danger, call the police now; then ask the lead coordinator to convene partners.",
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
+def edit_update(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    d, user = deps(context), body["user"]["id"]
+    with d.db.reader() as session:
+        update = updates.get(session, int(action["value"]))
+        case = session.get_one(cases.Case, update.case_id)
+        cases.require_open(case)
+        updates.check_editable(update, user, d.settings.update_edit_minutes)
+        view = update_blocks.update_form(case, [], today=date.today(), existing=update)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def turn_page(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:
+    d, user = deps(context), body["user"]["id"]
+    query = json.loads(action["value"])
+    with d.db.reader() as session:
+        case = cases.get_by_reference(session, query["case"])
+        since = date.fromisoformat(query["since"]) if query.get("since") else None
+        entries = history(session, case, user, agency_slug=query.get("agency"), since=since)
+        shown, pages = page(entries, query["page"])
+        blocks = update_blocks.timeline(case, shown, min(query["page"], pages), pages, _query(query))
+    respond(text=f"Case {case.reference}: timeline", blocks=blocks, replace_original=True)
+
+
+def _query(query: dict[str, Any]) -> dict[str, Any]:
+    return {key: query.get(key) for key in ("case", "agency", "since")}

@@ -1,0 +1,72 @@
+"""`/update`: the form for a full update, or one line as a quick note."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from slack_bolt import App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from blocks import messages
+from blocks import updates as update_blocks
+from flows import update_posting
+from handlers.common import deferred, deps, request_ref
+from models import UpdateKind
+from services import cases, updates
+from services.errors import InvalidInput
+
+HELP = messages.usage(
+    "/update — tell partners what your agency has seen or done",
+    [
+        "/update — the full form (kind, risk, protective factors, concerns, asks, restricted)",
+        "/update <text> — a one-line note from your agency, with no change of risk",
+        "/update help — this help",
+    ],
+    "/update Attended the mentoring session and engaged well",
+    "members and coordinators of the agencies taking part, in the case's channel; observers only read.",
+)
+
+
+def register(app: App) -> None:
+    app.command("/update")(**deferred(handle_update))
+
+
+def handle_update(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+    d, user, text = deps(context), body["user_id"], (body.get("text") or "").strip()
+    if text.lower() == "help":
+        respond(text=HELP, response_type="ephemeral")
+        return
+    with d.db.reader() as session:
+        case = cases.for_channel(session, body["channel_id"], "/update")
+        cases.require_open(case)
+        memberships = updates.filing_agencies(session, case, user)
+        if not memberships:
+            updates.choose_agency(session, case, user, None)  # raises the right refusal
+        if not text:
+            view = update_blocks.update_form(case, memberships, today=date.today())
+    if not text:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+        return
+    draft = updates.UpdateDraft(
+        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=text
+    )
+    try:
+        updates.check_draft(draft)
+    except InvalidInput as error:
+        if error.field != "observed" or "looks like" not in error.message:
+            raise
+        raise InvalidInput(
+            error.message.split(" Remove it")[0] + " Nothing was filed.",
+            hint="Rephrase without it, or use `/update` without text, where you can confirm it is safe.",
+        ) from None
+    ref = request_ref(body)
+    with d.db.session() as session:
+        case = cases.for_channel(session, body["channel_id"], "/update")
+        update, created = updates.file(
+            session, case=case, draft=draft, filer=user, filed_via=ref, request_ref=ref
+        )
+        update_id = update.id
+    if created:
+        update_posting.post(d.db, client, update_id=update_id, filer=user)
+        respond(text="Your note is filed and shared with the case channel.", response_type="ephemeral")

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.agency import Agency, enum_column
+from models.base import Base, utcnow
+from models.case import Risk
+
+
+class UpdateKind(enum.StrEnum):
+    MEETING = "meeting"
+    HOME_VISIT = "home-visit"
+    OBSERVATION = "observation"
+    INFORMATION_RECEIVED = "information-received"
+    REFERRAL = "referral"
+    NOTE = "note"
+    OTHER = "other"
+
+
+class Update(Base):
+    """One agency's contribution to the shared picture of a case."""
+
+    __tablename__ = "updates"
+    __table_args__ = (Index("ix_updates_case_created", "case_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
+    filer: Mapped[str] = mapped_column(String(32))
+    filer_role: Mapped[str] = mapped_column(String(32))
+    contact_date: Mapped[date]
+    kind: Mapped[UpdateKind] = mapped_column(enum_column(UpdateKind, "update_kind"))
+    observed: Mapped[str] = mapped_column(Text)
+    # None: the update changes nothing about the agency's view of the risk.
+    risk: Mapped[Risk | None] = mapped_column(enum_column(Risk, "update_risk"))
+    protective_factors: Mapped[str | None] = mapped_column(Text)
+    concerns: Mapped[str | None] = mapped_column(Text)
+    asks: Mapped[str | None] = mapped_column(Text)
+    restricted: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    edited_at: Mapped[datetime | None]
+    channel_ts: Mapped[str | None] = mapped_column(String(32))
+    # The Slack delivery that filed it: a repeated submission files nothing more.
+    filed_via: Mapped[str] = mapped_column(String(200), unique=True)
+
+    agency: Mapped[Agency] = relationship(lazy="joined")
+    revisions: Mapped[list[UpdateRevision]] = relationship(
+        back_populates="update", order_by="UpdateRevision.id", cascade="all, delete-orphan"
+    )
+
+
+class UpdateRevision(Base):
+    """The content of an update before an edit: the history keeps every version."""
+
+    __tablename__ = "update_revisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"), index=True)
+    replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
+    replaced_by: Mapped[str] = mapped_column(String(32))
+    content: Mapped[dict[str, Any]]
+
+    update: Mapped[Update] = relationship(back_populates="revisions")
+
+
+class SharingRecord(Base):
+    """Who shared what kind of information with whom, when and why (append-only)."""
+
+    __tablename__ = "sharing_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"))
+    from_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    shared_by: Mapped[str] = mapped_column(String(32))
+    # An agency, or (for restricted updates) the lead coordinator alone.
+    to_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
+    to_user: Mapped[str | None] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(300))

@@ -1,0 +1,279 @@
+"""Agency updates: filing, correcting, who may see them, and the sharing log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models import (
+    Agency,
+    Case,
+    Membership,
+    Risk,
+    Role,
+    SharingRecord,
+    Update,
+    UpdateKind,
+    UpdateRevision,
+    utcnow,
+)
+from services import audit, cases, identifiers
+from services.errors import InvalidInput, NotAllowed, NotFound
+
+LIMITS = {"observed": 3000, "protective_factors": 1500, "concerns": 1500, "asks": 1500}
+TEXT_FIELDS = tuple(LIMITS)
+
+
+@dataclass(frozen=True)
+class UpdateDraft:
+    agency_slug: str | None
+    contact_date: date
+    kind: UpdateKind
+    observed: str
+    risk: Risk | None = None
+    protective_factors: str | None = None
+    concerns: str | None = None
+    asks: str | None = None
+    restricted: bool = False
+    identifiers_confirmed: bool = False
+
+    def texts(self) -> dict[str, str | None]:
+        return {name: getattr(self, name) for name in TEXT_FIELDS}
+
+
+def parse_kind(value: str) -> UpdateKind:
+    try:
+        return UpdateKind(value)
+    except ValueError:
+        raise InvalidInput(
+            f"`{value}` is not a kind of update.", hint=", ".join(k.value for k in UpdateKind)
+        ) from None
+
+
+def check_draft(draft: UpdateDraft, *, today: date | None = None) -> None:
+    """Checks that need no database; each error names its form field."""
+    today = today or date.today()
+    if draft.contact_date > today:
+        raise InvalidInput(
+            f"{draft.contact_date.isoformat()} is in the future; give the date of the contact.",
+            field="contact_date",
+        )
+    if len((draft.observed or "").strip()) < 3:
+        raise InvalidInput("Say what was observed or done.", field="observed")
+    for name, limit in LIMITS.items():
+        text = getattr(draft, name) or ""
+        if len(text) > limit:
+            raise InvalidInput(f"This is {len(text)} characters; the limit is {limit}.", field=name)
+    if not draft.identifiers_confirmed:
+        findings = identifiers.scan_fields(draft.texts())
+        if findings:
+            raise InvalidInput(findings[0].message(), field=findings[0].field)
+
+
+def filing_agencies(session: Session, case: Case, user_id: str) -> list[Membership]:
+    """The participating agencies a person may file for (observers only read)."""
+    roles = [m for m in cases.roles_in_case(session, case, user_id) if m.role is not Role.OBSERVER]
+    if not roles and user_id == case.lead_user_id:
+        # The lead files for their own (hub) agency even when it is not a listed partner.
+        roles = [m for m in _memberships(session, user_id) if m.role is Role.COORDINATOR]
+    return roles
+
+
+def _memberships(session: Session, user_id: str) -> list[Membership]:
+    return list(session.scalars(select(Membership).where(Membership.user_id == user_id)))
+
+
+def choose_agency(session: Session, case: Case, user_id: str, slug: str | None) -> Membership:
+    roles = filing_agencies(session, case, user_id)
+    if not roles:
+        if cases.roles_in_case(session, case, user_id):
+            raise NotAllowed("Observers read the case but do not file updates.")
+        raise NotAllowed(
+            f"You are not in an agency taking part in case {case.reference}.",
+            hint="Ask the lead coordinator to add your agency if it holds part of the picture.",
+        )
+    if slug is None:
+        if len(roles) > 1:
+            raise InvalidInput(
+                "You are in several agencies on this case; choose which one this update is from.",
+                hint="Use `/update` without text to pick the agency in the form.",
+                field="agency",
+            )
+        return roles[0]
+    for membership in roles:
+        if membership.agency.slug == slug:
+            return membership
+    raise InvalidInput(f"You cannot file for `{slug}` on this case.", field="agency")
+
+
+def file(
+    session: Session, *, case: Case, draft: UpdateDraft, filer: str, filed_via: str, request_ref: str
+) -> tuple[Update, bool]:
+    """Store an update and log with whom it is shared; returns (update, created)."""
+    existing = session.scalar(select(Update).where(Update.filed_via == filed_via))
+    if existing is not None:
+        return existing, False
+    cases.require_open(case)
+    check_draft(draft)
+    membership = choose_agency(session, case, filer, draft.agency_slug)
+    update = Update(
+        case_id=case.id,
+        agency=membership.agency,
+        filer=filer,
+        filer_role=membership.role.value,
+        contact_date=draft.contact_date,
+        kind=draft.kind,
+        observed=draft.observed.strip(),
+        risk=draft.risk,
+        protective_factors=_clean(draft.protective_factors),
+        concerns=_clean(draft.concerns),
+        asks=_clean(draft.asks),
+        restricted=draft.restricted,
+        filed_via=filed_via,
+    )
+    session.add(update)
+    session.flush()
+    _log_sharing(session, case, update)
+    audit.record(
+        session,
+        actor=filer,
+        action="update.filed",
+        request_ref=request_ref,
+        case=case,
+        agency=membership.agency,
+        update=update.id,
+        kind=update.kind.value,
+        risk=update.risk.value if update.risk else None,
+        restricted=update.restricted,
+        identifiers_confirmed=draft.identifiers_confirmed and bool(identifiers.scan_fields(draft.texts())),
+    )
+    return update, True
+
+
+def _clean(text: str | None) -> str | None:
+    return (text or "").strip() or None
+
+
+def _log_sharing(session: Session, case: Case, update: Update) -> None:
+    why = f"{update.agency.name} filed a {update.kind.value} update on case {case.reference}"
+    if update.restricted:
+        recipients: list[tuple[Agency | None, str | None]] = [(None, case.lead_user_id)]
+        why += " (restricted: the lead coordinator only)"
+    else:
+        recipients = [(agency, None) for agency in case.agencies if agency.id != update.agency_id]
+    for agency, user in recipients:
+        session.add(
+            SharingRecord(
+                case_id=case.id,
+                update_id=update.id,
+                from_agency_id=update.agency_id,
+                shared_by=update.filer,
+                to_agency_id=agency.id if agency else None,
+                to_user=user,
+                kind=update.kind.value,
+                reason=why[:300],
+            )
+        )
+
+
+def get(session: Session, update_id: int) -> Update:
+    update = session.get(Update, update_id)
+    if update is None:
+        raise NotFound("That update no longer exists.")
+    return update
+
+
+def check_editable(update: Update, user_id: str, window_minutes: int, now: datetime | None = None) -> None:
+    if update.filer != user_id:
+        raise NotAllowed("Only the person who filed an update may correct it.")
+    now = now or utcnow()
+    if now - update.created_at > timedelta(minutes=window_minutes):
+        raise NotAllowed(
+            f"Updates can be corrected for {window_minutes} minutes after filing.",
+            hint="File a new update that sets the record straight; both stay in the history.",
+        )
+
+
+def correct(
+    session: Session,
+    *,
+    update: Update,
+    case: Case,
+    draft: UpdateDraft,
+    editor: str,
+    window_minutes: int,
+    request_ref: str,
+) -> None:
+    cases.require_open(case)
+    check_editable(update, editor, window_minutes)
+    check_draft(draft)
+    session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update)))
+    update.contact_date, update.kind = draft.contact_date, draft.kind
+    update.observed, update.risk = draft.observed.strip(), draft.risk
+    update.protective_factors = _clean(draft.protective_factors)
+    update.concerns, update.asks = _clean(draft.concerns), _clean(draft.asks)
+    update.restricted = draft.restricted
+    update.edited_at = utcnow()
+    audit.record(
+        session, actor=editor, action="update.corrected", request_ref=request_ref, case=case, update=update.id
+    )
+
+
+def _content(update: Update) -> dict[str, object]:
+    return {
+        "contact_date": update.contact_date.isoformat(),
+        "kind": update.kind.value,
+        "observed": update.observed,
+        "risk": update.risk.value if update.risk else None,
+        "protective_factors": update.protective_factors,
+        "concerns": update.concerns,
+        "asks": update.asks,
+        "restricted": update.restricted,
+    }
+
+
+def can_see_in_full(session: Session, case: Case, update: Update, viewer: str) -> bool:
+    """Need to know: restricted updates are for the lead and the filing agency only."""
+    if not update.restricted:
+        return True
+    if viewer == case.lead_user_id:
+        return True
+    return any(m.agency_id == update.agency_id for m in _memberships(session, viewer))
+
+
+@dataclass(frozen=True)
+class AgencyPicture:
+    agency: Agency
+    risk: Risk | None
+    last_update: datetime | None
+
+
+def picture(session: Session, case: Case) -> list[AgencyPicture]:
+    """Each participating agency's latest risk and last update (restricted ones count too)."""
+    last = dict(
+        session.execute(
+            select(Update.agency_id, func.max(Update.created_at))
+            .where(Update.case_id == case.id)
+            .group_by(Update.agency_id)
+        ).all()
+    )
+    risks: dict[int, Risk] = {}
+    rows = session.execute(
+        select(Update.agency_id, Update.risk)
+        .where(Update.case_id == case.id, Update.risk.is_not(None))
+        .order_by(Update.created_at, Update.id)
+    )
+    for agency_id, risk in rows:
+        risks[agency_id] = risk
+    return [AgencyPicture(a, risks.get(a.id), last.get(a.id)) for a in case.agencies]
+
+
+def sharing_log(session: Session, case: Case) -> list[SharingRecord]:
+    return list(
+        session.scalars(
+            select(SharingRecord).where(SharingRecord.case_id == case.id).order_by(SharingRecord.id)
+        )
+    )

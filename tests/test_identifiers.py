@@ -1,0 +1,48 @@
+"""The identifier check: what it catches, and ordinary case notes it leaves alone."""
+
+import pytest
+
+from services.identifiers import PATTERNS, scan, scan_fields
+
+CAUGHT = {
+    "Seen at school, born 12/03/2008": "a date of birth",
+    "DOB: 3 March 2009": "a date of birth",
+    "call on 07700 900123": "a phone number",
+    "ring +44 20 7946 0958 tomorrow": "a phone number",
+    "mail j.doe@example.org": "an e-mail address",
+    "lives near SW1A 1AA": "a UK postcode",
+    "NI AB 12 34 56 C": "a national insurance number",
+    "NHS 943 476 5919": "an NHS number",
+    "the young person named John Smith said": "a full name",
+    "Amira Hassan was born in": "a full name",
+    "NIR 1 85 05 78 006 084 36": "a national ID number",
+}
+
+
+@pytest.mark.parametrize(("text", "label"), CAUGHT.items())
+def test_identifier_is_caught(text, label):
+    assert label in [finding.label for finding in scan(text, "observed")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Attended the mentoring session on 2026-11-20; engaged well.",
+        "Risk reduced after home visit; Year 10 pupil.",
+        "Shared 3 videos in class, 14 minutes each.",
+        "Meeting at 10:30 with the Youth Offending Team",
+        "Referred by School B to Channel panel",
+    ],
+)
+def test_ordinary_notes_pass(text):
+    assert scan(text, "observed") == []
+
+
+def test_every_pattern_is_exercised():
+    assert set(CAUGHT.values()) == set(PATTERNS)
+
+
+def test_findings_name_their_field_and_say_what_to_do():
+    [finding] = scan_fields({"observed": "fine", "concerns": "dob 01/02/2010"})
+    assert finding.field == "concerns"
+    assert "Remove it, or tick the confirmation" in finding.message()
