@@ -211,3 +211,31 @@ def text_message(text: str) -> dict[str, Any]:
 
 def stranger_joined_not_removed(notice: str) -> str:
     return notice.replace("They have been removed.", "Removing them failed: please remove them by hand.")
+
+
+def handover_briefing(result: Any, briefing: Sequence[tuple[Case, Sequence[Any]]]) -> list[Block]:
+    blocks: list[Block] = [
+        header("Your hand-over briefing"),
+        section(
+            f"You now hold <@{result.predecessor}>'s role as *{result.role.value}* of "
+            f"*{escape(result.agency.name)}*. {len(briefing)} case(s) are now in your care."
+        ),
+    ]
+    for case, open_actions in briefing[:40]:
+        lead = " · *you are the lead coordinator*" if case.lead_user_id == result.successor else ""
+        review = getattr(case, "next_review_at", None)
+        review_text = f" · next review {review:%Y-%m-%d}" if review else ""
+        items = (
+            "\n".join(
+                f"  • #{a.number} {escape(clip(a.text, 120))} (due {a.due.isoformat()})"
+                for a in open_actions[:5]
+            )
+            or "  • no open actions of yours"
+        )
+        where = f"<#{case.channel_id}>" if case.channel_id else ""
+        blocks.append(
+            section(
+                f"*{case.reference}* {where} · risk {risk_label(case.risk.value)}{lead}{review_text}\n{items}"
+            )
+        )
+    return fit_message(blocks)

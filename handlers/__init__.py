@@ -3,10 +3,14 @@
 from slack_bolt import App
 
 from handlers import (
+    action_buttons,
+    action_command,
+    action_forms,
     agency_command,
     case_buttons,
     case_command,
     case_modals,
+    home_tab,
     membership_events,
     update_buttons,
     update_command,
@@ -22,6 +26,10 @@ SURFACES = (
     update_command,
     update_form,
     update_buttons,
+    action_command,
+    action_forms,
+    action_buttons,
+    home_tab,
 )
 
 

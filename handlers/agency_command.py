@@ -9,9 +9,10 @@ from slack_sdk import WebClient
 
 from blocks import messages
 from flows import case_channel
+from flows import handover as flows_handover
 from handlers.common import deferred, deps, request_ref, split_args, user_arg
 from models import AgencyKind, Role
-from services import agencies, cases, deliveries
+from services import agencies, cases, deliveries, handover
 from services.errors import InvalidInput, NotAllowed
 
 HELP = messages.usage(
@@ -21,6 +22,8 @@ HELP = messages.usage(
         "/agency list — the agencies and their people",
         "/agency member add <slug> @user [coordinator|member|observer] — give someone a role (admins)",
         "/agency member remove <slug> @user — take their role away (admins)",
+        "/agency handover @from @to [slug] — the successor takes over role, cases and actions "
+        "(admins, the agency's coordinators)",
         "/agency help — this help",
     ],
     '/agency add met-police "Metropolitan Police" police',
@@ -47,6 +50,9 @@ def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, con
             registry = agencies.all_agencies(session)
             roster = {a.id: list(a.memberships) for a in registry}
             say(f"{len(registry)} agencies.", messages.agency_list(registry, roster))
+        return
+    if name == "handover":
+        say(hand_over(d, client, args, user, request_ref(body), context.bot_user_id or ""))
         return
     if name not in ("add", "member"):
         say(HELP)
@@ -120,3 +126,34 @@ def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: st
     if failed:
         done += " Some channel changes failed; the lead coordinators may need to adjust by hand."
     return done
+
+
+def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, bot_user_id: str) -> str:
+    if len(args) not in (2, 3):
+        raise InvalidInput(
+            "Name who hands over and who takes over.",
+            hint="For example `/agency handover @sam @alex police`.",
+        )
+    predecessor, successor = user_arg(args[0]), user_arg(args[1])
+    with d.db.session() as session:
+        if not deliveries.claim(session, ref):
+            return "Already done."
+        agency = handover.agency_for(session, predecessor, args[2] if len(args) == 3 else None)
+        result = handover.hand_over(
+            session,
+            agency=agency,
+            predecessor=predecessor,
+            successor=successor,
+            actor=user,
+            is_admin=d.settings.is_admin(user),
+            request_ref=ref,
+        )
+    problems = flows_handover.apply_in_slack(d.db, client, result, bot_user_id)
+    text = (
+        f"<@{successor}> has taken over from <@{predecessor}> in {result.agency.name}: "
+        f"{len(result.before)} case channel(s), {len(result.actions)} open action(s), "
+        f"{len(result.lead_cases)} case(s) as lead. They have been sent a briefing."
+    )
+    if problems:
+        text += "\nTo finish by hand: " + "; ".join(problems)
+    return text

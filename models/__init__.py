@@ -1,5 +1,6 @@
 """ORM models only; the rules that govern them live in `services`."""
 
+from models.action import Action, ActionEvent, ActionStatus, Priority
 from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditEvent, Delivery
 from models.base import Base, utcnow
@@ -7,6 +8,9 @@ from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.update import SharingRecord, Update, UpdateKind, UpdateRevision
 
 __all__ = [
+    "Action",
+    "ActionEvent",
+    "ActionStatus",
     "Agency",
     "AgencyKind",
     "AuditEvent",
@@ -16,6 +20,7 @@ __all__ = [
     "Consent",
     "Delivery",
     "Membership",
+    "Priority",
     "Risk",
     "Role",
     "SetupState",

@@ -145,6 +145,7 @@ class SlackDriver:
         user: str,
         channel: str | None = None,
         message_ts: str | None = None,
+        container: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Reply:
         response_url = self.fake.issue_response_url()
@@ -164,7 +165,7 @@ class SlackDriver:
                     "action_ts": str(time.time()),
                 }
             ],
-            "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+            "container": container or {"type": "message", "channel_id": channel, "message_ts": message_ts},
             "channel": {"id": channel} if channel else None,
         }
         reply = self._form(payload, **kwargs)

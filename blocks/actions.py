@@ -1,0 +1,210 @@
+"""Block Kit for the action tracker: forms, the channel message with its buttons, lists."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, timedelta
+from typing import Any
+
+from blocks.kit import (
+    Block,
+    actions,
+    button,
+    clip,
+    context,
+    escape,
+    fit_message,
+    header,
+    option,
+    plain,
+    section,
+)
+from blocks.modals import metadata
+from models import Action, Agency, Case, Priority
+
+ADD_FORM = "action_add"
+EXTEND_FORM = "action_extend"
+REASSIGN_FORM = "action_reassign"
+PRIORITY_ICON = {"low": "▫️", "normal": "🔹", "high": "🔸", "urgent": "❗"}
+
+
+def _input(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+
+
+def _agency_select(agencies: Sequence[Agency], initial: str | None) -> Block:
+    options = [option(a.name, a.slug) for a in agencies][:100]
+    element: Block = {"type": "static_select", "action_id": "value", "options": options}
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen:
+        element["initial_option"] = chosen
+    return element
+
+
+def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str, Any]:
+    priorities = [option(p.value.capitalize(), p.value) for p in Priority]
+    return {
+        "type": "modal",
+        "callback_id": ADD_FORM,
+        "title": plain("Add an action", 24),
+        "submit": plain("Add action", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(case=case.reference),
+        "blocks": [
+            _input(
+                "text",
+                "What is to be done",
+                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500},
+            ),
+            _input("agency", "Owning agency", _agency_select(agencies, None)),
+            _input(
+                "owner",
+                "Owner (a person of that agency)",
+                {"type": "users_select", "action_id": "value"},
+                optional=True,
+            ),
+            _input(
+                "due",
+                "Due date",
+                {
+                    "type": "datepicker",
+                    "action_id": "value",
+                    "initial_date": (today + timedelta(days=7)).isoformat(),
+                },
+            ),
+            _input(
+                "priority",
+                "Priority",
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": priorities,
+                    "initial_option": priorities[1],
+                },
+            ),
+            _input(
+                "confirm_duplicate",
+                "Similar actions",
+                {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [
+                        {"text": plain("Save even if it looks like an open action", 75), "value": "yes"}
+                    ],
+                },
+                optional=True,
+            ),
+        ],
+    }
+
+
+def extend_form(action: Action, case: Case) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": EXTEND_FORM,
+        "title": plain(clip(f"Extend #{action.number}", 24), 24),
+        "submit": plain("Extend", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(case=case.reference, action=action.id),
+        "blocks": [
+            section(f"*#{action.number}* {escape(clip(action.text, 2000))}\nDue {action.due.isoformat()}"),
+            _input(
+                "due",
+                "New due date",
+                {
+                    "type": "datepicker",
+                    "action_id": "value",
+                    "initial_date": (action.due + timedelta(days=7)).isoformat(),
+                },
+            ),
+            _input(
+                "reason",
+                "Why the date moves",
+                {"type": "plain_text_input", "action_id": "value", "max_length": 500},
+            ),
+        ],
+    }
+
+
+def reassign_form(action: Action, case: Case, agencies: Sequence[Agency]) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": REASSIGN_FORM,
+        "title": plain(clip(f"Reassign #{action.number}", 24), 24),
+        "submit": plain("Reassign", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(case=case.reference, action=action.id),
+        "blocks": [
+            section(f"*#{action.number}* {escape(clip(action.text, 2000))}"),
+            _input("agency", "Owning agency", _agency_select(agencies, action.agency.slug)),
+            _input("owner", "Owner", {"type": "users_select", "action_id": "value"}, optional=True),
+        ],
+    }
+
+
+def line(action: Action, *, reference: str | None = None, today: date | None = None) -> str:
+    today = today or date.today()
+    owner = f"<@{action.owner}>" if action.owner else "_no owner_"
+    where = f"`{reference}` " if reference else ""
+    if not action.is_open:
+        state = "✅ done"
+    elif action.due < today:
+        state = f"⚠️ overdue since {action.due.isoformat()}"
+    else:
+        state = f"due {action.due.isoformat()}"
+    icon = PRIORITY_ICON[action.priority.value]
+    text = escape(clip(action.text, 300))
+    return f"{where}*#{action.number}* {icon} {text} · {escape(action.agency.name)} · {owner} · {state}"
+
+
+def action_message(action: Action, case: Case) -> tuple[str, list[Block]]:
+    blocks = [section(line(action))]
+    last = action.history[-1] if action.history else None
+    if last is not None and last.kind != "created":
+        note = {
+            "done": "completed",
+            "extended": "extended",
+            "reassigned": "reassigned",
+            "handed-over": "handed over",
+        }.get(last.kind, last.kind)
+        reason = f": {escape(last.details.get('reason', ''))}" if last.details.get("reason") else ""
+        blocks.append(context(f"{note} by <@{last.actor}> on {last.at:%Y-%m-%d}{reason}"))
+    if action.is_open:
+        value = str(action.id)
+        blocks.append(
+            actions(
+                button("Done", "action_done", value, style="primary"),
+                button("Extend due date", "action_extend", value),
+                button("Reassign", "action_reassign", value),
+            )
+        )
+    return f"Action #{action.number}: {clip(action.text, 200)}", blocks
+
+
+def action_list(title: str, rows: Sequence[Action], references: dict[int, str] | None = None) -> list[Block]:
+    if not rows:
+        return [section(f"*{title}*\nNothing here.")]
+    blocks: list[Block] = [header(title)]
+    for action in rows[:45]:
+        blocks.append(section(line(action, reference=(references or {}).get(action.case_id))))
+    if len(rows) > 45:
+        blocks.append(context(f"…and {len(rows) - 45} more. Narrow the list (mine, overdue) to see them."))
+    return fit_message(blocks)
+
+
+def duplicate_prompt(message: str, draft: dict[str, Any]) -> list[Block]:
+    value = json.dumps(draft, separators=(",", ":"))
+    return [
+        section(f":warning: {escape(message)}"),
+        actions(
+            button("Save anyway", "action_save_anyway", value, style="primary"),
+            button("Cancel", "action_cancel", "cancel"),
+        ),
+    ]

@@ -1,0 +1,137 @@
+"""`/action`: add actions (form or one line) and list them."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from slack_bolt import App, BoltContext, Respond
+from slack_sdk import WebClient
+from sqlalchemy import select
+
+from blocks import actions as action_blocks
+from blocks import messages
+from flows import action_posting
+from handlers.common import date_arg, deferred, deps, request_ref, split_args, user_arg
+from models import Case, Priority
+from services import actions, cases
+from services.errors import InvalidInput
+
+HELP = messages.usage(
+    "/action — the case's action tracker",
+    [
+        "/action add — the form: what, owning agency, owner, due date, priority",
+        "/action add <text> @owner due:YYYY-MM-DD [agency:<slug>] [priority:high] — the same in one line",
+        "/action list [mine|overdue|open|all] — in a case channel, that case; elsewhere mine or overdue",
+        "/action help — this help",
+    ],
+    "/action add Share attendance for November @sam due:2026-12-05",
+    "the lead coordinator and members of participating agencies add; owners, their agency or the lead "
+    "complete and extend; the lead reassigns.",
+)
+_OPTION = re.compile(r"^(due|agency|priority):(.+)$", re.IGNORECASE)
+
+
+def register(app: App) -> None:
+    app.command("/action")(**deferred(handle_action))
+
+
+def handle_action(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+    args = split_args(body.get("text"))
+    name = args.pop(0).lower() if args else "help"
+    if name == "add":
+        add(body, args, client, respond, context)
+    elif name == "list":
+        show(body, args, respond, context)
+    else:
+        respond(text=HELP, response_type="ephemeral")
+
+
+def add(
+    body: dict[str, Any], args: list[str], client: WebClient, respond: Respond, context: BoltContext
+) -> None:
+    d, user = deps(context), body["user_id"]
+    with d.db.reader() as session:
+        case = cases.for_channel(session, body["channel_id"], "/action add")
+        cases.require_open(case)
+        actions.require_case_worker(session, case, user)
+        if not args:
+            view = action_blocks.add_form(case, case.agencies, today=date.today())
+    if not args:
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+        return
+    draft = parse_line(args)
+    ref = request_ref(body)
+    try:
+        action_id = record(d, body["channel_id"], draft, user, ref)
+    except actions.LooksDuplicate as duplicate:
+        payload = {
+            "case": case.reference,
+            "text": draft.text,
+            "agency": draft.agency_slug,
+            "owner": draft.owner,
+            "due": draft.due.isoformat(),
+            "priority": draft.priority.value,
+            "ref": ref,
+        }
+        respond(
+            text=duplicate.message,
+            blocks=action_blocks.duplicate_prompt(duplicate.message, payload),
+            response_type="ephemeral",
+        )
+        return
+    if action_id is not None:
+        problem = action_posting.post_or_refresh(d.db, client, action_id=action_id)
+        respond(text=f"Action added.{' But ' + problem if problem else ''}", response_type="ephemeral")
+
+
+def record(d: Any, channel: str, draft: actions.ActionDraft, user: str, ref: str) -> int | None:
+    with d.db.session() as session:
+        case = cases.for_channel(session, channel, "/action add")
+        action, created = actions.add(
+            session, case=case, draft=draft, actor=user, created_via=ref, request_ref=ref
+        )
+        return action.id if created else None
+
+
+def parse_line(args: list[str]) -> actions.ActionDraft:
+    words, owner, due, agency, priority = [], None, None, None, Priority.NORMAL
+    for arg in args:
+        option = _OPTION.match(arg)
+        if option:
+            key, value = option.group(1).lower(), option.group(2)
+            if key == "due":
+                due = date_arg(value, "due date")
+            elif key == "agency":
+                agency = value.lower()
+            else:
+                priority = actions.parse_priority(value)
+        elif arg.startswith("<@") and owner is None:
+            owner = user_arg(arg)
+        else:
+            words.append(arg)
+    if due is None:
+        raise InvalidInput(
+            "Give a due date.", hint="For example `/action add Share attendance @sam due:2026-12-05`."
+        )
+    return actions.ActionDraft(" ".join(words), agency, owner, due, priority)
+
+
+def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltContext) -> None:
+    d, user = deps(context), body["user_id"]
+    which = args[0].lower() if args else "open"
+    with d.db.reader() as session:
+        case = session.scalar(select(Case).where(Case.channel_id == body["channel_id"]))
+        if case is not None:
+            cases.require_participant(session, case, user)
+            rows = actions.listing(session, user, which, case=case)
+            title = f"Case {case.reference}: {which} actions"
+            references = None
+        else:
+            rows = actions.listing(session, user, which if args else "mine")
+            title = f"Your cases: {which if args else 'mine'} actions"
+            shown = session.scalars(select(Case).where(Case.id.in_({a.case_id for a in rows})))
+            references = {c.id: c.reference for c in shown}
+        blocks = action_blocks.action_list(title, rows, references)
+    respond(text=title, blocks=blocks, response_type="ephemeral")

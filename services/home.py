@@ -1,0 +1,105 @@
+"""What a person's App Home shows: gathered in a few queries, whatever the case load."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Action, Agency, Case, Risk, Stage, Update
+from services import actions, agencies
+
+
+@dataclass
+class AgencyState:
+    agency: Agency
+    risk: Risk | None
+    last_update: datetime | None
+
+
+@dataclass
+class CaseRow:
+    case: Case
+    agencies: list[AgencyState]
+
+    @property
+    def silent(self) -> list[Agency]:
+        return [state.agency for state in self.agencies if state.last_update is None]
+
+
+@dataclass
+class HomeData:
+    user: str
+    is_coordinator: bool
+    led: list[CaseRow] = field(default_factory=list)
+    overdue: list[Action] = field(default_factory=list)
+    due_this_week: list[Action] = field(default_factory=list)
+    member_actions: list[Action] = field(default_factory=list)
+    references: dict[int, str] = field(default_factory=dict)
+
+    def overdue_by_agency(self) -> dict[str, list[Action]]:
+        grouped: dict[str, list[Action]] = defaultdict(list)
+        for action in self.overdue:
+            grouped[action.agency.name].append(action)
+        return dict(sorted(grouped.items(), key=lambda item: -len(item[1])))
+
+
+def agency_states(session: Session, cases_: list[Case]) -> dict[int, list[AgencyState]]:
+    """Each participating agency's latest risk and last update, for many cases in two queries."""
+    ids = [c.id for c in cases_]
+    last = {
+        (case_id, agency_id): at
+        for case_id, agency_id, at in session.execute(
+            select(Update.case_id, Update.agency_id, func.max(Update.created_at))
+            .where(Update.case_id.in_(ids))
+            .group_by(Update.case_id, Update.agency_id)
+        )
+    }
+    risks: dict[tuple[int, int], Risk] = {}
+    for case_id, agency_id, risk in session.execute(
+        select(Update.case_id, Update.agency_id, Update.risk)
+        .where(Update.case_id.in_(ids), Update.risk.is_not(None))
+        .order_by(Update.created_at, Update.id)
+    ):
+        risks[(case_id, agency_id)] = risk
+    return {
+        c.id: [AgencyState(a, risks.get((c.id, a.id)), last.get((c.id, a.id))) for a in c.agencies]
+        for c in cases_
+    }
+
+
+def gather(session: Session, user: str, *, today: date | None = None) -> HomeData:
+    today = today or date.today()
+    data = HomeData(user=user, is_coordinator=agencies.is_coordinator(session, user))
+    if data.is_coordinator:
+        led = list(
+            session.scalars(
+                select(Case)
+                .where(Case.lead_user_id == user, Case.stage != Stage.CLOSED)
+                .options(selectinload(Case.participations))
+                .order_by(Case.opened_at)
+            )
+        )
+        states = agency_states(session, led)
+        data.led = [CaseRow(c, states[c.id]) for c in led]
+        rank = {Risk.CRITICAL: 0, Risk.HIGH: 1, Risk.MODERATE: 2, Risk.LOW: 3}
+        data.led.sort(key=lambda row: (rank[row.case.risk], row.case.reference))
+        open_actions = actions.open_for_cases(session, [c.id for c in led])
+        data.overdue = [a for a in open_actions if a.due < today]
+        data.due_this_week = [a for a in open_actions if today <= a.due <= actions.week_end(today)]
+        data.references.update({c.id: c.reference for c in led})
+    data.member_actions = actions.agency_open_actions(session, user)
+    missing = {a.case_id for a in data.member_actions} - set(data.references)
+    if missing:
+        data.references.update(
+            {
+                case_id: reference
+                for case_id, reference in session.execute(
+                    select(Case.id, Case.reference).where(Case.id.in_(missing))
+                )
+            }
+        )
+    return data
