@@ -54,7 +54,12 @@ def agency_options(agencies: Sequence[Agency]) -> list[Block]:
     return [option(f"{a.name} ({a.slug})", a.slug) for a in agencies]
 
 
-def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -> dict[str, Any]:
+REVIEW_WEEKS = (1, 2, 3, 4, 6, 8, 12)
+
+
+def open_case(
+    agencies: Sequence[Agency], *, opener: str, origin_channel: str, review_weeks: int = 4
+) -> dict[str, Any]:
     if len(agencies) <= OPTIONS_MAX:
         agency_element: Block = {
             "type": "multi_static_select",
@@ -115,6 +120,21 @@ def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -
                 hint="Need to know: only the agencies that must take part.",
             ),
             _input(
+                "review_weeks",
+                "Review every",
+                {
+                    "type": "static_select",
+                    "action_id": "value",
+                    "options": [
+                        option(f"{w} week{'s' if w > 1 else ''}", str(w))
+                        for w in sorted({*REVIEW_WEEKS, review_weeks})
+                    ],
+                    "initial_option": option(
+                        f"{review_weeks} week{'s' if review_weeks > 1 else ''}", str(review_weeks)
+                    ),
+                },
+            ),
+            _input(
                 "agency_reference",
                 "Your agency's own reference",
                 _text("value", max_length=64),
@@ -123,6 +143,9 @@ def open_case(agencies: Sequence[Agency], *, opener: str, origin_channel: str) -
             ),
         ],
     }
+
+
+FOLLOW_UP_CHOICE = {"text": plain("Schedule reviews at 6 and 12 months", 75), "value": "6,12"}
 
 
 def close_case(case: Case) -> dict[str, Any]:
@@ -150,6 +173,17 @@ def close_case(case: Case) -> dict[str, Any]:
                 "Lessons learned",
                 _text("value", multiline=True, max_length=3000),
                 hint="What should partners do differently next time?",
+                optional=True,
+            ),
+            _input(
+                "follow_ups",
+                "Follow-up reviews",
+                {
+                    "type": "checkboxes",
+                    "action_id": "value",
+                    "options": [FOLLOW_UP_CHOICE],
+                    "initial_options": [FOLLOW_UP_CHOICE],
+                },
                 optional=True,
             ),
         ],

@@ -22,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     web.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "64")))
     commands.add_parser("socket", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
+    commands.add_parser("scheduler", help="run reviews, nudges and digests (one active process)")
     agencies_cmd = commands.add_parser("agencies", help="manage the agency registry")
     agencies_sub = agencies_cmd.add_subparsers(dest="action", required=True)
     importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
@@ -57,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
     Database(settings.database_url).check_migrated()
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
+    if args.command == "scheduler":
+        from bot import scheduler
+
+        scheduler.run(settings)
+        return 0
     return serve_socket(settings)
 
 

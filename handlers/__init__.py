@@ -10,8 +10,10 @@ from handlers import (
     case_buttons,
     case_command,
     case_modals,
+    digest_command,
     home_tab,
     membership_events,
+    review_command,
     update_buttons,
     update_command,
     update_form,
@@ -30,6 +32,8 @@ SURFACES = (
     action_forms,
     action_buttons,
     home_tab,
+    review_command,
+    digest_command,
 )
 
 

@@ -88,7 +88,12 @@ def open_form(call: Call) -> None:
         registry = agencies.all_agencies(session)
     if not registry:
         raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")
-    view = modals.open_case(registry, opener=call.user, origin_channel=call.channel)
+    view = modals.open_case(
+        registry,
+        opener=call.user,
+        origin_channel=call.channel,
+        review_weeks=call.deps.settings.review_every_weeks,
+    )
     call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
 
 

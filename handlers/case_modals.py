@@ -12,7 +12,7 @@ from blocks import modals
 from flows import case_channel
 from handlers.common import deps, reported, request_ref
 from models import Risk
-from services import agencies, cases, deliveries
+from services import agencies, cases, deliveries, reviews
 from services.errors import CasehubError
 
 
@@ -30,6 +30,7 @@ def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
         lead_user_id=form.get("lead") or user,
         agency_slugs=tuple(form.get("agencies") or ()),
         agency_reference=form.get("agency_reference"),
+        review_every_weeks=int(form.get("review_weeks") or 4),
     )
 
 
@@ -56,6 +57,8 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         return
     with d.db.session() as session:
         case, created = cases.open_case(session, draft=draft, opener=user, opened_via=ref, request_ref=ref)
+        if created:
+            reviews.schedule_first(case, d.settings.default_timezone)
     if created:
         case_channel.set_up_and_report(
             d.db,
@@ -93,6 +96,8 @@ def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, 
             actor=user,
             request_ref=ref,
         )
+        if form.get("follow_ups"):
+            reviews.schedule_follow_ups(session, case)
         case_id = case.id
     case_channel.archive_and_report(d.db, client, case_id=case_id, user=user)
 

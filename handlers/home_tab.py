@@ -39,5 +39,8 @@ def open_case_form(body: dict[str, Any], client: WebClient, context: BoltContext
     if not registry:
         raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")
     client.views_open(
-        trigger_id=body["trigger_id"], view=modals.open_case(registry, opener=user, origin_channel=user)
+        trigger_id=body["trigger_id"],
+        view=modals.open_case(
+            registry, opener=user, origin_channel=user, review_weeks=deps(context).settings.review_every_weeks
+        ),
     )

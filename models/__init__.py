@@ -5,6 +5,7 @@ from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditEvent, Delivery
 from models.base import Base, utcnow
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
+from models.review import FollowUp, Notice, Preference, Review
 from models.update import SharingRecord, Update, UpdateKind, UpdateRevision
 
 __all__ = [
@@ -19,8 +20,12 @@ __all__ = [
     "CaseAgency",
     "Consent",
     "Delivery",
+    "FollowUp",
     "Membership",
+    "Notice",
+    "Preference",
     "Priority",
+    "Review",
     "Risk",
     "Role",
     "SetupState",

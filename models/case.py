@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -74,6 +74,12 @@ class Case(Base):
     closed_at: Mapped[datetime | None]
     outcome: Mapped[str | None] = mapped_column(Text)
     lessons: Mapped[str | None] = mapped_column(Text)
+    review_every_weeks: Mapped[int] = mapped_column(default=4)
+    # Local weekday (0 = Monday) and time for reviews, in the lead coordinator's time zone.
+    review_weekday: Mapped[int | None]
+    review_time: Mapped[time | None]
+    next_review_at: Mapped[datetime | None] = mapped_column(index=True)
+    last_review_at: Mapped[datetime | None]
     closing_ts: Mapped[str | None] = mapped_column(String(32))
     channel_archived: Mapped[bool] = mapped_column(default=False)
 

@@ -22,7 +22,7 @@ from models import (
     Role,
     utcnow,
 )
-from services import audit, cases
+from services import audit, cases, timeline
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 TEXT_MAX = 500
@@ -365,3 +365,28 @@ def open_for_cases(session: Session, case_ids: list[int]) -> list[Action]:
 
 def week_end(today: date) -> date:
     return today + timedelta(days=6 - today.weekday())
+
+
+def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timeline.Entry]:
+    words = {
+        "created": "action added",
+        "done": "action completed",
+        "extended": "due date moved",
+        "reassigned": "action reassigned",
+        "handed-over": "action handed over",
+    }
+    out = []
+    rows = session.execute(
+        select(ActionEvent, Action)
+        .join(Action, ActionEvent.action_id == Action.id)
+        .where(Action.case_id == case.id)
+        .options(joinedload(Action.agency))
+    )
+    for event, action in rows:
+        reason = f" ({event.details['reason']})" if event.details.get("reason") else ""
+        text = f"{words.get(event.kind, event.kind)}: #{action.number} {action.text[:200]}{reason}"
+        out.append(timeline.Entry(event.at, "action", action.agency.name, text))
+    return out
+
+
+timeline.SOURCES.append(_timeline_entries)

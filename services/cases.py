@@ -72,6 +72,7 @@ class CaseDraft:
     lead_user_id: str
     agency_slugs: tuple[str, ...]
     agency_reference: str | None = None
+    review_every_weeks: int = 4
 
 
 def check_draft(draft: CaseDraft) -> None:
@@ -130,6 +131,7 @@ def open_case(
             lead_user_id=draft.lead_user_id,
             opened_by=opener,
             opened_via=opened_via,
+            review_every_weeks=draft.review_every_weeks,
         )
         try:
             with session.begin_nested():

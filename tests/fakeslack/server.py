@@ -42,6 +42,7 @@ TIERS = {
     "chat.update": 50,
     "chat.postEphemeral": 100,
     "conversations.members": 100,
+    "conversations.history": 50,
     "conversations.info": 100,
     "auth.test": 100,
     "chat.postMessage": 600,
@@ -472,10 +473,29 @@ class FakeSlack:
                 "blocks": blocks,
                 "user": BOT_USER,
                 "thread_ts": args.get("thread_ts"),
+                "metadata": _decode(args.get("metadata")),
                 "edits": 0,
             }
         )
         return {"channel": channel.id, "ts": ts, "message": {"text": text, "ts": ts}}
+
+    def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._channel(args.get("channel"))
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = _truthy(args.get("include_all_metadata"))
+        found = []
+        for message in reversed(self.messages):
+            if (
+                message["channel"] != channel.id
+                or message.get("ephemeral_to")
+                or float(message["ts"]) < oldest
+            ):
+                continue
+            shown = {"type": "message", "ts": message["ts"], "text": message["text"], "user": message["user"]}
+            if with_metadata and message.get("metadata"):
+                shown["metadata"] = message["metadata"]
+            found.append(shown)
+        return {"messages": found[: int(args.get("limit") or 100)], "has_more": False}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))

@@ -1,0 +1,82 @@
+"""Block Kit for reviews: the record form."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from blocks.kit import Block, option, plain, section
+from blocks.modals import metadata
+from models import Case, Risk
+
+RECORD_FORM = "review_record"
+
+
+def _input(
+    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]:
+    agencies = [option(a.name, a.slug) for a in case.agencies][:100]
+    risks = [option(r.value.capitalize(), r.value) for r in Risk]
+    current = next(o for o in risks if o["value"] == case.risk.value)
+    return {
+        "type": "modal",
+        "callback_id": RECORD_FORM,
+        "title": plain("Record a review", 24),
+        "submit": plain("Record", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": metadata(case=case.reference),
+        "blocks": [
+            section(f"Review of case *{case.reference}*. Record decisions, not identities."),
+            _input(
+                "held_on",
+                "Date held",
+                {"type": "datepicker", "action_id": "value", "initial_date": today.isoformat()},
+            ),
+            _input(
+                "present",
+                "Agencies present",
+                {
+                    "type": "multi_static_select",
+                    "action_id": "value",
+                    "options": agencies,
+                    "initial_options": agencies,
+                },
+            ),
+            _input(
+                "decisions",
+                "Decisions",
+                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
+            ),
+            _input(
+                "risk_after",
+                "Case risk after the review",
+                {"type": "static_select", "action_id": "value", "options": risks, "initial_option": current},
+            ),
+            _input(
+                "next_review",
+                "Next review",
+                {"type": "datepicker", "action_id": "value", "initial_date": next_review.isoformat()},
+            ),
+            _input(
+                "actions",
+                "Actions agreed",
+                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
+                optional=True,
+                hint="One a line: what | agency slug | YYYY-MM-DD, "
+                "e.g. Share attendance | school | 2026-12-05",
+            ),
+        ],
+    }

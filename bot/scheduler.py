@@ -1,0 +1,111 @@
+"""The scheduler process: one active at a time, the database deciding what is due.
+
+APScheduler keeps one job, a sweep every minute, in a job store in the same database.
+Only the process holding the scheduler lock runs it (a PostgreSQL advisory lock held
+on its own connection, released by the server when the holder dies; on SQLite a lock
+file beside the database), so a second process waits as a standby and takes over.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import text
+
+from bot.db import Database
+from bot.settings import Settings
+from bot.slack import make_client
+
+log = logging.getLogger(__name__)
+LOCK_KEY = 0x6361736568  # "caseh"
+SWEEP_JOB = "casehub-sweep"
+_runtime: dict[str, Any] = {}
+
+
+class SchedulerLock:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._connection: Any = None
+        self._file: Any = None
+
+    def try_acquire(self) -> bool:
+        if self.db.engine.dialect.name == "postgresql":
+            connection = self.db.engine.connect()
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
+            connection.commit()
+            if got:
+                self._connection = connection
+                return True
+            connection.close()
+            return False
+        path = Path(self.db.engine.url.database or "casehub.db").with_suffix(".scheduler.lock")
+        handle = path.open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
+    def release(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def sweep_job() -> None:
+    """The scheduled job; a top-level function so the job store can refer to it by name."""
+    from flows.sweep import sweep
+
+    report = sweep(_runtime["db"], _runtime["client"], _runtime["settings"])
+    if report.due or report.recovered:
+        log.info("sweep: %s", report)
+
+
+def build_scheduler(db: Database) -> BackgroundScheduler:
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+        timezone="UTC",
+    )
+    # The first run is now: on taking over, what was missed while down goes out at once (once).
+    scheduler.add_job(
+        "bot.scheduler:sweep_job",
+        "interval",
+        minutes=1,
+        id=SWEEP_JOB,
+        replace_existing=True,
+        next_run_time=datetime.now(UTC),
+    )
+    return scheduler
+
+
+def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event | None = None) -> None:
+    db = Database(settings.database_url)
+    db.check_migrated()
+    _runtime.update(db=db, client=make_client(settings), settings=settings)
+    lock = SchedulerLock(db)
+    stop = stop or threading.Event()
+    while not lock.try_acquire():
+        log.info("another scheduler is active; standing by")
+        if stop.wait(standby_poll):
+            return
+    log.info("scheduler lock held; sweeping every minute")
+    scheduler = build_scheduler(db)
+    scheduler.start()
+    try:
+        stop.wait()
+    finally:
+        scheduler.shutdown(wait=True)
+        lock.release()

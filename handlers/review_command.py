@@ -1,0 +1,168 @@
+"""`/review`: the case's review cadence, its next review, and recording one."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from blocks import messages, modals
+from blocks import reviews as review_blocks
+from flows import action_posting, case_channel
+from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args
+from models import Risk
+from services import cases, deliveries, reviews
+from services.errors import CasehubError, InvalidInput
+
+HELP = messages.usage(
+    "/review — the case's review cycle",
+    [
+        "/review — when the next review is, and the cadence",
+        "/review every <N> weeks [weekday] [HH:MM] — set the cadence (1-52 weeks; lead)",
+        "/review next <YYYY-MM-DD> [HH:MM] — set the next review (lead)",
+        "/review record — record a review held: decisions, risk, next date, actions agreed (lead)",
+        "/review help — this help",
+    ],
+    "/review every 2 weeks tuesday 10:00",
+    "participants see the schedule; the lead coordinator changes it and records reviews. "
+    "Times are in the default time zone of casehub.",
+)
+
+
+def register(app: App) -> None:
+    app.command("/review")(**deferred(handle_review))
+    app.view(review_blocks.RECORD_FORM)(ack=reported(check_record), lazy=[reported(save_record)])
+
+
+def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+    d, user, ref = deps(context), body["user_id"], request_ref(body)
+    args = split_args(body.get("text"))
+    name = args.pop(0).lower() if args else "status"
+    tz = d.settings.default_timezone
+    if name == "help" or name not in ("status", "every", "next", "record"):
+        respond(text=HELP, response_type="ephemeral")
+        return
+    with d.db.session() as session:
+        case = cases.for_channel(session, body["channel_id"], "/review")
+        if name == "status":
+            cases.require_participant(session, case, user)
+            when = f"{case.next_review_at:%A %d %B %Y, %H:%M} UTC" if case.next_review_at else "not scheduled"
+            respond(
+                text=f"Case {case.reference}: next review {when}; every {case.review_every_weeks} week(s).",
+                response_type="ephemeral",
+            )
+            return
+        if name == "record":
+            cases.require_open(case)
+            cases.require_lead(case, user, "record reviews")
+            today = date.today()
+            view = review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
+        elif not deliveries.claim(session, ref):
+            return
+        elif name == "every":
+            weeks, weekday, at = parse_every(args)
+            moment = reviews.set_cadence(
+                session, case=case, weeks=weeks, weekday=weekday, at=at, tz=tz, actor=user, request_ref=ref
+            )
+            notice = (
+                f"Reviews of case {case.reference} are now every {weeks} week(s); "
+                f"next: {moment:%Y-%m-%d %H:%M} UTC."
+            )
+        else:
+            if not args or len(args) > 2:
+                raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
+            at = reviews.parse_time(args[1]) if len(args) == 2 else None
+            moment = reviews.set_next(
+                session, case=case, day=date_arg(args[0]), at=at, tz=tz, actor=user, request_ref=ref
+            )
+            notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
+    if name == "record":
+        client.views_open(trigger_id=body["trigger_id"], view=view)
+        return
+    client.chat_postMessage(channel=body["channel_id"], text=notice)
+
+
+def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
+    if len(args) < 2 or args[1].lower() not in ("week", "weeks"):
+        raise InvalidInput("Say how many weeks.", hint="For example `/review every 4 weeks monday 10:00`.")
+    try:
+        weeks = int(args[0])
+    except ValueError:
+        raise InvalidInput(f"`{args[0]}` is not a number of weeks.", hint="Use 1 to 52.") from None
+    reviews.check_weeks(weeks)
+    weekday = at = None
+    for extra in args[2:]:
+        if ":" in extra:
+            at = reviews.parse_time(extra)
+        else:
+            weekday = reviews.parse_weekday(extra)
+    return weeks, weekday, at
+
+
+def _draft(view: dict[str, Any]) -> reviews.ReviewDraft:
+    form = modals.values(view)
+
+    def day(key: str) -> date:
+        try:
+            return date.fromisoformat(form.get(key) or "")
+        except ValueError:
+            raise InvalidInput("Choose a date.", field=key) from None
+
+    return reviews.ReviewDraft(
+        held_on=day("held_on"),
+        agencies_present=form.get("present") or [],
+        decisions=form.get("decisions") or "",
+        risk_after=Risk(form.get("risk_after") or "moderate"),
+        next_review=day("next_review"),
+        agreed=reviews.parse_agreed(form.get("actions")),
+    )
+
+
+def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
+    try:
+        with d.db.reader() as session:
+            case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+            reviews.check_record(session, case, _draft(view), user)
+    except CasehubError as error:
+        return error
+    return None
+
+
+def check_record(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    problem = _problem(deps(context), view, body["user"]["id"])
+    if problem is None:
+        ack()
+    else:
+        ack(response_action="errors", errors={problem.field or "decisions": problem.message})
+
+
+def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
+    if _problem(d, view, user) is not None:
+        return
+    with d.db.session() as session:
+        case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+        review, created, action_ids = reviews.record(
+            session,
+            case=case,
+            draft=_draft(view),
+            tz=d.settings.default_timezone,
+            actor=user,
+            recorded_via=ref,
+            request_ref=ref,
+        )
+        case_id, channel, reference = case.id, case.channel_id, case.reference
+        summary = (
+            f":memo: Review of case *{reference}* recorded (held {review.held_on.isoformat()}). "
+            f"Risk after review: *{review.risk_after.value}*. Next review: {review.next_review_at:%Y-%m-%d}. "
+            f"Actions agreed: {len(action_ids)}."
+        )
+    if not created:
+        return
+    case_channel.refresh_header(d.db, client, case_id)
+    client.chat_postMessage(channel=channel, text=summary)
+    for action_id in action_ids:
+        action_posting.post_or_refresh(d.db, client, action_id=action_id)

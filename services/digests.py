@@ -1,0 +1,107 @@
+"""A coordinator's digest: where their cases are slipping, gathered in a handful of queries."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
+
+# Later capabilities add lines (for example open crises): (session, case ids) -> texts.
+EXTRA_SECTIONS: list[Callable[[Session, list[int]], list[str]]] = []
+
+
+@dataclass
+class Digest:
+    user: str
+    cases: list[Case] = field(default_factory=list)
+    reviews_this_week: list[Case] = field(default_factory=list)
+    reviews_overdue: list[Case] = field(default_factory=list)
+    overdue_by_agency: dict[str, list[tuple[str, Action]]] = field(default_factory=dict)
+    silent: list[tuple[str, str, int | None]] = field(default_factory=list)  # reference, agency, days
+    risk_changes: list[tuple[str, str, str]] = field(default_factory=list)  # reference, agency, risk
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.reviews_this_week
+            or self.reviews_overdue
+            or self.overdue_by_agency
+            or self.silent
+            or self.risk_changes
+            or self.extra
+        )
+
+
+def preference(session: Session, user: str) -> Preference:
+    pref = session.get(Preference, user)
+    if pref is None:
+        pref = Preference(user_id=user)
+        session.add(pref)
+    return pref
+
+
+def build(session: Session, user: str, *, now: datetime, today: date, since: datetime | None) -> Digest:
+    digest = Digest(user)
+    led = list(
+        session.scalars(
+            select(Case)
+            .where(Case.lead_user_id == user, Case.stage != Stage.CLOSED)
+            .options(selectinload(Case.participations))
+        )
+    )
+    if not led:
+        return digest
+    digest.cases = led
+    ids = [c.id for c in led]
+    reference = {c.id: c.reference for c in led}
+    week_end = now + timedelta(days=7 - today.weekday())
+    for case in led:
+        if case.next_review_at is None:
+            continue
+        if case.next_review_at < now:
+            digest.reviews_overdue.append(case)
+        elif case.next_review_at < week_end:
+            digest.reviews_this_week.append(case)
+    grouped: dict[str, list[tuple[str, Action]]] = defaultdict(list)
+    for action, agency_name in session.execute(
+        select(Action, Agency.name)
+        .join(Agency, Action.agency_id == Agency.id)
+        .where(Action.case_id.in_(ids), Action.status == ActionStatus.OPEN, Action.due < today)
+        .order_by(Action.due)
+    ):
+        grouped[agency_name].append((reference[action.case_id], action))
+    digest.overdue_by_agency = dict(grouped)
+    last = {
+        (case_id, agency_id): at
+        for case_id, agency_id, at in session.execute(
+            select(Update.case_id, Update.agency_id, func.max(Update.created_at))
+            .where(Update.case_id.in_(ids))
+            .group_by(Update.case_id, Update.agency_id)
+        )
+    }
+    for case in led:
+        limit = timedelta(weeks=case.review_every_weeks)
+        for participation in case.active_participations:
+            seen = last.get((case.id, participation.agency_id))
+            since_when = seen or participation.joined_at
+            if now - since_when > limit:
+                days = (now - seen).days if seen else None
+                digest.silent.append((case.reference, participation.agency.name, days))
+    if since is not None:
+        for case_id, agency_name, risk in session.execute(
+            select(Update.case_id, Agency.name, Update.risk)
+            .join(Agency, Update.agency_id == Agency.id)
+            .where(Update.case_id.in_(ids), Update.risk.is_not(None), Update.created_at >= since)
+            .order_by(Update.created_at)
+        ):
+            digest.risk_changes.append((reference[case_id], agency_name, risk.value))
+    for section in EXTRA_SECTIONS:
+        digest.extra += section(session, ids)
+    return digest

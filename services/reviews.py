@@ -1,0 +1,250 @@
+"""Review cycles: cadence, the next review, recording one, and follow-ups after exit."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Case, FollowUp, Review, Risk, utcnow
+from services import actions, audit, cases, timeline
+from services.errors import InvalidInput
+from services.worktime import at_local, local_date
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_TIME = time(10, 0)
+_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_time(value: str) -> time:
+    match = _TIME.match(value)
+    if not match:
+        raise InvalidInput(f"`{value}` is not a time.", hint="Write times as HH:MM, for example 14:30.")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+def parse_weekday(value: str) -> int:
+    key = value.lower()
+    for index, name in enumerate(WEEKDAYS):
+        if len(key) >= 3 and name.startswith(key):
+            return index
+    raise InvalidInput(f"`{value}` is not a weekday.", hint="Use monday … sunday (or mon … sun).")
+
+
+def check_weeks(weeks: int) -> None:
+    if not 1 <= weeks <= 52:
+        raise InvalidInput(
+            f"Every {weeks} weeks is not a cadence casehub accepts.", hint="Choose from 1 to 52 weeks."
+        )
+
+
+def next_from(case: Case, after: date, tz: str) -> datetime:
+    """The next review after `after` on the case's cadence, weekday and time (lead's time zone)."""
+    day = after + timedelta(weeks=case.review_every_weeks)
+    if case.review_weekday is not None:
+        day += timedelta(days=(case.review_weekday - day.weekday()) % 7)
+    return at_local(day, case.review_time or DEFAULT_TIME, tz)
+
+
+def schedule_first(case: Case, tz: str) -> None:
+    case.next_review_at = next_from(case, local_date(case.opened_at, tz), tz)
+
+
+def set_cadence(
+    session: Session,
+    *,
+    case: Case,
+    weeks: int,
+    weekday: int | None,
+    at: time | None,
+    tz: str,
+    actor: str,
+    request_ref: str,
+) -> datetime:
+    cases.require_open(case)
+    cases.require_lead(case, actor, "change the review cadence")
+    check_weeks(weeks)
+    case.review_every_weeks, case.review_weekday, case.review_time = weeks, weekday, at
+    base = local_date(case.last_review_at or case.opened_at, tz)
+    case.next_review_at = next_from(case, base, tz)
+    if case.next_review_at < utcnow():
+        case.next_review_at = next_from(case, local_date(utcnow(), tz) - timedelta(weeks=weeks), tz)
+    audit.record(
+        session,
+        actor=actor,
+        action="review.cadence",
+        request_ref=request_ref,
+        case=case,
+        weeks=weeks,
+        weekday=weekday,
+        time=at.isoformat() if at else None,
+        next=case.next_review_at.isoformat(),
+    )
+    return case.next_review_at
+
+
+def set_next(
+    session: Session, *, case: Case, day: date, at: time | None, tz: str, actor: str, request_ref: str
+) -> datetime:
+    cases.require_open(case)
+    cases.require_lead(case, actor, "set the next review")
+    moment = at_local(day, at or case.review_time or DEFAULT_TIME, tz)
+    if moment < utcnow():
+        raise InvalidInput(f"{day.isoformat()} is in the past; give a date from today on.")
+    case.next_review_at = moment
+    audit.record(
+        session,
+        actor=actor,
+        action="review.next",
+        request_ref=request_ref,
+        case=case,
+        next=moment.isoformat(),
+    )
+    return moment
+
+
+@dataclass(frozen=True)
+class AgreedAction:
+    text: str
+    agency_slug: str
+    due: date
+
+
+def parse_agreed(text: str | None) -> list[AgreedAction]:
+    """One action a line: `what | agency slug | YYYY-MM-DD`."""
+    agreed = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        if not line.strip():
+            continue
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) != 3:
+            raise InvalidInput(
+                f"Line {number} of the agreed actions needs: what | agency | YYYY-MM-DD.", field="actions"
+            )
+        try:
+            due = date.fromisoformat(parts[2])
+        except ValueError:
+            raise InvalidInput(
+                f"Line {number}: `{parts[2]}` is not a date (YYYY-MM-DD).", field="actions"
+            ) from None
+        agreed.append(AgreedAction(parts[0], parts[1].lower(), due))
+    return agreed
+
+
+@dataclass(frozen=True)
+class ReviewDraft:
+    held_on: date
+    agencies_present: list[str]
+    decisions: str
+    risk_after: Risk
+    next_review: date
+    agreed: list[AgreedAction]
+
+
+def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -> None:
+    cases.require_open(case)
+    cases.require_lead(case, actor, "record reviews")
+    today = date.today()
+    if draft.held_on > today:
+        raise InvalidInput("A review is recorded once held: the date is in the future.", field="held_on")
+    if draft.next_review <= today:
+        raise InvalidInput("The next review must be after today.", field="next_review")
+    if len(draft.decisions.strip()) < 3:
+        raise InvalidInput("Record what was decided.", field="decisions")
+    participating = {a.slug for a in case.agencies}
+    for item in draft.agreed:
+        if item.agency_slug not in participating:
+            raise InvalidInput(f"`{item.agency_slug}` does not take part in this case.", field="actions")
+        actions.check_text(item.text)
+        actions.check_due(item.due, field="actions")
+
+
+def record(
+    session: Session,
+    *,
+    case: Case,
+    draft: ReviewDraft,
+    tz: str,
+    actor: str,
+    recorded_via: str,
+    request_ref: str,
+) -> tuple[Review, bool, list[int]]:
+    existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
+    if existing is not None:
+        return existing, False, []
+    check_record(session, case, draft, actor)
+    next_at = at_local(draft.next_review, case.review_time or DEFAULT_TIME, tz)
+    review = Review(
+        case_id=case.id,
+        held_on=draft.held_on,
+        agencies_present=draft.agencies_present,
+        decisions=draft.decisions.strip(),
+        risk_after=draft.risk_after,
+        next_review_at=next_at,
+        recorded_by=actor,
+        recorded_via=recorded_via,
+    )
+    session.add(review)
+    previous_risk = case.risk
+    case.risk, case.last_review_at, case.next_review_at = draft.risk_after, utcnow(), next_at
+    action_ids = []
+    for index, item in enumerate(draft.agreed):
+        action, _ = actions.add(
+            session,
+            case=case,
+            draft=actions.ActionDraft(item.text, item.agency_slug, None, item.due, duplicate_confirmed=True),
+            actor=actor,
+            created_via=f"{recorded_via}:action:{index}",
+            request_ref=request_ref,
+        )
+        action_ids.append(action.id)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="review.recorded",
+        request_ref=request_ref,
+        case=case,
+        review=review.id,
+        risk_before=previous_risk.value,
+        risk_after=draft.risk_after.value,
+        next=next_at.isoformat(),
+        actions=len(action_ids),
+    )
+    return review, True, action_ids
+
+
+def default_next(case: Case, held_on: date) -> date:
+    return held_on + timedelta(weeks=case.review_every_weeks)
+
+
+def schedule_follow_ups(session: Session, case: Case, months: tuple[int, ...] = (6, 12)) -> list[FollowUp]:
+    start = (case.closed_at or utcnow()).date()
+    made = []
+    for count in months:
+        follow_up = FollowUp(
+            case_id=case.id,
+            due_on=start + timedelta(days=round(count * 30.44)),
+            label=f"{count}-month follow-up review",
+        )
+        session.add(follow_up)
+        made.append(follow_up)
+    return made
+
+
+def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timeline.Entry]:
+    out = []
+    for review in session.scalars(select(Review).where(Review.case_id == case.id)):
+        text = f"review held {review.held_on.isoformat()}; risk after: {review.risk_after.value}"
+        if review.next_review_at:
+            text += f"; next review {review.next_review_at:%Y-%m-%d}"
+        out.append(
+            timeline.Entry(review.recorded_at, "review", None, text + f". Decisions: {review.decisions}")
+        )
+    return out
+
+
+timeline.SOURCES.append(_timeline_entries)
