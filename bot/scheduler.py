@@ -41,6 +41,9 @@ class SchedulerLock:
             got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": LOCK_KEY}).scalar()
             connection.commit()
             if got:
+                # Out of the pool: closing it ends the server session, which frees the lock,
+                # and a dead process's session ends the same way.
+                connection.detach()
                 self._connection = connection
                 return True
             connection.close()

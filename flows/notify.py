@@ -1,22 +1,26 @@
-"""Sending notices exactly once: claim the key, send, record; recover what a crash left.
+"""Sending notices exactly once, through an outbox in the database.
 
-A notice is inserted as `sending` before Slack is called. If the process dies after
-Slack accepted the message but before `sent` was written, the next sweep finds the
-stale claim and asks Slack (the message carries its key as metadata) before sending
-again. Slack errors mark a notice `failed` with a back-off; one failure never blocks
-the others.
+A notice is first recorded `pending` under its unique key, in the same transaction
+that decided it was due. Sending claims it (`pending` → `sending`, a conditional
+update that only one process can win), posts it with its key as message metadata,
+and records `sent`. If a process dies between Slack's answer and that record, the
+next sweep finds the stale claim and asks Slack whether the message is there before
+sending again. Slack errors mark a notice `failed` with a back-off; one failure never
+blocks the others; working hours are checked at sending, in the recipient's zone.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.slack import describe_error
@@ -25,7 +29,9 @@ from services.reminders import Due
 
 log = logging.getLogger(__name__)
 STALE = timedelta(minutes=5)
+SEND_LIMIT = 300  # a sweep's share of Slack's rate limits; the rest goes next minute
 METADATA_TYPE = "casehub_notice"
+IsOpen = Callable[[datetime, str], bool]
 
 
 @dataclass
@@ -39,48 +45,44 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(60, 2**attempts))
 
 
-def claim(db: Database, due: Due, now: datetime) -> bool:
-    try:
-        with db.session() as session:
-            session.add(
-                Notice(
-                    key=due.key,
-                    recipient=due.recipient,
-                    channel=due.channel,
-                    text=due.text,
-                    blocks=due.blocks,
-                    state="sending",
-                    claimed_at=now,
-                    attempts=1,
+def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
+    """Record notices in the caller's transaction; those already recorded are left alone."""
+    added = 0
+    for due in dues:
+        if session.get(Notice, due.key) is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(
+                    Notice(
+                        key=due.key,
+                        recipient=due.recipient,
+                        channel=due.channel,
+                        tz=due.tz,
+                        text=due.text,
+                        blocks=due.blocks,
+                        state=state,
+                    )
                 )
-            )
-    except IntegrityError:
-        return False  # recorded already: by an earlier sweep or by another scheduler
-    return True
+            added += 1
+        except IntegrityError:
+            continue  # another sweep recorded it at the same moment
+    return added
 
 
-def _channel_for(client: WebClient, notice: Notice) -> str:
-    if notice.channel:
-        return notice.channel
-    return client.conversations_open(users=notice.recipient)["channel"]["id"]
+def _claim(db: Database, key: str, now: datetime) -> bool:
+    with db.session() as session:
+        taken = session.execute(
+            update(Notice)
+            .where(Notice.key == key, Notice.state.in_(("pending", "failed")))
+            .values(state="sending", claimed_at=now, attempts=Notice.attempts + 1)
+        )
+    return taken.rowcount == 1
 
 
-def _post(client: WebClient, notice: Notice, channel: str) -> str:
-    response = client.chat_postMessage(
-        channel=channel,
-        text=notice.text,
-        blocks=notice.blocks,
-        metadata={"event_type": METADATA_TYPE, "event_payload": {"key": notice.key}},
-    )
-    return response["ts"]
-
-
-def _finish(
-    db: Database, key: str, *, ts: str | None, channel: str | None, error: str | None, now: datetime
-) -> None:
+def _finish(db: Database, key: str, *, ts: str | None, error: str | None, now: datetime) -> None:
     with db.session() as session:
         notice = session.get_one(Notice, key)
-        notice.channel = channel or notice.channel
         if error is None:
             notice.state, notice.ts, notice.sent_at, notice.last_error = "sent", ts, now, None
         else:
@@ -89,57 +91,54 @@ def _finish(
 
 
 def _send(db: Database, client: WebClient, notice: Notice, now: datetime) -> bool:
-    channel = None
     try:
-        channel = _channel_for(client, notice)
-        if notice.channel is None:
-            with db.session() as session:  # remember the DM channel, for recovery
+        channel = notice.channel
+        if channel is None:
+            channel = client.conversations_open(users=notice.recipient)["channel"]["id"]
+            with db.session() as session:  # remembered, so a recovery can look for the message
                 session.get_one(Notice, notice.key).channel = channel
-        ts = _post(client, notice, channel)
+        ts = client.chat_postMessage(
+            channel=channel,
+            text=notice.text,
+            blocks=notice.blocks,
+            metadata={"event_type": METADATA_TYPE, "event_payload": {"key": notice.key}},
+        )["ts"]
     except (SlackApiError, OSError) as error:
         log.warning("notice %s not sent: %s", notice.key, describe_error(error))
-        _finish(db, notice.key, ts=None, channel=channel, error=describe_error(error), now=now)
+        _finish(db, notice.key, ts=None, error=describe_error(error), now=now)
         return False
-    _finish(db, notice.key, ts=ts, channel=channel, error=None, now=now)
+    _finish(db, notice.key, ts=ts, error=None, now=now)
     return True
 
 
-def deliver(db: Database, client: WebClient, dues: list[Due], now: datetime, *, is_open) -> SendResult:  # type: ignore[no-untyped-def]
+def send_ready(
+    db: Database, client: WebClient, now: datetime, *, is_open: IsOpen, keys: list[str] | None = None
+) -> SendResult:
+    """Send pending notices (and failed ones whose back-off is over), within working hours."""
     result = SendResult()
-    for due in dues:
-        if not is_open(now, due.tz):
-            result.waiting += 1
-            continue
-        if not claim(db, due, now):
-            continue
-        with db.reader() as session:
-            notice = session.get_one(Notice, due.key)
-        if _send(db, client, notice, now):
-            result.sent += 1
-        else:
-            result.failed += 1
-    return result
-
-
-def retry_failed(db: Database, client: WebClient, now: datetime) -> SendResult:
-    result = SendResult()
-    with db.reader() as session:
-        keys = list(
-            session.scalars(
-                select(Notice.key).where(Notice.state == "failed", Notice.next_attempt_at <= now).limit(200)
+    query = (
+        select(Notice)
+        .where(
+            or_(
+                Notice.state == "pending",
+                (Notice.state == "failed") & (Notice.next_attempt_at <= now),
             )
         )
-    for key in keys:
-        with db.session() as session:  # take it over only if nobody else did
-            taken = session.execute(
-                update(Notice)
-                .where(Notice.key == key, Notice.state == "failed")
-                .values(state="sending", claimed_at=now, attempts=Notice.attempts + 1)
-            )
-        if taken.rowcount != 1:
+        .order_by(Notice.created_at)
+        .limit(SEND_LIMIT * 4)
+    )
+    if keys is not None:
+        query = query.where(Notice.key.in_(keys))
+    with db.reader() as session:
+        ready = list(session.scalars(query))
+    for notice in ready:
+        if result.sent + result.failed >= SEND_LIMIT:
+            break
+        if notice.tz is not None and not is_open(now, notice.tz):
+            result.waiting += 1
             continue
-        with db.reader() as session:
-            notice = session.get_one(Notice, key)
+        if not _claim(db, notice.key, now):
+            continue
         if _send(db, client, notice, now):
             result.sent += 1
         else:
@@ -148,21 +147,21 @@ def retry_failed(db: Database, client: WebClient, now: datetime) -> SendResult:
 
 
 def recover_stale(db: Database, client: WebClient, now: datetime) -> int:
-    """Claims left `sending` by a process that died: sent after all, or send them now."""
+    """Claims left `sending` by a process that died: sent after all, or sent now."""
     with db.reader() as session:
         stale = list(
             session.scalars(
                 select(Notice).where(Notice.state == "sending", Notice.claimed_at < now - STALE).limit(200)
             )
         )
-    recovered = 0
+    resent = 0
     for notice in stale:
         ts = _find_sent(client, notice) if notice.channel else None
         if ts is not None:
-            _finish(db, notice.key, ts=ts, channel=notice.channel, error=None, now=now)
+            _finish(db, notice.key, ts=ts, error=None, now=now)
         elif _send(db, client, notice, now):
-            recovered += 1
-    return recovered
+            resent += 1
+    return resent
 
 
 def _find_sent(client: WebClient, notice: Notice) -> str | None:

@@ -10,6 +10,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from blocks import digest as digest_blocks
 from bot.db import Database
@@ -17,7 +18,7 @@ from bot.settings import Settings
 from flows import notify
 from models import Case, Notice, Preference, Stage, utcnow
 from services import digests, reminders
-from services.worktime import WorkingHours
+from services.worktime import WorkingHours, zone
 
 log = logging.getLogger(__name__)
 TIMEZONE_LOOKUPS_PER_SWEEP = 50
@@ -81,119 +82,82 @@ def refresh_timezones(db: Database, client: WebClient, users: set[str], now: dat
 
 
 def digest_dues(
-    db: Database, settings: Settings, now: datetime, tz_of: reminders.TzOf
+    session: Session, settings: Settings, now: datetime, tz_of: reminders.TzOf
 ) -> list[reminders.Due]:
+    """Digests due now (one a coordinator and local day); an empty one is recorded as skipped."""
     hours = working_hours(settings)
+    leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
+    prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
+    candidates = {}
+    for user in leads:
+        pref = prefs.get(user)
+        choice = pref.digest if pref else "daily"
+        at = pref.digest_time if pref and pref.digest_time else settings.digest_time
+        day = reminders.digest_due(choice, at, now, tz_of(user), hours)
+        if day is not None:
+            candidates[f"digest:{user}:{day}"] = user
+    if not candidates:
+        return []
+    done = set(session.scalars(select(Notice.key).where(Notice.key.in_(list(candidates)))))
     out = []
-    with db.reader() as session:
-        leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
-        prefs = {
-            p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))
-        }
-        candidates = {}
-        for user in leads:
-            pref = prefs.get(user)
-            choice = pref.digest if pref else "daily"
-            at = pref.digest_time if pref and pref.digest_time else settings.digest_time
-            day = reminders.digest_due(choice, at, now, tz_of(user), hours)
-            if day is not None:
-                candidates[f"digest:{user}:{day}"] = user
-        if not candidates:
-            return []
-        done = set(session.scalars(select(Notice.key).where(Notice.key.in_(list(candidates)))))
-        for key, user in candidates.items():
-            if key in done:
-                continue
-            pref = prefs.get(user)
-            since = pref.last_digest_at if pref and pref.last_digest_at else now - FIRST_DIGEST_LOOKBACK
-            tz = tz_of(user)
-            data = digests.build(
-                session, user, now=now, today=now.astimezone(reminders.zone(tz)).date(), since=since
-            )
-            if data.is_empty:
-                out.append(reminders.Due(key, user, "", tz, blocks=None))  # recorded as skipped
-                continue
-            out.append(
-                reminders.Due(
-                    key,
-                    user,
-                    "Your casehub digest",
-                    tz,
-                    blocks=digest_blocks.digest(data, title="Your casehub digest"),
-                )
-            )
+    for key, user in candidates.items():
+        if key not in done:
+            out.append(build_digest(session, settings, user, key, now, tz_of(user), prefs.get(user)))
     return out
+
+
+def build_digest(
+    session: Session, settings: Settings, user: str, key: str, now: datetime, tz: str, pref: Preference | None
+) -> reminders.Due:
+    since = pref.last_digest_at if pref and pref.last_digest_at else now - FIRST_DIGEST_LOOKBACK
+    today = now.astimezone(zone(tz)).date()
+    data = digests.build(session, user, now=now, today=today, since=since)
+    if data.is_empty:
+        return reminders.Due(key, user, "", tz)
+    digests.preference(session, user).last_digest_at = now
+    title = "Your casehub digest"
+    return reminders.Due(key, user, title, tz, blocks=digest_blocks.digest(data, title=title))
 
 
 def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | None = None) -> SweepReport:
     now = now or utcnow()
     report = SweepReport()
     zones = known_timezones(db)
+    hours = working_hours(settings)
 
     def tz_of(user: str) -> str:
         return zones.get(user) or settings.default_timezone
 
-    with db.reader() as session:
-        dues = reminders.due_notices(session, now, rules(settings), tz_of)
-    dues += digest_dues(db, settings, now, tz_of)
-    report.due = len(dues)
-    unknown = {d.recipient for d in dues if d.recipient not in zones and d.channel is None}
+    with db.reader() as session:  # learn the time zones of people about to be told something
+        upcoming = reminders.recipients_due(session, now)
+    unknown = upcoming - set(zones)
     if unknown:
         refresh_timezones(db, client, unknown, now)
         zones.update(known_timezones(db))
-        dues = [
-            reminders.Due(
-                d.key,
-                d.recipient,
-                d.text,
-                tz_of(d.recipient) if d.channel is None else d.tz,
-                d.channel,
-                d.blocks,
-            )
-            for d in dues
-        ]
-    hours = working_hours(settings)
-    empty = [d for d in dues if d.key.startswith("digest:") and not d.text]
-    for due in empty:
-        if hours.is_open(now, due.tz) and notify.claim(db, due, now):
-            with db.session() as session:
-                session.get_one(Notice, due.key).state = "skipped"
-    sendable = [d for d in dues if d.text]
-    result = notify.deliver(db, client, sendable, now, is_open=hours.is_open)
-    _note_digests(db, [d for d in sendable if d.key.startswith("digest:")], now)
-    retried = notify.retry_failed(db, client, now)
+    with db.session() as session:  # decide and record in one transaction: the outbox
+        dues = reminders.collect(session, now, rules(settings), tz_of) + digest_dues(
+            session, settings, now, tz_of
+        )
+        report.due = notify.record(session, [d for d in dues if d.text])
+        notify.record(session, [d for d in dues if not d.text], state="skipped")
+    sent = notify.send_ready(db, client, now, is_open=hours.is_open)
     report.recovered = notify.recover_stale(db, client, now)
-    report.sent, report.failed, report.waiting = (
-        result.sent + retried.sent,
-        result.failed + retried.failed,
-        result.waiting,
-    )
+    report.sent, report.failed, report.waiting = sent.sent, sent.failed, sent.waiting
     return report
-
-
-def _note_digests(db: Database, dues: list[reminders.Due], now: datetime) -> None:
-    with db.session() as session:
-        for due in dues:
-            notice = session.get(Notice, due.key)
-            if notice is not None and notice.state == "sent":
-                digests.preference(session, due.recipient).last_digest_at = now
 
 
 def send_digest_now(db: Database, client: WebClient, settings: Settings, user: str, key: str) -> bool:
     """`/digest now`: at once, whatever the hour; False when there is nothing to say."""
     now = utcnow()
     tz = known_timezones(db).get(user) or settings.default_timezone
-    with db.reader() as session:
-        pref = session.get(Preference, user)
-        since = pref.last_digest_at if pref and pref.last_digest_at else now - FIRST_DIGEST_LOOKBACK
-        data = digests.build(
-            session, user, now=now, today=now.astimezone(reminders.zone(tz)).date(), since=since
-        )
-    if data.is_empty:
-        return False
-    due = reminders.Due(
-        key, user, "Your casehub digest", tz, blocks=digest_blocks.digest(data, title="Your casehub digest")
-    )
-    result = notify.deliver(db, client, [due], now, is_open=lambda _now, _tz: True)
-    _note_digests(db, [due], now)
-    return result.sent == 1 or result.failed == 0
+    with db.session() as session:
+        due = build_digest(session, settings, user, key, now, tz, session.get(Preference, user))
+        if not due.text:
+            return False
+        notify.record(session, [reminders.Due(due.key, user, due.text, None, blocks=due.blocks)])
+    notify.send_ready(db, client, now, is_open=hours_always_open, keys=[key])
+    return True
+
+
+def hours_always_open(_now: datetime, _tz: str) -> bool:
+    return True

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 
 from blocks import messages, modals
 from blocks import reviews as review_blocks
-from flows import action_posting, case_channel
+from flows import action_posting, case_channel, sweep
 from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args
 from models import Risk
 from services import cases, deliveries, reviews
@@ -41,7 +41,7 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
     d, user, ref = deps(context), body["user_id"], request_ref(body)
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "status"
-    tz = d.settings.default_timezone
+    rules = sweep.rules(d.settings)
     if name == "help" or name not in ("status", "every", "next", "record"):
         respond(text=HELP, response_type="ephemeral")
         return
@@ -65,7 +65,14 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
         elif name == "every":
             weeks, weekday, at = parse_every(args)
             moment = reviews.set_cadence(
-                session, case=case, weeks=weeks, weekday=weekday, at=at, tz=tz, actor=user, request_ref=ref
+                session,
+                case=case,
+                weeks=weeks,
+                weekday=weekday,
+                at=at,
+                rules=rules,
+                actor=user,
+                request_ref=ref,
             )
             notice = (
                 f"Reviews of case {case.reference} are now every {weeks} week(s); "
@@ -76,7 +83,7 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
                 raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
             at = reviews.parse_time(args[1]) if len(args) == 2 else None
             moment = reviews.set_next(
-                session, case=case, day=date_arg(args[0]), at=at, tz=tz, actor=user, request_ref=ref
+                session, case=case, day=date_arg(args[0]), at=at, rules=rules, actor=user, request_ref=ref
             )
             notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
     if name == "record":
@@ -149,7 +156,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             session,
             case=case,
             draft=_draft(view),
-            tz=d.settings.default_timezone,
+            rules=sweep.rules(d.settings),
             actor=user,
             recorded_via=ref,
             request_ref=ref,

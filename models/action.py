@@ -30,6 +30,7 @@ class Action(Base):
     __table_args__ = (
         UniqueConstraint("case_id", "number"),
         Index("ix_actions_open_due", "status", "due"),
+        Index("ix_actions_open_nudge", "status", "nudge_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,6 +52,8 @@ class Action(Base):
     done_at: Mapped[datetime | None]
     done_by: Mapped[str | None] = mapped_column(String(32))
     channel_ts: Mapped[str | None] = mapped_column(String(32))
+    # When the sweep next looks at this action (its due date, then the next overdue nudge).
+    nudge_at: Mapped[datetime | None]
 
     agency: Mapped[Agency] = relationship(lazy="joined")
     history: Mapped[list[ActionEvent]] = relationship(

@@ -80,6 +80,10 @@ class Case(Base):
     review_time: Mapped[time | None]
     next_review_at: Mapped[datetime | None] = mapped_column(index=True)
     last_review_at: Mapped[datetime | None]
+    # When the sweep next has something to say about this case's review: the nudge to
+    # agencies before it, and the reminders to the lead on the day and after.
+    review_nudge_at: Mapped[datetime | None] = mapped_column(index=True)
+    review_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     closing_ts: Mapped[str | None] = mapped_column(String(32))
     channel_archived: Mapped[bool] = mapped_column(default=False)
 

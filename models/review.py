@@ -38,6 +38,7 @@ class FollowUp(Base):
     due_on: Mapped[date] = mapped_column(index=True)
     label: Mapped[str] = mapped_column(String(80))
     held_on: Mapped[date | None]
+    reminded_at: Mapped[datetime | None]
 
 
 class Preference(Base):
@@ -61,10 +62,15 @@ class Notice(Base):
     """
 
     __tablename__ = "notices"
-    __table_args__ = (Index("ix_notices_state_retry", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_notices_state_retry", "state", "next_attempt_at"),
+        Index("ix_notices_claimed", "state", "claimed_at"),
+    )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     recipient: Mapped[str] = mapped_column(String(32))
+    # Whose working hours decide when it goes; None: at once, whatever the hour (crisis pages).
+    tz: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text)
     blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)

@@ -22,7 +22,7 @@ from models import (
     Role,
     utcnow,
 )
-from services import audit, cases, timeline
+from services import audit, cases, reminders, timeline
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 TEXT_MAX = 500
@@ -168,7 +168,9 @@ def add(
         priority=draft.priority,
         created_by=actor,
         created_via=created_via,
+        status=ActionStatus.OPEN,
     )
+    reminders.plan_action(action)
     session.add(action)
     session.flush()
     _event(action, actor, "created", due=draft.due.isoformat(), owner=draft.owner, agency=agency.slug)
@@ -235,6 +237,7 @@ def require_may_update(session: Session, case: Case, action: Action, actor: str,
 def complete(session: Session, *, case: Case, action: Action, actor: str, request_ref: str) -> None:
     require_may_update(session, case, action, actor, "complete")
     action.status, action.done_at, action.done_by = ActionStatus.DONE, utcnow(), actor
+    reminders.plan_action(action)
     _event(action, actor, "done")
     audit.record(
         session, actor=actor, action="action.done", request_ref=request_ref, case=case, number=action.number
@@ -251,6 +254,7 @@ def extend(
     if len(reason.strip()) < 3:
         raise InvalidInput("Say why the date moves.", field="reason")
     previous, action.due = action.due, due
+    reminders.plan_action(action)
     _event(
         action, actor, "extended", previous=previous.isoformat(), due=due.isoformat(), reason=reason.strip()
     )
@@ -282,6 +286,7 @@ def reassign(
     agency = resolve_owner(session, case, draft)
     previous = {"agency": action.agency.slug, "owner": action.owner}
     action.agency, action.owner = agency, owner
+    reminders.plan_action(action)  # a new owner hears about it from the due date on
     _event(action, actor, "reassigned", previous=previous, agency=agency.slug, owner=owner)
     audit.record(
         session,

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Action, ActionEvent, ActionStatus, Agency, Case, Role, Stage
-from services import agencies, audit, cases
+from services import agencies, audit, cases, reminders
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 _RANK = {Role.OBSERVER: 0, Role.MEMBER: 1, Role.COORDINATOR: 2}
@@ -87,6 +87,7 @@ def hand_over(
         )
     ):
         action.owner = successor
+        reminders.plan_action(action)
         action.history.append(
             ActionEvent(actor=actor, kind="handed-over", details={"from": predecessor, "to": successor})
         )

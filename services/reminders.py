@@ -1,24 +1,26 @@
-"""What is due now: review nudges, reminders, action nudges and digests.
+"""What is due now: review nudges, reminders, action nudges, follow-ups.
 
-The database decides. Every notice has a key naming what, for whom and for which due
-time; a notice already recorded under its key is never produced again, however many
-sweeps run, however late. Each query is bounded by what is due, not by the case count.
+The database decides. Each case and action carries the moment the sweep next has
+something to say about it (`review_nudge_at`, `review_reminder_at`, `nudge_at`), so a
+sweep reads only what is due, whatever the number of cases. Collecting a notice moves
+that moment on, in the same transaction that records the notice under its unique key
+(what, for whom, for which due time): nothing is produced twice, nothing is lost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Action, ActionStatus, Case, FollowUp, Membership, Notice, Role, Stage, Update
-from services.worktime import WorkingHours, local_date, zone
+from models import Action, ActionStatus, Case, FollowUp, Membership, Role, Stage, Update
+from services.worktime import WorkingHours, at_local, local_date, zone
 
-LOOKAHEAD = timedelta(days=9)  # enough for "3 working days before" across a weekend and a holiday
+BATCH = 2000  # at most this many cases or actions a sweep; the rest stay due for the next one
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Due:
     key: str
     recipient: str  # the user who should read it (a DM), or the lead for a channel post
     text: str
-    tz: str  # whose working hours decide when it may go
+    tz: str | None  # whose working hours decide when it may go; None: at once
     channel: str | None = None  # a case channel; None means a direct message to the recipient
     blocks: list[dict[str, Any]] | None = field(default=None, compare=False)
 
@@ -43,44 +45,54 @@ class Rules:
 TzOf = Callable[[str], str]
 
 
-def due_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
-    found = (
+def _start_of(day: date, tz: str) -> datetime:
+    return at_local(day, time.min, tz)
+
+
+def plan_review(case: Case, rules: Rules, tz: str) -> None:
+    """Set when the sweep will nudge and remind about the case's next review."""
+    if case.next_review_at is None or case.stage is Stage.CLOSED:
+        case.review_nudge_at = case.review_reminder_at = None
+        return
+    review_day = local_date(case.next_review_at, rules.default_tz)
+    nudge_day = rules.hours.add_working_days(review_day, -rules.nudge_working_days)
+    case.review_nudge_at = _start_of(nudge_day, rules.default_tz)
+    case.review_reminder_at = _start_of(local_date(case.next_review_at, tz), tz)
+
+
+def plan_action(action: Action) -> None:
+    # From the first moment the due date begins anywhere (UTC+14); the sweep then waits
+    # for each recipient's own due date.
+    action.nudge_at = _start_of(action.due, "Etc/GMT-14") if action.is_open else None
+
+
+def _locked(query: Any) -> Any:
+    # Two sweeps at once (a standby taking over) split the work instead of both doing it.
+    return query.limit(BATCH).with_for_update(skip_locked=True)
+
+
+def collect(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
+    return (
         _review_nudges(session, now, rules)
         + _review_reminders(session, now, rules, tz_of)
         + _action_notices(session, now, rules, tz_of)
-        + _follow_ups(session, now, rules, tz_of)
+        + _follow_ups(session, now, tz_of)
     )
-    return not_yet_recorded(session, found)
-
-
-def not_yet_recorded(session: Session, found: list[Due]) -> list[Due]:
-    if not found:
-        return []
-    keys = [d.key for d in found]
-    known: set[str] = set()
-    for start in range(0, len(keys), 500):
-        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys[start : start + 500]))))
-    return [d for d in found if d.key not in known]
-
-
-def _open_cases(query: Any) -> Any:
-    return query.where(Case.stage != Stage.CLOSED, Case.next_review_at.is_not(None))
 
 
 def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
     """Before a review: agencies silent since the last one are named in the case channel."""
     out = []
-    upcoming = session.scalars(
-        _open_cases(select(Case))
-        .where(
-            Case.next_review_at > now, Case.next_review_at <= now + LOOKAHEAD, Case.channel_id.is_not(None)
+    due = session.scalars(
+        _locked(
+            select(Case)
+            .where(Case.review_nudge_at <= now, Case.stage != Stage.CLOSED)
+            .options(selectinload(Case.participations))
         )
-        .options(selectinload(Case.participations))
     )
-    today = local_date(now, rules.default_tz)
-    for case in upcoming:
-        review_day = local_date(case.next_review_at, rules.default_tz)
-        if today < rules.hours.add_working_days(review_day, -rules.nudge_working_days):
+    for case in due:
+        case.review_nudge_at = None
+        if case.next_review_at is None or case.next_review_at <= now or not case.channel_id:
             continue
         since = case.last_review_at or case.opened_at
         filed = set(
@@ -100,6 +112,7 @@ def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
         for agency in silent:
             members = " ".join(f"<@{u}>" for u, a in people if a == agency.id)
             names.append(f"{agency.name} ({members or 'no members'})")
+        review_day = local_date(case.next_review_at, rules.default_tz)
         text = (
             f":calendar: The review of case *{case.reference}* is on {review_day.isoformat()}. "
             f"No update since the last review from: {'; '.join(names)}. Please file one with `/update`."
@@ -112,18 +125,26 @@ def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
 def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
     """On the day, the lead is reminded; a review left unrecorded reminds them each working day."""
     out = []
-    for case in session.scalars(
-        _open_cases(select(Case)).where(Case.next_review_at <= now + timedelta(days=1))
-    ):
+    due = session.scalars(
+        _locked(select(Case).where(Case.review_reminder_at <= now, Case.stage != Stage.CLOSED))
+    )
+    for case in due:
+        if case.next_review_at is None:
+            case.review_reminder_at = None
+            continue
         tz = tz_of(case.lead_user_id)
         today, review_day = local_date(now, tz), local_date(case.next_review_at, tz)
+        if today < review_day:  # not yet the day where the lead is
+            case.review_reminder_at = _start_of(review_day, tz)
+            continue
         if today == review_day:
+            at = case.next_review_at.astimezone(zone(tz))
             out.append(
                 Due(
                     f"review-day:{case.id}:{review_day}",
                     case.lead_user_id,
-                    f":calendar: The review of case *{case.reference}* is today "
-                    f"({case.next_review_at.astimezone(zone(tz)):%H:%M}). Record it with `/review record`.",
+                    f":calendar: The review of case *{case.reference}* is today ({at:%H:%M}). "
+                    "Record it with `/review record`.",
                     tz,
                 )
             )
@@ -137,20 +158,25 @@ def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf
                     tz,
                 )
             )
+        case.review_reminder_at = _start_of(rules.hours.add_working_days(max(today, review_day), 1), tz)
     return out
 
 
 def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
     """Due today: the owner; then every 2 working days; after 5, the lead coordinator too."""
     out = []
-    horizon = local_date(now, rules.default_tz) + timedelta(days=1)
-    rows = session.execute(
-        select(Action, Case)
-        .join(Case, Action.case_id == Case.id)
-        .where(Action.status == ActionStatus.OPEN, Action.due <= horizon, Case.stage != Stage.CLOSED)
-        .options(selectinload(Action.agency))
+    rows = session.scalars(
+        _locked(
+            select(Action)
+            .where(Action.status == ActionStatus.OPEN, Action.nudge_at <= now)
+            .options(selectinload(Action.agency))
+        )
     )
-    for action, case in rows:
+    for action in rows:
+        case = session.get_one(Case, action.case_id)
+        if case.stage is Stage.CLOSED:
+            action.nudge_at = None
+            continue
         recipients = (
             [action.owner]
             if action.owner
@@ -163,10 +189,14 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
             )
         )
         label = f"*#{action.number}* on case *{case.reference}*: {action.text[:200]}"
+        wakes = []
         for user in recipients:
             tz = tz_of(user)
             today = local_date(now, tz)
             late = rules.hours.working_days_between(action.due, today)
+            if today < action.due:  # not yet the due date where this person is
+                wakes.append(_start_of(action.due, tz))
+                continue
             if today == action.due:
                 out.append(
                     Due(
@@ -176,17 +206,21 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
                         tz,
                     )
                 )
-            elif today > action.due and late >= rules.overdue_every:
+            elif late >= rules.overdue_every:
                 round_ = late // rules.overdue_every
                 out.append(
                     Due(
                         f"action-overdue:{action.id}:{action.due}:{user}:{round_}",
                         user,
-                        f":warning: Overdue since {action.due.isoformat()} ({late} working days) — {label}. "
-                        "Mark it done, or extend it with a reason.",
+                        f":warning: Overdue since {action.due.isoformat()} ({late} working days) — "
+                        f"{label}. Mark it done, or extend it with a reason.",
                         tz,
                     )
                 )
+            next_round = rules.hours.add_working_days(
+                action.due, rules.overdue_every * (late // rules.overdue_every + 1)
+            )
+            wakes.append(_start_of(next_round, tz))
         lead_tz = tz_of(case.lead_user_id)
         late = rules.hours.working_days_between(action.due, local_date(now, lead_tz))
         if late >= rules.escalate_after:
@@ -199,18 +233,23 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
                     lead_tz,
                 )
             )
+        else:
+            wakes.append(_start_of(rules.hours.add_working_days(action.due, rules.escalate_after), lead_tz))
+        action.nudge_at = min(wakes)
     return out
 
 
-def _follow_ups(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
+def _follow_ups(session: Session, now: datetime, tz_of: TzOf) -> list[Due]:
     out = []
-    today = local_date(now, rules.default_tz)
     rows = session.execute(
-        select(FollowUp, Case)
-        .join(Case, FollowUp.case_id == Case.id)
-        .where(FollowUp.held_on.is_(None), FollowUp.due_on <= today)
+        _locked(
+            select(FollowUp, Case)
+            .join(Case, FollowUp.case_id == Case.id)
+            .where(FollowUp.held_on.is_(None), FollowUp.reminded_at.is_(None), FollowUp.due_on <= now.date())
+        )
     )
     for follow_up, case in rows:
+        follow_up.reminded_at = now
         out.append(
             Due(
                 f"follow-up:{follow_up.id}",
@@ -223,7 +262,7 @@ def _follow_ups(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> l
     return out
 
 
-def digest_due(pref_digest: str, digest_at: Any, now: datetime, tz: str, hours: WorkingHours) -> date | None:
+def digest_due(pref_digest: str, digest_at: time, now: datetime, tz: str, hours: WorkingHours) -> date | None:
     """The local date whose digest is due now for someone, or None."""
     if pref_digest == "off":
         return None
@@ -233,3 +272,26 @@ def digest_due(pref_digest: str, digest_at: Any, now: datetime, tz: str, hours: 
     if pref_digest == "weekly" and local.weekday() != 0:
         return None
     return local.date()
+
+
+def recipients_due(session: Session, now: datetime) -> set[str]:
+    """People the sweep is about to decide something for, so their time zones can be learnt first."""
+    users = set(
+        session.scalars(
+            select(Case.lead_user_id)
+            .where(
+                ((Case.review_reminder_at <= now) | (Case.review_nudge_at <= now)), Case.stage != Stage.CLOSED
+            )
+            .limit(BATCH)
+        )
+    )
+    for owner, lead in session.execute(
+        select(Action.owner, Case.lead_user_id)
+        .join(Case, Action.case_id == Case.id)
+        .where(Action.status == ActionStatus.OPEN, Action.nudge_at <= now)
+        .limit(BATCH)
+    ):
+        users.add(lead)
+        if owner:
+            users.add(owner)
+    return users

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from models import Case, FollowUp, Review, Risk, utcnow
 from services import actions, audit, cases, timeline
 from services.errors import InvalidInput
+from services.reminders import Rules, plan_review
 from services.worktime import at_local, local_date
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -49,8 +50,10 @@ def next_from(case: Case, after: date, tz: str) -> datetime:
     return at_local(day, case.review_time or DEFAULT_TIME, tz)
 
 
-def schedule_first(case: Case, tz: str) -> None:
+def schedule_first(case: Case, rules: Rules) -> None:
+    tz = rules.default_tz
     case.next_review_at = next_from(case, local_date(case.opened_at, tz), tz)
+    plan_review(case, rules, tz)
 
 
 def set_cadence(
@@ -60,10 +63,11 @@ def set_cadence(
     weeks: int,
     weekday: int | None,
     at: time | None,
-    tz: str,
+    rules: Rules,
     actor: str,
     request_ref: str,
 ) -> datetime:
+    tz = rules.default_tz
     cases.require_open(case)
     cases.require_lead(case, actor, "change the review cadence")
     check_weeks(weeks)
@@ -72,6 +76,7 @@ def set_cadence(
     case.next_review_at = next_from(case, base, tz)
     if case.next_review_at < utcnow():
         case.next_review_at = next_from(case, local_date(utcnow(), tz) - timedelta(weeks=weeks), tz)
+    plan_review(case, rules, tz)
     audit.record(
         session,
         actor=actor,
@@ -87,14 +92,16 @@ def set_cadence(
 
 
 def set_next(
-    session: Session, *, case: Case, day: date, at: time | None, tz: str, actor: str, request_ref: str
+    session: Session, *, case: Case, day: date, at: time | None, rules: Rules, actor: str, request_ref: str
 ) -> datetime:
+    tz = rules.default_tz
     cases.require_open(case)
     cases.require_lead(case, actor, "set the next review")
     moment = at_local(day, at or case.review_time or DEFAULT_TIME, tz)
     if moment < utcnow():
         raise InvalidInput(f"{day.isoformat()} is in the past; give a date from today on.")
     case.next_review_at = moment
+    plan_review(case, rules, tz)
     audit.record(
         session,
         actor=actor,
@@ -167,11 +174,12 @@ def record(
     *,
     case: Case,
     draft: ReviewDraft,
-    tz: str,
+    rules: Rules,
     actor: str,
     recorded_via: str,
     request_ref: str,
 ) -> tuple[Review, bool, list[int]]:
+    tz = rules.default_tz
     existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
     if existing is not None:
         return existing, False, []
@@ -190,6 +198,7 @@ def record(
     session.add(review)
     previous_risk = case.risk
     case.risk, case.last_review_at, case.next_review_at = draft.risk_after, utcnow(), next_at
+    plan_review(case, rules, tz)
     action_ids = []
     for index, item in enumerate(draft.agreed):
         action, _ = actions.add(

@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from bot import scheduler
 from flows import notify
+from flows.sweep import rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, Case, FollowUp, Notice, Review
+from services import reminders
 from tests.conftest import COORD, COORD2, HEALTH, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
@@ -51,9 +53,11 @@ def dms_with(fake, user, words):
     return [m["text"] for m in fake.dms(user) if words in m["text"]]
 
 
-def set_review(database, case, at):
+def set_review(database, case, at, settings):
     with database.session() as session:
-        session.get_one(Case, case.id).next_review_at = at
+        stored = session.get_one(Case, case.id)
+        stored.next_review_at = at
+        reminders.plan_review(stored, sweep_rules(settings), settings.default_timezone)
 
 
 def test_cadence_is_set_at_opening_and_changed_by_the_lead(slack, fake, database, case):
@@ -145,7 +149,7 @@ def test_recording_a_review(slack, fake, database, case):
 
 
 def test_nudge_before_review_names_silent_agencies(slack, fake, database, settings, api, case):
-    set_review(database, case, datetime(2026, 12, 17, 10, 0, tzinfo=UTC))  # Thursday
+    set_review(database, case, datetime(2026, 12, 17, 10, 0, tzinfo=UTC), settings)  # Thursday
     slack.command("/update", "Met the young person at school", user=SCHOOL, channel=case.channel)
 
     def nudges():
@@ -162,7 +166,7 @@ def test_nudge_before_review_names_silent_agencies(slack, fake, database, settin
 
 
 def test_review_day_and_unrecorded_review_remind_the_lead(slack, fake, database, settings, api, case):
-    set_review(database, case, datetime(2026, 12, 9, 14, 0, tzinfo=UTC))
+    set_review(database, case, datetime(2026, 12, 9, 14, 0, tzinfo=UTC), settings)
     slack.command("/update", "note", user=SCHOOL, channel=case.channel)
     slack.command("/update", "note", user=POLICE, channel=case.channel)
     run(database, api, settings, datetime(2026, 12, 9, 8, 30, tzinfo=UTC))
