@@ -48,7 +48,7 @@ USERS = (COORD, "UPOL", "USCH")
 
 def run_fake_slack(connection) -> None:  # type: ignore[no-untyped-def]
     """The fake Slack in a process of its own, so that it does not slow the clients down."""
-    fake = FakeSlack(enforce_rate_limits=False).start()
+    fake = FakeSlack(enforce_rate_limits=False, open_workspace=True).start()
     for user in USERS:
         fake.add_user(user)
     connection.send(fake.url)

@@ -13,23 +13,26 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.slack import describe_error
-from models import Notice
+from models import Notice, utcnow
 from services.reminders import Due
 
 log = logging.getLogger(__name__)
 STALE = timedelta(minutes=5)
 SEND_LIMIT = 300  # a sweep's share of Slack's rate limits; the rest goes next minute
+SENDERS = 8  # Slack calls in flight at once
 METADATA_TYPE = "casehub_notice"
 IsOpen = Callable[[datetime, str], bool]
 
@@ -47,27 +50,33 @@ def backoff(attempts: int) -> timedelta:
 
 def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
     """Record notices in the caller's transaction; those already recorded are left alone."""
-    added = 0
-    for due in dues:
-        if session.get(Notice, due.key) is not None:
-            continue
-        try:
-            with session.begin_nested():
-                session.add(
-                    Notice(
-                        key=due.key,
-                        recipient=due.recipient,
-                        channel=due.channel,
-                        tz=due.tz,
-                        text=due.text,
-                        blocks=due.blocks,
-                        state=state,
-                    )
-                )
-            added += 1
-        except IntegrityError:
-            continue  # another sweep recorded it at the same moment
-    return added
+    if not dues:
+        return 0
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    now = utcnow()
+    rows = [
+        {
+            "key": d.key,
+            "recipient": d.recipient,
+            "channel": d.channel,
+            "tz": d.tz,
+            "text": d.text,
+            "blocks": d.blocks,
+            "state": state,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for d in dues
+    ]
+    known = set()
+    for start in range(0, len(rows), 1000):
+        keys = [row["key"] for row in rows[start : start + 1000]]
+        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
+    fresh = [row for row in rows if row["key"] not in known]
+    if fresh:
+        # One recorded meanwhile by another scheduler is left as it is.
+        session.execute(insert(Notice).on_conflict_do_nothing(), fresh)
+    return len(fresh)
 
 
 def _claim(db: Database, key: str, now: datetime) -> bool:
@@ -80,34 +89,41 @@ def _claim(db: Database, key: str, now: datetime) -> bool:
     return taken.rowcount == 1
 
 
-def _finish(db: Database, key: str, *, ts: str | None, error: str | None, now: datetime) -> None:
+def _finish(
+    db: Database, notice: Notice, *, ts: str | None, channel: str | None, error: str | None, now: datetime
+) -> None:
+    if error is None:
+        values = {
+            "state": "sent",
+            "ts": ts,
+            "sent_at": now,
+            "last_error": None,
+            "channel": channel or notice.channel,
+        }
+    else:
+        values = {
+            "state": "failed",
+            "last_error": error[:300],
+            "next_attempt_at": now + backoff(notice.attempts + 1),
+        }
     with db.session() as session:
-        notice = session.get_one(Notice, key)
-        if error is None:
-            notice.state, notice.ts, notice.sent_at, notice.last_error = "sent", ts, now, None
-        else:
-            notice.state, notice.last_error = "failed", error[:300]
-            notice.next_attempt_at = now + backoff(notice.attempts)
+        session.execute(update(Notice).where(Notice.key == notice.key).values(**values))
 
 
 def _send(db: Database, client: WebClient, notice: Notice, now: datetime) -> bool:
     try:
-        channel = notice.channel
-        if channel is None:
-            channel = client.conversations_open(users=notice.recipient)["channel"]["id"]
-            with db.session() as session:  # remembered, so a recovery can look for the message
-                session.get_one(Notice, notice.key).channel = channel
-        ts = client.chat_postMessage(
-            channel=channel,
+        # A user ID as the channel posts to the app's direct message with that person.
+        response = client.chat_postMessage(
+            channel=notice.channel or notice.recipient,
             text=notice.text,
             blocks=notice.blocks,
             metadata={"event_type": METADATA_TYPE, "event_payload": {"key": notice.key}},
-        )["ts"]
+        )
     except (SlackApiError, OSError) as error:
         log.warning("notice %s not sent: %s", notice.key, describe_error(error))
-        _finish(db, notice.key, ts=None, error=describe_error(error), now=now)
+        _finish(db, notice, ts=None, channel=None, error=describe_error(error), now=now)
         return False
-    _finish(db, notice.key, ts=ts, error=None, now=now)
+    _finish(db, notice, ts=response["ts"], channel=response.get("channel"), error=None, now=now)
     return True
 
 
@@ -131,18 +147,22 @@ def send_ready(
         query = query.where(Notice.key.in_(keys))
     with db.reader() as session:
         ready = list(session.scalars(query))
+    sendable = []
     for notice in ready:
-        if result.sent + result.failed >= SEND_LIMIT:
-            break
         if notice.tz is not None and not is_open(now, notice.tz):
             result.waiting += 1
-            continue
-        if not _claim(db, notice.key, now):
-            continue
-        if _send(db, client, notice, now):
-            result.sent += 1
-        else:
-            result.failed += 1
+        elif len(sendable) < SEND_LIMIT:
+            sendable.append(notice)
+
+    def attempt(notice: Notice) -> bool | None:
+        return _send(db, client, notice, now) if _claim(db, notice.key, now) else None
+
+    with ThreadPoolExecutor(max_workers=SENDERS) as pool:
+        for outcome in pool.map(attempt, sendable):
+            if outcome is True:
+                result.sent += 1
+            elif outcome is False:
+                result.failed += 1
     return result
 
 
@@ -156,9 +176,9 @@ def recover_stale(db: Database, client: WebClient, now: datetime) -> int:
         )
     resent = 0
     for notice in stale:
-        ts = _find_sent(client, notice) if notice.channel else None
+        ts = _find_sent(client, notice)
         if ts is not None:
-            _finish(db, notice.key, ts=ts, error=None, now=now)
+            _finish(db, notice, ts=ts, channel=None, error=None, now=now)
         elif _send(db, client, notice, now):
             resent += 1
     return resent
@@ -167,8 +187,9 @@ def recover_stale(db: Database, client: WebClient, now: datetime) -> int:
 def _find_sent(client: WebClient, notice: Notice) -> str | None:
     oldest = (notice.claimed_at - timedelta(minutes=1)).timestamp() if notice.claimed_at else 0
     try:
+        channel = notice.channel or client.conversations_open(users=notice.recipient)["channel"]["id"]
         history = client.conversations_history(
-            channel=notice.channel, oldest=str(oldest), limit=200, include_all_metadata=True
+            channel=channel, oldest=str(oldest), limit=200, include_all_metadata=True
         )
     except SlackApiError as error:
         log.warning("cannot check whether %s was sent: %s", notice.key, describe_error(error))

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 TIMEZONE_LOOKUPS_PER_SWEEP = 50
 TIMEZONE_MAX_AGE = timedelta(days=7)
 FIRST_DIGEST_LOOKBACK = timedelta(days=7)
+DIGESTS_PER_SWEEP = 20  # at 08:30 everyone is due at once: spread over the next minutes
 
 
 @dataclass
@@ -101,7 +102,7 @@ def digest_dues(
     done = set(session.scalars(select(Notice.key).where(Notice.key.in_(list(candidates)))))
     out = []
     for key, user in candidates.items():
-        if key not in done:
+        if key not in done and len(out) < DIGESTS_PER_SWEEP:
             out.append(build_digest(session, settings, user, key, now, tz_of(user), prefs.get(user)))
     return out
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import Action, ActionStatus, Case, FollowUp, Membership, Role, Stage, Update
 from services.worktime import WorkingHours, at_local, local_date, zone
 
-BATCH = 2000  # at most this many cases or actions a sweep; the rest stay due for the next one
+BATCH = 1000  # at most this many cases or actions a sweep; the rest stay due for the next one
 
 
 @dataclass(frozen=True)
@@ -165,29 +165,34 @@ def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf
 def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> list[Due]:
     """Due today: the owner; then every 2 working days; after 5, the lead coordinator too."""
     out = []
-    rows = session.scalars(
-        _locked(
-            select(Action)
-            .where(Action.status == ActionStatus.OPEN, Action.nudge_at <= now)
-            .options(selectinload(Action.agency))
+    actions = list(
+        session.scalars(
+            _locked(
+                select(Action)
+                .where(Action.status == ActionStatus.OPEN, Action.nudge_at <= now)
+                .options(selectinload(Action.agency))
+            )
         )
     )
-    for action in rows:
-        case = session.get_one(Case, action.case_id)
+    case_of = {
+        c.id: c for c in session.scalars(select(Case).where(Case.id.in_({a.case_id for a in actions})))
+    }
+    ownerless = {a.agency_id for a in actions if not a.owner}
+    staff: dict[int, list[str]] = {}
+    for user, agency_id in session.execute(
+        select(Membership.user_id, Membership.agency_id).where(
+            Membership.agency_id.in_(ownerless), Membership.role != Role.OBSERVER
+        )
+    ):
+        staff.setdefault(agency_id, []).append(user)
+    for action in actions:
+        case = case_of[action.case_id]
         if case.stage is Stage.CLOSED:
             action.nudge_at = None
             continue
-        recipients = (
-            [action.owner]
-            if action.owner
-            else list(
-                session.scalars(
-                    select(Membership.user_id).where(
-                        Membership.agency_id == action.agency_id, Membership.role != Role.OBSERVER
-                    )
-                )
-            )
-        )
+        recipients = [action.owner] if action.owner else staff.get(action.agency_id, [])
+        if not recipients:
+            recipients = [case.lead_user_id]  # nobody to tell in the agency: the lead hears of it
         label = f"*#{action.number}* on case *{case.reference}*: {action.text[:200]}"
         wakes = []
         for user in recipients:

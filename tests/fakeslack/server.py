@@ -87,7 +87,9 @@ class Injection:
 
 
 class FakeSlack:
-    def __init__(self, *, enforce_rate_limits: bool = True) -> None:
+    def __init__(self, *, enforce_rate_limits: bool = True, open_workspace: bool = False) -> None:
+        # open_workspace: any user ID exists (for benchmarks with thousands of synthetic staff).
+        self.open_workspace = open_workspace
         self.lock = threading.RLock()
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, Channel] = {}
@@ -314,6 +316,8 @@ class FakeSlack:
     def _channel(self, channel_id: str | None, *, member: bool = True) -> Channel:
         if not channel_id:
             raise SlackError("channel_not_found")
+        if self.open_workspace and channel_id.startswith(("U", "W")):
+            self._user(channel_id)
         if channel_id.startswith(("U", "W")) and channel_id in self.users:
             channel_id = f"D{channel_id}"
         if channel_id.startswith("D") and channel_id[1:] in self.users and channel_id not in self.channels:
@@ -321,6 +325,10 @@ class FakeSlack:
                 channel_id, channel_id, True, {BOT_USER, channel_id[1:]}, BOT_USER, is_im=True
             )
         channel = self.channels.get(channel_id)
+        if channel is None and self.open_workspace and channel_id.startswith("C"):
+            channel = self.channels[channel_id] = Channel(
+                channel_id, channel_id.lower(), True, {BOT_USER}, BOT_USER
+            )
         if channel is None:
             raise SlackError("channel_not_found")
         if member and BOT_USER not in channel.members:
@@ -329,6 +337,8 @@ class FakeSlack:
         return channel
 
     def _user(self, user_id: str | None) -> dict[str, Any]:
+        if self.open_workspace and user_id and user_id not in self.users:
+            self.add_user(user_id)
         user = self.users.get(user_id or "")
         if user is None or user["deleted"]:
             raise SlackError("user_not_found")
