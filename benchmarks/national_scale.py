@@ -32,7 +32,8 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 from benchmarks.ack_latency import run_fake_slack  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from flows.sweep import rules, sweep  # noqa: E402
+from flows.rules import reminder_rules as rules  # noqa: E402
+from flows.sweep import sweep  # noqa: E402
 from models import Action, Agency, Case, CaseAgency, Membership, Preference, Update  # noqa: E402
 from services import digests  # noqa: E402
 from services.worktime import at_local  # noqa: E402

@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     review_nudge_working_days: int = Field(default=3, ge=0, le=20)
     digest_time: time = time(8, 30)
     update_edit_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # Crisis alerts: what every alert says first, how long a page waits for an answer.
+    emergency_notice: str = (
+        "Immediate danger to life? Call 999 (112 in Europe, 17 in France) now. "
+        "casehub is not an emergency service."
+    )
+    crisis_ack_minutes: int = Field(default=10, ge=1, le=240)
+    early_review_working_days: int = Field(default=2, ge=0, le=20)
+    smtp_url: SecretStr | None = None  # smtp://user:password@host:port, or smtps://… for TLS
+    smtp_from: str = "casehub@localhost"
 
     @field_validator("casehub_admins", mode="before")
     @classmethod

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 from blocks import digest as digest_blocks
 from bot.db import Database
 from bot.settings import Settings
-from flows import notify
+from flows import crisis, notify
+from flows.rules import reminder_rules, working_hours
 from models import Case, Notice, Preference, Stage, utcnow
 from services import digests, reminders
-from services.worktime import WorkingHours, zone
+from services.worktime import zone
 
 log = logging.getLogger(__name__)
 TIMEZONE_LOOKUPS_PER_SWEEP = 50
@@ -34,18 +35,6 @@ class SweepReport:
     failed: int = 0
     waiting: int = 0
     recovered: int = 0
-
-
-def working_hours(settings: Settings) -> WorkingHours:
-    return WorkingHours(
-        settings.working_hours_start, settings.working_hours_end, frozenset(settings.working_weekdays)
-    )
-
-
-def rules(settings: Settings) -> reminders.Rules:
-    return reminders.Rules(
-        working_hours(settings), settings.default_timezone, settings.review_nudge_working_days
-    )
 
 
 def known_timezones(db: Database) -> dict[str, str]:
@@ -136,11 +125,12 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         refresh_timezones(db, client, unknown, now)
         zones.update(known_timezones(db))
     with db.session() as session:  # decide and record in one transaction: the outbox
-        dues = reminders.collect(session, now, rules(settings), tz_of) + digest_dues(
+        dues = reminders.collect(session, now, reminder_rules(settings), tz_of) + digest_dues(
             session, settings, now, tz_of
         )
         report.due = notify.record(session, [d for d in dues if d.text])
         notify.record(session, [d for d in dues if not d.text], state="skipped")
+    crisis.escalate(db, client, settings, now)
     sent = notify.send_ready(db, client, now, is_open=hours.is_open)
     report.recovered = notify.recover_stale(db, client, now)
     report.sent, report.failed, report.waiting = sent.sent, sent.failed, sent.waiting

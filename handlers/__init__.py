@@ -10,9 +10,11 @@ from handlers import (
     case_buttons,
     case_command,
     case_modals,
+    crisis_command,
     digest_command,
     home_tab,
     membership_events,
+    oncall_command,
     review_command,
     update_buttons,
     update_command,
@@ -34,6 +36,8 @@ SURFACES = (
     home_tab,
     review_command,
     digest_command,
+    oncall_command,
+    crisis_command,
 )
 
 

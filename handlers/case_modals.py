@@ -9,7 +9,8 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
 from blocks import modals
-from flows import case_channel, sweep
+from flows import case_channel
+from flows.rules import reminder_rules
 from handlers.common import deps, reported, request_ref
 from models import Risk
 from services import agencies, cases, deliveries, reviews
@@ -58,7 +59,7 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
     with d.db.session() as session:
         case, created = cases.open_case(session, draft=draft, opener=user, opened_via=ref, request_ref=ref)
         if created:
-            reviews.schedule_first(case, sweep.rules(d.settings))
+            reviews.schedule_first(case, reminder_rules(d.settings))
     if created:
         case_channel.set_up_and_report(
             d.db,

@@ -11,7 +11,8 @@ from slack_sdk import WebClient
 
 from blocks import messages, modals
 from blocks import reviews as review_blocks
-from flows import action_posting, case_channel, sweep
+from flows import action_posting, case_channel
+from flows.rules import reminder_rules
 from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args
 from models import Risk
 from services import cases, deliveries, reviews
@@ -41,7 +42,7 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
     d, user, ref = deps(context), body["user_id"], request_ref(body)
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "status"
-    rules = sweep.rules(d.settings)
+    rules = reminder_rules(d.settings)
     if name == "help" or name not in ("status", "every", "next", "record"):
         respond(text=HELP, response_type="ephemeral")
         return
@@ -156,7 +157,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             session,
             case=case,
             draft=_draft(view),
-            rules=sweep.rules(d.settings),
+            rules=reminder_rules(d.settings),
             actor=user,
             recorded_via=ref,
             request_ref=ref,

@@ -19,16 +19,6 @@ def register(app: App) -> None:
     app.action("update_edit")(**deferred(edit_update))
     app.action("timeline_earlier")(**deferred(turn_page))
     app.action("timeline_later")(**deferred(turn_page))
-    app.action("crisis_from_update")(**deferred(crisis_not_available))
-
-
-def crisis_not_available(respond: Respond, context: BoltContext) -> None:
-    respond(
-        text=":information_source: Raising a crisis from casehub is not available yet. If anyone is in "
-        "immediate danger, call the police now; then ask the lead coordinator to convene partners.",
-        response_type="ephemeral",
-        replace_original=False,
-    )
 
 
 def edit_update(

@@ -11,6 +11,8 @@ def run_with(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
+        # APScheduler keeps its own job table in the same database.
+        include_object=lambda obj, name, kind, reflected, compare_to: name != "scheduler_jobs",
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -5,6 +5,7 @@ from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditEvent, Delivery
 from models.base import Base, utcnow
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
+from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
 from models.review import FollowUp, Notice, Preference, Review
 from models.update import SharingRecord, Update, UpdateKind, UpdateRevision
 
@@ -19,10 +20,15 @@ __all__ = [
     "Case",
     "CaseAgency",
     "Consent",
+    "Crisis",
     "Delivery",
+    "EscalationChain",
     "FollowUp",
     "Membership",
     "Notice",
+    "OnCallOverride",
+    "OnCallRota",
+    "Page",
     "Preference",
     "Priority",
     "Review",

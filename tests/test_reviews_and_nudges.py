@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from bot import scheduler
 from flows import notify
-from flows.sweep import rules as sweep_rules
+from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, Case, FollowUp, Notice, Review
 from services import reminders

@@ -1,0 +1,123 @@
+"""Block Kit for crises: the channel banner with its live status, and the pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from blocks.kit import Block, actions, button, context, escape, header, plain, section
+from models import Agency, Case, Crisis, Page
+
+RAISE_FORM = "crisis_raise"
+
+
+def banner(
+    crisis: Crisis,
+    case: Case,
+    pages: Sequence[Page],
+    agencies: dict[int, Agency],
+    notice: str,
+    unreachable: Sequence[str] = (),
+) -> tuple[str, list[Block]]:
+    """The emergency notice comes first, always; then the summary and who has answered."""
+    lines = []
+    for page in pages:
+        who = escape(agencies[page.agency_id].name) if page.agency_id else "Lead coordinator"
+        if page.acknowledged_at:
+            lines.append(
+                f"✅ *{who}*: <@{page.acknowledged_by}> acknowledged at {page.acknowledged_at:%H:%M} UTC"
+            )
+        elif page.escalate_at is None and page.agency_id is not None and crisis.state == "open":
+            lines.append(f"⤴️ *{who}*: <@{page.user_id}> did not answer (escalated)")
+        else:
+            level = f" (escalation {page.level})" if page.level else ""
+            lines.append(f"⏳ *{who}*: paged <@{page.user_id}>{level} at {page.created_at:%H:%M} UTC")
+    for name in unreachable:
+        lines.append(f"⚠️ *{escape(name)}*: nobody on call and no escalation chain")
+    state = "OPEN" if crisis.state == "open" else f"RESOLVED — {escape(crisis.outcome or '')}"
+    text = f"<!here> {notice} Crisis on case {case.reference}: {crisis.summary[:200]}"
+    blocks = [
+        section(f"<!here> :rotating_light: *{escape(notice)}*"),
+        header(f"Crisis on case {case.reference} — {'open' if crisis.state == 'open' else 'resolved'}"),
+        section(
+            f"*What is happening*\n{escape(crisis.summary)}\n_Raised by <@{crisis.raised_by}> at "
+            f"{crisis.raised_at:%Y-%m-%d %H:%M} UTC_"
+        ),
+        section("*Status*\n" + ("\n".join(lines) or "Nobody could be paged.")),
+        context(f"Crisis {state}. `/crisis resolve <outcome>` ends it."),
+    ]
+    return text, blocks
+
+
+def page_message(
+    crisis: Crisis, case: Case, page: Page, agency: Agency | None, notice: str
+) -> tuple[str, list[Block]]:
+    role = f"on call for *{escape(agency.name)}*" if agency else "the lead coordinator"
+    if page.level:
+        role = f"next in the escalation chain of *{escape(agency.name if agency else '')}*"
+    text = f"Crisis on case {case.reference}: please acknowledge. {notice}"
+    blocks = [
+        section(f":rotating_light: *{escape(notice)}*"),
+        section(
+            f"Crisis on case *{case.reference}* (<#{case.channel_id}>). You are paged as {role}.\n"
+            f"*What is happening:* {escape(crisis.summary)}"
+        ),
+        actions(button("Acknowledge", "crisis_ack", str(page.id), style="danger")),
+    ]
+    return text, blocks
+
+
+def acknowledged(case: Case, page: Page) -> list[Block]:
+    return [
+        section(
+            f"✅ You acknowledged the crisis on case *{case.reference}* at "
+            f"{page.acknowledged_at:%H:%M} UTC. Join partners in <#{case.channel_id}>."
+        )
+    ]
+
+
+def email_text(crisis: Crisis, case: Case, notice: str) -> str:
+    # Plain text, nothing personal: the reference and the summary, as the page says.
+    return (
+        f"{notice}\n\nCrisis on case {case.reference}.\nWhat is happening: {crisis.summary}\n\n"
+        "Open Slack and acknowledge the page from casehub, then join the case channel.\n"
+    )
+
+
+def raise_form(case: Case, summary: str) -> dict[str, Any]:
+    return {
+        "type": "modal",
+        "callback_id": RAISE_FORM,
+        "title": plain("Raise a crisis", 24),
+        "submit": plain("Alert partners", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": case.reference,
+        "blocks": [
+            section(
+                "This pages the on-call person of every agency on the case, day or night. "
+                "*In immediate danger, call the police first.*"
+            ),
+            {
+                "type": "input",
+                "block_id": "summary",
+                "label": plain("What is happening", 2000),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "value",
+                    "multiline": True,
+                    "max_length": 1000,
+                    "initial_value": summary,
+                },
+            },
+        ],
+    }
+
+
+def who(lines: Sequence[tuple[str, str, str]], now: datetime) -> list[Block]:
+    if not lines:
+        return [section("No agencies to show.")]
+    body = "\n".join(
+        f"• *{escape(agency)}*: {current} · next: {upcoming}" for agency, current, upcoming in lines
+    )
+    return [section(f"*On call now* ({now:%Y-%m-%d %H:%M} UTC)\n{body}")]

@@ -1,0 +1,232 @@
+"""A crisis in Slack (and by e-mail): the banner, the pages, acknowledgements, escalation.
+
+Pages go through the notice outbox with no working hours: each is recorded under its
+key before it is sent, so a restart mid-crisis neither loses nor repeats one.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from urllib.parse import urlparse
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from blocks import crisis as crisis_blocks
+from bot.db import Database
+from bot.settings import Settings
+from bot.slack import describe_error
+from flows import notify
+from flows.rules import crisis_rules
+from models import Agency, Case, Crisis, Notice, Page
+from services import crises, deliveries, oncall
+from services.reminders import Due
+
+log = logging.getLogger(__name__)
+
+
+def page_dues(session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str) -> list[Due]:  # type: ignore[no-untyped-def]
+    dues = []
+    for page in new_pages:
+        agency = session.get(Agency, page.agency_id) if page.agency_id else None
+        text, blocks = crisis_blocks.page_message(crisis, case, page, agency, notice)
+        dues.append(Due(f"page:{page.key}", page.user_id, text, None, blocks=blocks))
+    return dues
+
+
+@dataclass
+class Raised:
+    crisis_id: int
+    created: bool
+
+
+def raise_and_page(
+    db: Database,
+    client: WebClient,
+    settings: Settings,
+    *,
+    case_id: int,
+    summary: str,
+    user: str,
+    raised_via: str,
+    request_ref: str,
+    now: datetime,
+) -> Raised:
+    with db.session() as session:
+        case = session.get_one(Case, case_id)
+        crisis, created = crises.raise_crisis(
+            session,
+            case=case,
+            summary=summary,
+            actor=user,
+            raised_via=raised_via,
+            request_ref=request_ref,
+            now=now,
+            rules=crisis_rules(settings),
+        )
+        if created:
+            notify.record(
+                session,
+                page_dues(session, crisis, case, crises.pages(session, crisis), settings.emergency_notice),
+            )
+        crisis_id = crisis.id
+    if created:
+        deliver(db, client, settings, crisis_id, now)
+        refresh_banner(db, client, settings, crisis_id)
+    return Raised(crisis_id, created)
+
+
+def deliver(db: Database, client: WebClient, settings: Settings, crisis_id: int, now: datetime) -> None:
+    """Send the crisis's pages not yet sent (pages ignore working hours), and their e-mail copies."""
+    with db.reader() as session:
+        keys = [f"page:{p.key}" for p in crises.pages(session, session.get_one(Crisis, crisis_id))]
+    notify.send_ready(db, client, now, is_open=lambda _now, _tz: True, keys=keys)
+    if settings.smtp_url is not None:
+        email_copies(db, client, settings, crisis_id)
+
+
+def email_copies(db: Database, client: WebClient, settings: Settings, crisis_id: int) -> None:
+    with db.reader() as session:
+        crisis = session.get_one(Crisis, crisis_id)
+        case = session.get_one(Case, crisis.case_id)
+        body = crisis_blocks.email_text(crisis, case, settings.emergency_notice)
+        recipients = [(p.key, p.user_id) for p in crises.pages(session, crisis)]
+        subject = f"casehub: crisis on case {case.reference}"
+    for key, user in recipients:
+        try:
+            address = client.users_info(user=user)["user"].get("profile", {}).get("email")
+        except SlackApiError as error:
+            log.warning("no e-mail address for %s: %s", user, describe_error(error))
+            continue
+        if not address:
+            continue
+        try:
+            with db.session() as session:  # the claim commits only if the mail went
+                if not deliveries.claim(session, f"email:{key}"):
+                    continue
+                send_mail(settings, address, subject, body)
+        except (OSError, smtplib.SMTPException) as error:
+            log.warning("e-mail copy of page %s not sent: %s", key, error)
+
+
+def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
+    assert settings.smtp_url is not None
+    url = urlparse(settings.smtp_url.get_secret_value())
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = settings.smtp_from, to, subject
+    message.set_content(body)
+    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
+    with smtp_class(
+        url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=10
+    ) as smtp:
+        if url.username:
+            smtp.login(url.username, url.password or "")
+        smtp.send_message(message)
+
+
+def refresh_banner(db: Database, client: WebClient, settings: Settings, crisis_id: int) -> None:
+    """Post the banner once, then keep its status block current."""
+    with db.reader() as session:
+        crisis = session.get_one(Crisis, crisis_id)
+        case = session.get_one(Case, crisis.case_id)
+        paged = crises.pages(session, crisis)
+        agencies = {a.id: a for a in case.agencies}
+        agencies.update({p.agency_id: session.get_one(Agency, p.agency_id) for p in paged if p.agency_id})
+        covered = {p.agency_id for p in paged}
+        unreachable = [a.name for a in case.agencies if a.id not in covered]
+        text, blocks = crisis_blocks.banner(
+            crisis, case, paged, agencies, settings.emergency_notice, unreachable
+        )
+        channel, ts = case.channel_id, crisis.banner_ts
+    try:
+        if ts is None:
+            with db.session() as session:
+                if not deliveries.claim(session, f"banner:{crisis_id}"):
+                    return
+                ts = client.chat_postMessage(channel=channel, text=text, blocks=blocks)["ts"]
+                session.get_one(Crisis, crisis_id).banner_ts = ts
+            try:
+                client.pins_add(channel=channel, timestamp=ts)
+            except SlackApiError as error:
+                log.info("banner not pinned: %s", describe_error(error))
+        else:
+            client.chat_update(channel=channel, ts=ts, text=text[:3900], blocks=blocks)
+    except SlackApiError as error:
+        log.warning("crisis banner of %s not updated: %s", crisis_id, describe_error(error))
+
+
+def acknowledge(
+    db: Database,
+    client: WebClient,
+    settings: Settings,
+    *,
+    page_id: int,
+    user: str,
+    now: datetime,
+    request_ref: str,
+) -> None:
+    with db.session() as session:
+        page = crises.page_by_id(session, page_id)
+        crisis = crises.acknowledge(session, page=page, user=user, now=now, request_ref=request_ref)
+        case = session.get_one(Case, crisis.case_id)
+        crisis_id, blocks = crisis.id, crisis_blocks.acknowledged(case, page)
+        notice = session.get(Notice, f"page:{page.key}")
+        where = (notice.channel, notice.ts) if notice is not None else (None, None)
+    refresh_banner(db, client, settings, crisis_id)
+    if where[0] and where[1]:
+        try:
+            client.chat_update(channel=where[0], ts=where[1], text="Acknowledged.", blocks=blocks)
+        except SlackApiError as error:
+            log.info("page message not updated: %s", describe_error(error))
+
+
+def escalate(db: Database, client: WebClient, settings: Settings, now: datetime) -> int:
+    """The sweep's crisis part: escalate unanswered pages, hand over overnight crises."""
+    rules = crisis_rules(settings)
+    with db.session() as session:
+        new_pages, dues, touched = crises.escalate_due(session, now, rules)
+        for page in new_pages:
+            crisis = session.get_one(Crisis, page.crisis_id)
+            dues += page_dues(
+                session, crisis, session.get_one(Case, crisis.case_id), [page], settings.emergency_notice
+            )
+        for crisis, case, text in crises.handovers_due(session, now):
+            dues.append(Due(f"crisis-handover:{crisis.id}:lead", case.lead_user_id, text, None))
+            if case.channel_id:
+                dues.append(
+                    Due(
+                        f"crisis-handover:{crisis.id}:channel",
+                        case.lead_user_id,
+                        text,
+                        None,
+                        channel=case.channel_id,
+                    )
+                )
+        notify.record(session, dues)
+    # Crisis notices ignore working hours: they go now, not at the next working hour.
+    notify.send_ready(db, client, now, is_open=lambda _now, _tz: True, keys=[d.key for d in dues])
+    for crisis_id in touched:
+        if settings.smtp_url is not None:
+            email_copies(db, client, settings, crisis_id)
+        refresh_banner(db, client, settings, crisis_id)
+    return len(dues)
+
+
+def who_lines(
+    db: Database, settings: Settings, agencies: list[Agency], now: datetime
+) -> list[tuple[str, str, str]]:
+    out = []
+    with db.reader() as session:
+        for agency in agencies:
+            current = oncall.on_call(session, agency, now, settings.default_timezone)
+            upcoming = oncall.next_cover(session, agency, now, settings.default_timezone)
+            now_text = f"<@{current.user}> ({current.source})" if current.user else "nobody"
+            if current.until:
+                now_text += f" until {current.until:%a %d %b %H:%M} UTC"
+            next_text = f"<@{upcoming.user}>" if upcoming and upcoming.user else "no change planned"
+            out.append((agency.name, now_text, next_text))
+    return out

@@ -1,0 +1,170 @@
+"""`/crisis`: alert every agency's on-call partner; acknowledgements; resolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext, Respond
+from slack_sdk import WebClient
+
+from blocks import crisis as crisis_blocks
+from blocks import messages
+from flows import case_channel, crisis
+from flows.rules import crisis_rules
+from handlers.common import deferred, deps, reported, request_ref
+from models import Case, utcnow
+from services import cases, crises, deliveries, updates
+from services.errors import CasehubError
+
+HELP = messages.usage(
+    "/crisis — partners must meet now",
+    [
+        "/crisis <what is happening> — pages the on-call person of every agency on the case and the lead",
+        "/crisis status — the open crisis, if any",
+        "/crisis resolve <outcome> — end it and bring the next review forward (lead, or who raised it)",
+    ],
+    "/crisis Threats made online tonight; police informed",
+    "anyone taking part in the case, in its channel. In immediate danger, call the police first: "
+    "casehub is not an emergency service.",
+)
+
+
+def register(app: App) -> None:
+    app.command("/crisis")(**deferred(handle_crisis))
+    app.action("crisis_ack")(**deferred(acknowledge))
+    app.action("crisis_from_update")(**deferred(open_raise_form))
+    app.view(crisis_blocks.RAISE_FORM)(ack=reported(check_raise), lazy=[reported(raise_from_form)])
+
+
+def handle_crisis(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
+    d, user, ref = deps(context), body["user_id"], request_ref(body)
+    text = (body.get("text") or "").strip()
+    first = text.split(" ", 1)[0].lower() if text else ""
+    if first in ("", "help"):
+        respond(text=f"{d.settings.emergency_notice}\n\n{HELP}", response_type="ephemeral")
+        return
+    with d.db.reader() as session:
+        case = cases.for_channel(session, body["channel_id"], "/crisis")
+        case_id = case.id
+        if first == "status":
+            cases.require_participant(session, case, user)
+            current = crises.open_crisis(session, case)
+            respond(
+                text=crises.CrisisOpen(current).message if current else "No crisis is open on this case.",
+                response_type="ephemeral",
+            )
+            return
+    if first == "resolve":
+        resolve(d, client, body, text[len("resolve") :].strip(), respond, ref)
+        return
+    raised = crisis.raise_and_page(
+        d.db,
+        client,
+        d.settings,
+        case_id=case_id,
+        summary=text,
+        user=user,
+        raised_via=ref,
+        request_ref=ref,
+        now=utcnow(),
+    )
+    if raised.created:
+        respond(
+            text=f"{d.settings.emergency_notice}\nPartners are being paged; the status is in the channel.",
+            response_type="ephemeral",
+        )
+
+
+def resolve(
+    d: Any, client: WebClient, body: dict[str, Any], outcome: str, respond: Respond, ref: str
+) -> None:
+    with d.db.session() as session:
+        case = cases.for_channel(session, body["channel_id"], "/crisis resolve")
+        if not deliveries.claim(session, ref):
+            return
+        resolved, early = crises.resolve(
+            session,
+            case=case,
+            outcome=outcome,
+            actor=body["user_id"],
+            now=utcnow(),
+            rules=crisis_rules(d.settings),
+            request_ref=ref,
+        )
+        crisis_id, case_id, reference = resolved.id, case.id, case.reference
+    crisis.refresh_banner(d.db, client, d.settings, crisis_id)
+    case_channel.refresh_header(d.db, client, case_id)
+    review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""
+    client.chat_postMessage(
+        channel=body["channel_id"],
+        text=f":white_check_mark: The crisis on case {reference} is resolved: {outcome}.{review}",
+    )
+
+
+def acknowledge(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    d = deps(context)
+    crisis.acknowledge(
+        d.db,
+        client,
+        d.settings,
+        page_id=int(action["value"]),
+        user=body["user"]["id"],
+        now=utcnow(),
+        request_ref=request_ref(body),
+    )
+
+
+def open_raise_form(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """The button offered after a critical risk: the same flow as `/crisis`, confirmed in a form."""
+    d, user = deps(context), body["user"]["id"]
+    with d.db.reader() as session:
+        update = updates.get(session, int(action["value"]))
+        case = session.get_one(Case, update.case_id)
+        crises.check_may_raise(session, case, user)
+        summary = f"{update.agency.name} assessed the risk as critical ({update.created_at:%Y-%m-%d %H:%M})."
+        view = crisis_blocks.raise_form(case, summary)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
+    summary = view["state"]["values"]["summary"]["value"].get("value") or ""
+    try:
+        crises.check_summary(summary)
+        with d.db.reader() as session:
+            crises.check_may_raise(session, cases.get_by_reference(session, view["private_metadata"]), user)
+    except CasehubError as error:
+        return error
+    return None
+
+
+def check_raise(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+    problem = _problem(deps(context), view, body["user"]["id"])
+    if problem is None:
+        ack()
+    else:
+        ack(response_action="errors", errors={"summary": problem.message})
+
+
+def raise_from_form(
+    body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
+    if _problem(d, view, user) is not None:
+        return
+    with d.db.reader() as session:
+        case_id = cases.get_by_reference(session, view["private_metadata"]).id
+    crisis.raise_and_page(
+        d.db,
+        client,
+        d.settings,
+        case_id=case_id,
+        summary=view["state"]["values"]["summary"]["value"]["value"],
+        user=user,
+        raised_via=ref,
+        request_ref=ref,
+        now=utcnow(),
+    )
