@@ -250,6 +250,13 @@ def main() -> int:
         built = time.perf_counter() - started
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as connection:
+                for table in ("agencies", "cases"):  # rows were inserted with their ids
+                    connection.execute(
+                        text(
+                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                            f"(SELECT max(id) FROM {table}))"
+                        )
+                    )
                 connection.execute(text("ANALYZE"))
         client = WebClient(token=TOKEN, base_url=api_url)
         print(

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 
+from blocks import crisis as crisis_blocks
 from blocks import home as home_blocks
 from bot.db import Database
-from services import home
+from bot.settings import Settings
+from flows.crisis import who_lines
+from models import utcnow
+from services import agencies, home
 
 
-def publish(db: Database, client: WebClient, user: str) -> None:
+def publish(db: Database, client: WebClient, settings: Settings, user: str) -> None:
+    now = utcnow()
     with db.reader() as session:
-        view = home_blocks.home(home.gather(session, user))
-    client.views_publish(user_id=user, view=view)
+        data = home.gather(session, user)
+        mine = [m.agency for m in agencies.memberships_of(session, user)]
+    extra = crisis_blocks.who(who_lines(db, settings, mine, now), now) if mine else []
+    client.views_publish(user_id=user, view=home_blocks.home(data, extra=extra))

@@ -22,11 +22,11 @@ def register(app: App) -> None:
 
 def home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     if event.get("tab", "home") == "home":
-        home.publish(deps(context).db, client, event["user"])
+        home.publish(deps(context).db, client, deps(context).settings, event["user"])
 
 
 def refresh(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    home.publish(deps(context).db, client, body["user"]["id"])
+    home.publish(deps(context).db, client, deps(context).settings, body["user"]["id"])
 
 
 def open_case_form(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

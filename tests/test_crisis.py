@@ -338,3 +338,10 @@ def slack_settings(database, fake, smtp):
     from tests.conftest import make_settings
 
     return make_settings(fake, database, smtp_url=f"smtp://127.0.0.1:{smtp[1]}")
+
+
+def test_home_shows_who_is_on_call(slack, fake, database, case):
+    slack.command("/oncall", f"set police <@{POLICE}>", user=ADMIN)
+    slack.event({"type": "app_home_opened", "user": POLICE_OBSERVER, "tab": "home"})
+    text = json.dumps(fake.published[POLICE_OBSERVER]["blocks"])
+    assert "On call now" in text and f"<@{POLICE}> (override)" in text
