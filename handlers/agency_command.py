@@ -22,6 +22,7 @@ HELP = messages.usage(
         "/agency list — the agencies and their people",
         "/agency member add <slug> @user [coordinator|member|observer] — give someone a role (admins)",
         "/agency member remove <slug> @user — take their role away (admins)",
+        "/agency timezone <slug> <Area/City> — the zone of the agency's on-call times (admins)",
         "/agency handover @from @to [slug] — the successor takes over role, cases and actions "
         "(admins, the agency's coordinators)",
         "/agency help — this help",
@@ -54,7 +55,7 @@ def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, con
     if name == "handover":
         say(hand_over(d, client, args, user, request_ref(body), context.bot_user_id or ""))
         return
-    if name not in ("add", "member"):
+    if name not in ("add", "member", "timezone"):
         say(HELP)
         return
     if not d.settings.is_admin(user):
@@ -65,8 +66,22 @@ def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, con
     ref = request_ref(body)
     if name == "add":
         say(add_agency(d, args, user, ref))
+    elif name == "timezone":
+        say(set_timezone(d, args, user, ref))
     else:
         say(change_member(d, client, args, user, ref, context.bot_user_id or ""))
+
+
+def set_timezone(d: Any, args: list[str], user: str, ref: str) -> str:
+    if len(args) != 2:
+        raise InvalidInput(
+            "Give the agency and a time zone.", hint="For example `/agency timezone police Europe/Paris`."
+        )
+    with d.db.session() as session:
+        agency = agencies.set_timezone(
+            session, agency=agencies.get(session, args[0]), timezone=args[1], actor=user, request_ref=ref
+        )
+        return f"{agency.name} keeps its on-call times in {agency.timezone}."
 
 
 def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:

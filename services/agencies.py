@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -136,6 +137,27 @@ def remove_member(
         previous=previous.value,
     )
     return MembershipChange(agency, user_id, None, previous)
+
+
+def set_timezone(session: Session, *, agency: Agency, timezone: str, actor: str, request_ref: str) -> Agency:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(
+            f"`{timezone}` is not a time zone.",
+            hint="Use an IANA name such as Europe/London or Europe/Paris.",
+        ) from None
+    previous, agency.timezone = agency.timezone, timezone
+    audit.record(
+        session,
+        actor=actor,
+        action="agency.timezone",
+        request_ref=request_ref,
+        agency=agency,
+        timezone=timezone,
+        previous=previous,
+    )
+    return agency
 
 
 def membership_of(session: Session, agency: Agency, user_id: str) -> Membership | None:

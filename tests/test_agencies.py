@@ -139,3 +139,16 @@ def test_import_command_line(database, tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "not a valid agency slug" in result.stderr
+
+
+def test_agency_time_zone(slack, database, registry):
+    said = slack.ephemeral(slack.command("/agency", "timezone police Europe/Paris", user=ADMIN))
+    assert "Europe/Paris" in said
+    assert "not a time zone" in slack.ephemeral(
+        slack.command("/agency", "timezone police Mars/Base", user=ADMIN)
+    )
+    assert "Only casehub admins" in slack.ephemeral(
+        slack.command("/agency", "timezone police UTC", user=POLICE)
+    )
+    with database.reader() as session:
+        assert agencies.get(session, "police").timezone == "Europe/Paris"
