@@ -16,6 +16,7 @@ from blocks.kit import (
     escape,
     fit_message,
     header,
+    input_block,
     option,
     plain,
     section,
@@ -27,16 +28,6 @@ ADD_FORM = "action_add"
 EXTEND_FORM = "action_extend"
 REASSIGN_FORM = "action_reassign"
 PRIORITY_ICON = {"low": "▫️", "normal": "🔹", "high": "🔸", "urgent": "❗"}
-
-
-def _input(block_id: str, label: str, element: Block, *, optional: bool = False) -> Block:
-    return {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label, 2000),
-        "element": element,
-        "optional": optional,
-    }
 
 
 def _agency_select(agencies: Sequence[Agency], initial: str | None) -> Block:
@@ -58,19 +49,19 @@ def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str
         "close": plain("Cancel", 24),
         "private_metadata": metadata(case=case.reference),
         "blocks": [
-            _input(
+            input_block(
                 "text",
                 "What is to be done",
                 {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500},
             ),
-            _input("agency", "Owning agency", _agency_select(agencies, None)),
-            _input(
+            input_block("agency", "Owning agency", _agency_select(agencies, None)),
+            input_block(
                 "owner",
                 "Owner (a person of that agency)",
                 {"type": "users_select", "action_id": "value"},
                 optional=True,
             ),
-            _input(
+            input_block(
                 "due",
                 "Due date",
                 {
@@ -79,7 +70,7 @@ def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str
                     "initial_date": (today + timedelta(days=7)).isoformat(),
                 },
             ),
-            _input(
+            input_block(
                 "priority",
                 "Priority",
                 {
@@ -89,7 +80,7 @@ def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str
                     "initial_option": priorities[1],
                 },
             ),
-            _input(
+            input_block(
                 "confirm_duplicate",
                 "Similar actions",
                 {
@@ -115,7 +106,7 @@ def extend_form(action: Action, case: Case) -> dict[str, Any]:
         "private_metadata": metadata(case=case.reference, action=action.id),
         "blocks": [
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}\nDue {action.due.isoformat()}"),
-            _input(
+            input_block(
                 "due",
                 "New due date",
                 {
@@ -124,7 +115,7 @@ def extend_form(action: Action, case: Case) -> dict[str, Any]:
                     "initial_date": (action.due + timedelta(days=7)).isoformat(),
                 },
             ),
-            _input(
+            input_block(
                 "reason",
                 "Why the date moves",
                 {"type": "plain_text_input", "action_id": "value", "max_length": 500},
@@ -143,8 +134,8 @@ def reassign_form(action: Action, case: Case, agencies: Sequence[Agency]) -> dic
         "private_metadata": metadata(case=case.reference, action=action.id),
         "blocks": [
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}"),
-            _input("agency", "Owning agency", _agency_select(agencies, action.agency.slug)),
-            _input("owner", "Owner", {"type": "users_select", "action_id": "value"}, optional=True),
+            input_block("agency", "Owning agency", _agency_select(agencies, action.agency.slug)),
+            input_block("owner", "Owner", {"type": "users_select", "action_id": "value"}, optional=True),
         ],
     }
 

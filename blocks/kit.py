@@ -94,3 +94,60 @@ def fit_message(blocks: list[Block], *, more: str = "…and more not shown") -> 
     if len(blocks) <= MAX_MESSAGE_BLOCKS:
         return blocks
     return [*blocks[: MAX_MESSAGE_BLOCKS - 1], context(more)]
+
+
+def input_block(
+    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
+) -> Block:
+    block: Block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": plain(label, 2000),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = plain(hint, 2000)
+    return block
+
+
+def text_input(
+    *,
+    max_length: int = 3000,
+    multiline: bool = False,
+    initial: str | None = None,
+    placeholder: str | None = None,
+) -> Block:
+    element: Block = {
+        "type": "plain_text_input",
+        "action_id": "value",
+        "multiline": multiline,
+        "max_length": max_length,
+    }
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return element
+
+
+def static_select(options: list[Block], initial: str | None = None) -> Block:
+    element: Block = {"type": "static_select", "action_id": "value", "options": options[:OPTIONS_MAX]}
+    chosen = next((o for o in options if o["value"] == initial), None)
+    if chosen:
+        element["initial_option"] = chosen
+    return element
+
+
+def checkbox_input(
+    block_id: str, label: str, text: str, *, value: str = "yes", ticked: bool = False
+) -> Block:
+    choice = {"text": plain(text, OPTION_TEXT_MAX), "value": value}
+    element: Block = {"type": "checkboxes", "action_id": "value", "options": [choice]}
+    if ticked:
+        element["initial_options"] = [choice]
+    return input_block(block_id, label, element, optional=True)
+
+
+def datepicker(initial: str) -> Block:
+    return {"type": "datepicker", "action_id": "value", "initial_date": initial}

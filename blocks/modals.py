@@ -6,41 +6,22 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from blocks.kit import OPTIONS_MAX, PRIVATE_METADATA_MAX, Block, clip, option, plain, section
+from blocks.kit import (
+    OPTIONS_MAX,
+    PRIVATE_METADATA_MAX,
+    Block,
+    clip,
+    input_block,
+    option,
+    plain,
+    section,
+    text_input,
+)
 from models import Agency, Case, Risk
 from services.cases import SUMMARY_MAX
 
 OPEN_CASE = "case_open"
 CLOSE_CASE = "case_close"
-
-
-def _input(
-    block_id: str, label: str, element: Block, *, hint: str | None = None, optional: bool = False
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label, 2000),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint, 2000)
-    return block
-
-
-def _text(
-    action_id: str, *, multiline: bool = False, max_length: int = 3000, placeholder: str | None = None
-) -> Block:
-    element: Block = {
-        "type": "plain_text_input",
-        "action_id": action_id,
-        "multiline": multiline,
-        "max_length": max_length,
-    }
-    if placeholder:
-        element["placeholder"] = plain(placeholder, 150)
-    return element
 
 
 def metadata(**values: Any) -> str:
@@ -87,18 +68,17 @@ def open_case(
                 ":lock: *Do not enter the person's name, date of birth, address or any other "
                 "identifier.* casehub gives the case a reference; Slack only ever sees that."
             ),
-            _input(
+            input_block(
                 "summary",
                 "Concern summary",
-                _text(
-                    "value",
+                text_input(
                     multiline=True,
                     max_length=SUMMARY_MAX,
                     placeholder="What is the concern? Describe behaviour, not identity.",
                 ),
                 hint="No names or identifiers. At least 10 characters.",
             ),
-            _input(
+            input_block(
                 "risk",
                 "Initial risk level",
                 {
@@ -108,18 +88,18 @@ def open_case(
                     "initial_option": risk_options[1],
                 },
             ),
-            _input(
+            input_block(
                 "lead",
                 "Lead coordinator",
                 {"type": "users_select", "action_id": "value", "initial_user": opener},
             ),
-            _input(
+            input_block(
                 "agencies",
                 "Participating agencies",
                 agency_element,
                 hint="Need to know: only the agencies that must take part.",
             ),
-            _input(
+            input_block(
                 "review_weeks",
                 "Review every",
                 {
@@ -134,10 +114,10 @@ def open_case(
                     ),
                 },
             ),
-            _input(
+            input_block(
                 "agency_reference",
                 "Your agency's own reference",
-                _text("value", max_length=64),
+                text_input(max_length=64),
                 hint="Kept in casehub's record only; never posted to Slack.",
                 optional=True,
             ),
@@ -161,21 +141,19 @@ def close_case(case: Case) -> dict[str, Any]:
                 "Closing records the outcome, posts a closing message and archives the channel. "
                 "The case stays in casehub's record."
             ),
-            _input(
+            input_block(
                 "outcome",
                 "Outcome",
-                _text(
-                    "value", multiline=True, max_length=2000, placeholder="e.g. support completed, signposted"
-                ),
+                text_input(multiline=True, max_length=2000, placeholder="e.g. support completed, signposted"),
             ),
-            _input(
+            input_block(
                 "lessons",
                 "Lessons learned",
-                _text("value", multiline=True, max_length=3000),
+                text_input(multiline=True, max_length=3000),
                 hint="What should partners do differently next time?",
                 optional=True,
             ),
-            _input(
+            input_block(
                 "follow_ups",
                 "Follow-up reviews",
                 {

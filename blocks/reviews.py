@@ -5,26 +5,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from blocks.kit import Block, option, plain, section
+from blocks.kit import input_block, option, plain, section
 from blocks.modals import metadata
 from models import Case, Risk
 
 RECORD_FORM = "review_record"
-
-
-def _input(
-    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label, 2000),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint, 2000)
-    return block
 
 
 def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]:
@@ -40,12 +25,12 @@ def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]
         "private_metadata": metadata(case=case.reference),
         "blocks": [
             section(f"Review of case *{case.reference}*. Record decisions, not identities."),
-            _input(
+            input_block(
                 "held_on",
                 "Date held",
                 {"type": "datepicker", "action_id": "value", "initial_date": today.isoformat()},
             ),
-            _input(
+            input_block(
                 "present",
                 "Agencies present",
                 {
@@ -55,22 +40,22 @@ def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]
                     "initial_options": agencies,
                 },
             ),
-            _input(
+            input_block(
                 "decisions",
                 "Decisions",
                 {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
             ),
-            _input(
+            input_block(
                 "risk_after",
                 "Case risk after the review",
                 {"type": "static_select", "action_id": "value", "options": risks, "initial_option": current},
             ),
-            _input(
+            input_block(
                 "next_review",
                 "Next review",
                 {"type": "datepicker", "action_id": "value", "initial_date": next_review.isoformat()},
             ),
-            _input(
+            input_block(
                 "actions",
                 "Actions agreed",
                 {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},

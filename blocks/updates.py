@@ -11,14 +11,18 @@ from blocks.kit import (
     Block,
     actions,
     button,
+    checkbox_input,
     clip,
     context,
     escape,
     fit_message,
     header,
+    input_block,
     option,
     plain,
     section,
+    static_select,
+    text_input,
 )
 from blocks.messages import risk_label
 from blocks.modals import metadata
@@ -39,41 +43,6 @@ KIND_LABELS = {
 NO_CHANGE = "unchanged"
 
 
-def _input(
-    block_id: str, label: str, element: Block, *, optional: bool = False, hint: str | None = None
-) -> Block:
-    block: Block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": plain(label, 2000),
-        "element": element,
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = plain(hint, 2000)
-    return block
-
-
-def _text(value: str | None, limit: int, *, multiline: bool = True) -> Block:
-    element: Block = {
-        "type": "plain_text_input",
-        "action_id": "value",
-        "multiline": multiline,
-        "max_length": limit,
-    }
-    if value:
-        element["initial_value"] = value[:limit]
-    return element
-
-
-def _select(options: list[Block], initial: str | None) -> Block:
-    element: Block = {"type": "static_select", "action_id": "value", "options": options}
-    chosen = next((o for o in options if o["value"] == initial), None)
-    if chosen:
-        element["initial_option"] = chosen
-    return element
-
-
 def update_form(
     case: Case, memberships: Sequence[Membership], *, today: date, existing: Update | None = None
 ) -> dict[str, Any]:
@@ -86,52 +55,68 @@ def update_form(
     ]
     if existing is None and len(memberships) > 1:
         agency_options = [option(m.agency.name, m.agency.slug) for m in memberships]
-        blocks.append(_input("agency", "On behalf of", _select(agency_options, agency_options[0]["value"])))
+        blocks.append(
+            input_block("agency", "On behalf of", static_select(agency_options, agency_options[0]["value"]))
+        )
     kinds = [option(label, kind.value) for kind, label in KIND_LABELS.items() if kind is not UpdateKind.NOTE]
     risks = [option("No change", NO_CHANGE)] + [option(r.value.capitalize(), r.value) for r in Risk]
     initial_date = (existing.contact_date if existing else today).isoformat()
     blocks += [
-        _input(
+        input_block(
             "contact_date",
             "Date of contact",
             {"type": "datepicker", "action_id": "value", "initial_date": initial_date},
         ),
-        _input("kind", "Kind", _select(kinds, existing.kind.value if existing else UpdateKind.MEETING.value)),
-        _input(
+        input_block(
+            "kind",
+            "Kind",
+            static_select(kinds, existing.kind.value if existing else UpdateKind.MEETING.value),
+        ),
+        input_block(
             "observed",
             "What was observed or done",
-            _text(existing.observed if existing else None, LIMITS["observed"]),
+            text_input(
+                initial=existing.observed if existing else None, max_length=LIMITS["observed"], multiline=True
+            ),
         ),
-        _input(
+        input_block(
             "risk",
             "Your agency's risk assessment",
-            _select(risks, existing.risk.value if existing and existing.risk else NO_CHANGE),
+            static_select(risks, existing.risk.value if existing and existing.risk else NO_CHANGE),
         ),
-        _input(
+        input_block(
             "protective_factors",
             "Protective factors",
-            _text(existing.protective_factors if existing else None, LIMITS["protective_factors"]),
+            text_input(
+                initial=existing.protective_factors if existing else None,
+                max_length=LIMITS["protective_factors"],
+                multiline=True,
+            ),
             optional=True,
         ),
-        _input(
+        input_block(
             "concerns",
             "Concerns",
-            _text(existing.concerns if existing else None, LIMITS["concerns"]),
+            text_input(
+                initial=existing.concerns if existing else None, max_length=LIMITS["concerns"], multiline=True
+            ),
             optional=True,
         ),
-        _input(
+        input_block(
             "asks",
             "What you ask of partners",
-            _text(existing.asks if existing else None, LIMITS["asks"]),
+            text_input(
+                initial=existing.asks if existing else None, max_length=LIMITS["asks"], multiline=True
+            ),
             optional=True,
         ),
-        _checkbox(
+        checkbox_input(
             "restricted",
             "Restricted",
             "Only the lead coordinator and my agency see it in full",
             ticked=bool(existing and existing.restricted),
         ),
-        _checkbox(
+        checkbox_input(
             "confirm_identifiers",
             "Possible identifiers",
             "I have checked: text flagged as a possible identifier does not identify the person",
@@ -149,14 +134,6 @@ def update_form(
         ),
         "blocks": blocks,
     }
-
-
-def _checkbox(block_id: str, label: str, text: str, *, ticked: bool = False) -> Block:
-    choice = {"text": plain(text, 75), "value": "yes"}
-    element: Block = {"type": "checkboxes", "action_id": "value", "options": [choice]}
-    if ticked:
-        element["initial_options"] = [choice]
-    return _input(block_id, label, element, optional=True)
 
 
 def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:
