@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from sqlalchemy.orm import Session
 
 from blocks import actions as action_blocks
 from blocks import modals
 from flows import action_posting
 from handlers.common import deps, reported, request_ref
-from models import Priority
+from models import Action, Case, Priority
 from services import actions, cases, deliveries
 from services.errors import CasehubError
 
@@ -78,96 +80,66 @@ def record_add(body: dict[str, Any], view: dict[str, Any], client: WebClient, co
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
 
-def _extend_problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
+Change = Callable[[Session, Case, Action, dict[str, Any], str, str], None]
+
+
+def _extend(session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str) -> None:
+    actions.extend(
+        session,
+        case=case,
+        action=action,
+        due=_date(form.get("due")),
+        reason=form.get("reason") or "",
+        actor=user,
+        request_ref=ref,
+    )
+
+
+def _reassign(
+    session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str
+) -> None:
+    actions.reassign(
+        session,
+        case=case,
+        action=action,
+        agency_slug=form.get("agency"),
+        owner=form.get("owner"),
+        actor=user,
+        request_ref=ref,
+    )
+
+
+def _apply(d: Any, view: dict[str, Any], user: str, change: Change, ref: str | None) -> CasehubError | None:
+    """Apply a change to the action named in the form; with no `ref`, only check it (never committed)."""
     meta, form = json.loads(view["private_metadata"]), modals.values(view)
     try:
-        with d.db.reader() as session:
+        with d.db.session() if ref else d.db.reader() as session:
+            if ref and not deliveries.claim(session, ref):
+                return None  # this submission was applied before
             case = cases.get_by_reference(session, meta["case"])
-            action = actions.by_id(session, meta["action"])
-            actions.extend(
-                session,
-                case=case,
-                action=action,
-                due=_date(form.get("due")),
-                reason=form.get("reason") or "",
-                actor=user,
-                request_ref="check",
-            )
+            change(session, case, actions.by_id(session, meta["action"]), form, user, ref or "check")
     except CasehubError as error:
         return error
     return None
 
 
-def check_extend(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    # The check runs the change in a session that is never committed.
-    _ack_problem(ack, _extend_problem(deps(context), view, body["user"]["id"]), "due")
+def _changer(change: Change, default_field: str) -> tuple[Callable[..., None], Callable[..., None]]:
+    def check(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
+        _ack_problem(ack, _apply(deps(context), view, body["user"]["id"], change, None), default_field)
+
+    def record(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+        d, user = deps(context), body["user"]["id"]
+        if _apply(d, view, user, change, None) is not None:
+            return  # sent back to the form with the reason
+        problem = _apply(d, view, user, change, request_ref(body))
+        if problem is not None:
+            raise problem
+        action_posting.post_or_refresh(d.db, client, action_id=json.loads(view["private_metadata"])["action"])
+
+    check.__name__ = check.__qualname__ = f"check_{change.__name__.strip('_')}"
+    record.__name__ = record.__qualname__ = f"record_{change.__name__.strip('_')}"
+    return check, record
 
 
-def record_extend(
-    body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
-    if _extend_problem(d, view, user) is not None:
-        return
-    meta, form = json.loads(view["private_metadata"]), modals.values(view)
-    with d.db.session() as session:
-        if not deliveries.claim(session, ref):
-            return
-        case = cases.get_by_reference(session, meta["case"])
-        action = actions.by_id(session, meta["action"])
-        actions.extend(
-            session,
-            case=case,
-            action=action,
-            due=_date(form.get("due")),
-            reason=form.get("reason") or "",
-            actor=user,
-            request_ref=ref,
-        )
-    action_posting.post_or_refresh(d.db, client, action_id=meta["action"])
-
-
-def _reassign_problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
-    meta, form = json.loads(view["private_metadata"]), modals.values(view)
-    try:
-        with d.db.reader() as session:
-            case = cases.get_by_reference(session, meta["case"])
-            actions.reassign(
-                session,
-                case=case,
-                action=actions.by_id(session, meta["action"]),
-                agency_slug=form.get("agency"),
-                owner=form.get("owner"),
-                actor=user,
-                request_ref="check",
-            )
-    except CasehubError as error:
-        return error
-    return None
-
-
-def check_reassign(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    _ack_problem(ack, _reassign_problem(deps(context), view, body["user"]["id"]), "agency")
-
-
-def record_reassign(
-    body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext
-) -> None:
-    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
-    if _reassign_problem(d, view, user) is not None:
-        return
-    meta, form = json.loads(view["private_metadata"]), modals.values(view)
-    with d.db.session() as session:
-        if not deliveries.claim(session, ref):
-            return
-        case = cases.get_by_reference(session, meta["case"])
-        actions.reassign(
-            session,
-            case=case,
-            action=actions.by_id(session, meta["action"]),
-            agency_slug=form.get("agency"),
-            owner=form.get("owner"),
-            actor=user,
-            request_ref=ref,
-        )
-    action_posting.post_or_refresh(d.db, client, action_id=meta["action"])
+check_extend, record_extend = _changer(_extend, "due")
+check_reassign, record_reassign = _changer(_reassign, "agency")

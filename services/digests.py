@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
+from services import updates
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
 EXTRA_SECTIONS: list[Callable[[Session, list[int]], list[str]]] = []
@@ -59,6 +60,7 @@ def build(session: Session, user: str, *, now: datetime, today: date, since: dat
     if not led:
         return digest
     digest.cases = led
+    agency_pictures = updates.pictures(session, led)
     ids = [c.id for c in led]
     reference = {c.id: c.reference for c in led}
     week_end = now + timedelta(days=7 - today.weekday())
@@ -78,22 +80,13 @@ def build(session: Session, user: str, *, now: datetime, today: date, since: dat
     ):
         grouped[agency_name].append((reference[action.case_id], action))
     digest.overdue_by_agency = dict(grouped)
-    last = {
-        (case_id, agency_id): at
-        for case_id, agency_id, at in session.execute(
-            select(Update.case_id, Update.agency_id, func.max(Update.created_at))
-            .where(Update.case_id.in_(ids))
-            .group_by(Update.case_id, Update.agency_id)
-        )
-    }
     for case in led:
         limit = timedelta(weeks=case.review_every_weeks)
-        for participation in case.active_participations:
-            seen = last.get((case.id, participation.agency_id))
-            since_when = seen or participation.joined_at
-            if now - since_when > limit:
-                days = (now - seen).days if seen else None
-                digest.silent.append((case.reference, participation.agency.name, days))
+        joined = {p.agency_id: p.joined_at for p in case.active_participations}
+        for item in agency_pictures[case.id]:
+            if now - (item.last_update or joined[item.agency.id]) > limit:
+                days = (now - item.last_update).days if item.last_update else None
+                digest.silent.append((case.reference, item.agency.name, days))
     if since is not None:
         for case_id, agency_name, risk in session.execute(
             select(Update.case_id, Agency.name, Update.risk)

@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Action, Agency, Case, Risk, Stage, Update
-from services import actions, agencies
-
-
-@dataclass
-class AgencyState:
-    agency: Agency
-    risk: Risk | None
-    last_update: datetime | None
+from models import Action, Agency, Case, Risk, Stage
+from services import actions, agencies, updates
+from services.updates import AgencyPicture
 
 
 @dataclass
 class CaseRow:
     case: Case
-    agencies: list[AgencyState]
+    agencies: list[AgencyPicture]
 
     @property
     def silent(self) -> list[Agency]:
@@ -47,30 +41,6 @@ class HomeData:
         return dict(sorted(grouped.items(), key=lambda item: -len(item[1])))
 
 
-def agency_states(session: Session, cases_: list[Case]) -> dict[int, list[AgencyState]]:
-    """Each participating agency's latest risk and last update, for many cases in two queries."""
-    ids = [c.id for c in cases_]
-    last = {
-        (case_id, agency_id): at
-        for case_id, agency_id, at in session.execute(
-            select(Update.case_id, Update.agency_id, func.max(Update.created_at))
-            .where(Update.case_id.in_(ids))
-            .group_by(Update.case_id, Update.agency_id)
-        )
-    }
-    risks: dict[tuple[int, int], Risk] = {}
-    for case_id, agency_id, risk in session.execute(
-        select(Update.case_id, Update.agency_id, Update.risk)
-        .where(Update.case_id.in_(ids), Update.risk.is_not(None))
-        .order_by(Update.created_at, Update.id)
-    ):
-        risks[(case_id, agency_id)] = risk
-    return {
-        c.id: [AgencyState(a, risks.get((c.id, a.id)), last.get((c.id, a.id))) for a in c.agencies]
-        for c in cases_
-    }
-
-
 def gather(session: Session, user: str, *, today: date | None = None) -> HomeData:
     today = today or date.today()
     data = HomeData(user=user, is_coordinator=agencies.is_coordinator(session, user))
@@ -83,7 +53,7 @@ def gather(session: Session, user: str, *, today: date | None = None) -> HomeDat
                 .order_by(Case.opened_at)
             )
         )
-        states = agency_states(session, led)
+        states = updates.pictures(session, led)
         data.led = [CaseRow(c, states[c.id]) for c in led]
         rank = {Risk.CRITICAL: 0, Risk.HIGH: 1, Risk.MODERATE: 2, Risk.LOW: 3}
         data.led.sort(key=lambda row: (rank[row.case.risk], row.case.reference))
