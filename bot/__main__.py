@@ -118,7 +118,9 @@ def serve_socket(settings: Settings) -> int:
 
     if settings.slack_app_token is None:
         raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
-    app = create_app(settings, Database(settings.database_url))
+    # Socket Mode hands bolt parsed payloads, not raw HTTP requests to pass to another
+    # process: the slow part runs on the listener threads instead.
+    app = create_app(settings, Database(settings.database_url), workers=0)
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
     return 0
 
