@@ -268,3 +268,10 @@ def test_sharing_log_is_for_the_lead(slack, case):
 def test_update_help(slack):
     said = slack.ephemeral(slack.command("/update", "help", user=POLICE))
     assert "/update <text>" in said and "*Who:*" in said
+
+
+def test_update_for_an_agency_not_yours_is_refused(slack, fake, database, case):
+    slack.command("/agency", f"member add school <@{POLICE}>", user=ADMIN)
+    _, reply = file_update(slack, case, agency="housing")
+    assert "You cannot file for `housing`" in reply.json()["errors"]["agency"]
+    assert stored_updates(database) == []
