@@ -25,6 +25,7 @@ HELP = messages.usage(
         "/review every <N> weeks [weekday] [HH:MM] — set the cadence (1-52 weeks; lead)",
         "/review next <YYYY-MM-DD> [HH:MM] — set the next review (lead)",
         "/review record — record a review held: decisions, risk, next date, actions agreed (lead)",
+        "/review followup <REF> [YYYY-MM-DD] [note] — record a follow-up review after closing (lead)",
         "/review help — this help",
     ],
     "/review every 2 weeks tuesday 10:00",
@@ -43,8 +44,11 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "status"
     rules = reminder_rules(d.settings)
-    if name == "help" or name not in ("status", "every", "next", "record"):
+    if name == "help" or name not in ("status", "every", "next", "record", "followup"):
         respond(text=HELP, response_type="ephemeral")
+        return
+    if name == "followup":
+        respond(text=record_follow_up(d, args, user, ref), response_type="ephemeral")
         return
     with d.db.session() as session:
         case = cases.for_channel(session, body["channel_id"], "/review")
@@ -174,3 +178,28 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
     client.chat_postMessage(channel=channel, text=summary)
     for action_id in action_ids:
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
+
+
+def record_follow_up(d: Any, args: list[str], user: str, ref: str) -> str:
+    """The case channel is archived by then, so this names the case instead of running in it."""
+    if not args:
+        raise InvalidInput("Say which case.", hint="For example `/review followup K7Q2M9 2027-06-01`.")
+    held_on, note = date.today(), args[1:]
+    if note and _is_date(note[0]):
+        held_on, note = date.fromisoformat(note[0]), note[1:]
+    with d.db.session() as session:
+        case = cases.get_by_reference(session, args[0])
+        if not deliveries.claim(session, ref):
+            return "Already recorded."
+        follow_up = reviews.record_follow_up(
+            session, case=case, held_on=held_on, note=" ".join(note), actor=user, request_ref=ref
+        )
+        return f"The {follow_up.label} of case {case.reference} is recorded as held on {held_on.isoformat()}."
+
+
+def _is_date(word: str) -> bool:
+    try:
+        date.fromisoformat(word)
+    except ValueError:
+        return False
+    return True

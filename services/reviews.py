@@ -244,6 +244,37 @@ def schedule_follow_ups(session: Session, case: Case, months: tuple[int, ...] = 
     return made
 
 
+def record_follow_up(
+    session: Session, *, case: Case, held_on: date, note: str, actor: str, request_ref: str
+) -> FollowUp:
+    """Mark the earliest follow-up review still to hold as held (the case is closed by then)."""
+    cases.require_lead(case, actor, "record follow-up reviews")
+    if held_on > date.today():
+        raise InvalidInput(f"{held_on.isoformat()} is in the future; give the date it was held.")
+    follow_up = session.scalar(
+        select(FollowUp)
+        .where(FollowUp.case_id == case.id, FollowUp.held_on.is_(None))
+        .order_by(FollowUp.due_on)
+    )
+    if follow_up is None:
+        raise InvalidInput(
+            f"Case {case.reference} has no follow-up review to record.",
+            hint="Follow-ups are scheduled when a case is closed.",
+        )
+    follow_up.held_on = held_on
+    audit.record(
+        session,
+        actor=actor,
+        action="review.follow_up",
+        request_ref=request_ref,
+        case=case,
+        label=follow_up.label,
+        held_on=held_on.isoformat(),
+        note=note[:500],
+    )
+    return follow_up
+
+
 def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timeline.Entry]:
     out = []
     for review in session.scalars(select(Review).where(Review.case_id == case.id)):

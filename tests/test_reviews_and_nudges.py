@@ -376,3 +376,19 @@ def test_backoff_grows_and_is_capped():
 def test_health_agency_unaffected(slack, fake, database, settings, api, case):
     run(database, api, settings, datetime(2026, 12, 9, 10, 0, tzinfo=UTC))
     assert not fake.dms(HEALTH)
+
+
+def test_follow_up_review_is_recorded_as_held(slack, fake, database, case):
+    slack.command("/case", "close", user=COORD, channel=case.channel)
+    slack.submit(fake.last_view(), {"outcome": "Support completed", "follow_ups": ["6,12"]}, user=COORD)
+    said = slack.ephemeral(
+        slack.command("/review", f"followup {case.reference} 2026-12-07 all well", user=COORD)
+    )
+    assert "6-month follow-up review" in said and "2026-12-07" in said
+    said = slack.ephemeral(slack.command("/review", f"followup {case.reference}", user=POLICE))
+    assert "Only the lead coordinator" in said
+    with database.reader() as session:
+        held = [f.held_on for f in session.scalars(select(FollowUp).order_by(FollowUp.due_on))]
+    assert held == [date(2026, 12, 7), None]
+    said = slack.ephemeral(slack.command("/review", "followup NOCASE", user=COORD))
+    assert "There is no case" in said
