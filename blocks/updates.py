@@ -201,21 +201,17 @@ def timeline(
         who = f"*{escape(entry.agency)}* · " if entry.agency else ""
         blocks.append(section(clip(f"`{entry.at:%Y-%m-%d %H:%M}` {who}{escape(entry.text)}", 3000)))
     blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))
-    buttons = []
-    if number < pages:
-        buttons.append(button("◀ Earlier", "timeline_earlier", json.dumps({**query, "page": number + 1})))
-    if number > 1:
-        buttons.append(button("Later ▶", "timeline_later", json.dumps({**query, "page": number - 1})))
-    if buttons:
-        blocks.append(actions(*buttons))
+    blocks.extend(_pager("timeline", query, number, pages))
     return fit_message(blocks)
 
 
-def sharing(case: Case, records: Sequence[SharingRecord], agencies_by_id: dict[int, Agency]) -> list[Block]:
+def sharing(
+    case: Case, records: Sequence[SharingRecord], agencies_by_id: dict[int, Agency], number: int, pages: int
+) -> list[Block]:
     blocks: list[Block] = [header(f"Case {case.reference}: sharing log")]
     if not records:
         return [*blocks, section("Nothing has been shared yet.")]
-    for record in records[-45:]:
+    for record in records:
         source = agencies_by_id[record.from_agency_id].name
         target = agencies_by_id[record.to_agency_id].name if record.to_agency_id else f"<@{record.to_user}>"
         blocks.append(
@@ -224,6 +220,16 @@ def sharing(case: Case, records: Sequence[SharingRecord], agencies_by_id: dict[i
                 f"*{record.kind}* update with *{escape(target)}*\n_Why:_ {escape(record.reason)}"
             )
         )
-    if len(records) > 45:
-        blocks.append(context(f"The {len(records) - 45} earlier entries are in the database's sharing log."))
+    blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))
+    blocks.extend(_pager("sharing", {"case": case.reference}, number, pages))
     return fit_message(blocks)
+
+
+def _pager(kind: str, query: dict[str, Any], number: int, pages: int) -> list[Block]:
+    """Earlier / Later buttons (distinct action IDs: Slack refuses duplicates in one message)."""
+    buttons = []
+    if number < pages:
+        buttons.append(button("◀ Earlier", f"{kind}_earlier", json.dumps({**query, "page": number + 1})))
+    if number > 1:
+        buttons.append(button("Later ▶", f"{kind}_later", json.dumps({**query, "page": number - 1})))
+    return [actions(*buttons)] if buttons else []

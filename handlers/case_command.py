@@ -131,7 +131,8 @@ def show_sharing(call: Call) -> None:
         case = cases.for_channel(session, call.channel, "/case sharing")
         cases.require_lead(case, call.user, "see the sharing log")
         by_id = {a.id: a for a in agencies.all_agencies(session)}
-        blocks = update_blocks.sharing(case, updates.sharing_log(session, case), by_id)
+        shown, pages = page(updates.sharing_log(session, case), 1)
+        blocks = update_blocks.sharing(case, shown, by_id, 1, pages)
     call.say(f"Case {case.reference}: sharing log", blocks)
 
 

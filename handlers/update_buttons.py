@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 
 from blocks import updates as update_blocks
 from handlers.common import deferred, deps
-from services import cases, updates
+from services import agencies, cases, updates
 from services.timeline import history, page
 
 
@@ -19,6 +19,8 @@ def register(app: App) -> None:
     app.action("update_edit")(**deferred(edit_update))
     app.action("timeline_earlier")(**deferred(turn_page))
     app.action("timeline_later")(**deferred(turn_page))
+    app.action("sharing_earlier")(**deferred(turn_sharing_page))
+    app.action("sharing_later")(**deferred(turn_sharing_page))
 
 
 def edit_update(
@@ -44,6 +46,20 @@ def turn_page(body: dict[str, Any], action: dict[str, Any], respond: Respond, co
         shown, pages = page(entries, query["page"])
         blocks = update_blocks.timeline(case, shown, min(query["page"], pages), pages, _query(query))
     respond(text=f"Case {case.reference}: timeline", blocks=blocks, replace_original=True)
+
+
+def turn_sharing_page(
+    body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext
+) -> None:
+    d, user = deps(context), body["user"]["id"]
+    query = json.loads(action["value"])
+    with d.db.reader() as session:
+        case = cases.get_by_reference(session, query["case"])
+        cases.require_lead(case, user, "see the sharing log")
+        by_id = {a.id: a for a in agencies.all_agencies(session)}
+        shown, pages = page(updates.sharing_log(session, case), query["page"])
+        blocks = update_blocks.sharing(case, shown, by_id, min(query["page"], pages), pages)
+    respond(text=f"Case {case.reference}: sharing log", blocks=blocks, replace_original=True)
 
 
 def _query(query: dict[str, Any]) -> dict[str, Any]:

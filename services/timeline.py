@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from models import AuditEvent, Case, CaseAgency, Update
 from services import cases, updates
 
 PAGE_SIZE = 15
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def _slug_matches(session: Session, case: Case, agency_name: str, slug: str) -> 
     return False
 
 
-def page(entries: list[Entry], number: int) -> tuple[list[Entry], int]:
+def page(entries: list[T], number: int) -> tuple[list[T], int]:
     """Page 1 is the most recent; returns the page (in time order) and the number of pages."""
     pages = max(1, -(-len(entries) // PAGE_SIZE))
     number = min(max(1, number), pages)

@@ -275,3 +275,16 @@ def test_update_for_an_agency_not_yours_is_refused(slack, fake, database, case):
     _, reply = file_update(slack, case, agency="housing")
     assert "You cannot file for `housing`" in reply.json()["errors"]["agency"]
     assert stored_updates(database) == []
+
+
+def test_long_sharing_log_pages(slack, fake, database, case):
+    for i in range(20):
+        slack.command("/update", f"Note {i:02d} from school", user=SCHOOL, channel=case.channel)
+    reply = slack.command("/case", "sharing", user=COORD, channel=case.channel)
+    first = fake.replies(reply.response_url)[-1]
+    assert len(first["blocks"]) <= 50 and "Page 1 of 2" in json.dumps(first["blocks"])
+    earlier = first["blocks"][-1]["elements"][0]
+    turned = slack.click(earlier["action_id"], earlier["value"], user=COORD, channel=case.channel)
+    assert "Page 2 of 2" in slack.ephemeral(turned)
+    refused = slack.click(earlier["action_id"], earlier["value"], user=SCHOOL, channel=case.channel)
+    assert "Only the lead coordinator" in slack.ephemeral(refused)
