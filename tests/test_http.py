@@ -136,3 +136,57 @@ def test_missing_settings_stop_start_up_with_one_clear_message(tmp_path):
         cwd=tmp_path,
     )
     assert "CASE_CHANNEL_PREFIX is invalid" in result.stderr
+
+
+def test_production_server_serves_signed_requests(fake, database, registry, tmp_path):
+    """`python -m bot web`: gunicorn with worker processes, as the Procfile runs it."""
+    import socket
+
+    from tests.fakeslack.server import TOKEN
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": "test-signing-secret",
+        "DATABASE_URL": database.url,
+        "SLACK_API_URL": fake.api_url,
+        "PORT": str(port),
+        "WORK_PROCESSES": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "web"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                status, body = get(url + "/healthz")
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert status == 200 and json.loads(body)["ok"] is True
+        from tests.driver import SlackDriver
+
+        class NoExecutor:
+            def wait_idle(self, timeout: float = 0) -> bool:
+                return True
+
+        driver = SlackDriver(url, "test-signing-secret", fake, NoExecutor())  # type: ignore[arg-type]
+        reply = driver.command("/case", "list", user=COORD)
+        assert reply.status == 200
+        deadline = time.time() + 30
+        while not fake.replies(reply.response_url) and time.time() < deadline:
+            time.sleep(0.1)
+        assert "You lead no open cases" in driver.ephemeral(reply)
+        assert driver.command("/case", "list", user=COORD, secret="wrong").status == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -292,7 +292,7 @@ def test_scheduler_process_sweeps_on_taking_over(slack, fake, database, settings
     runner = threading.Thread(target=scheduler.run, args=(settings,), kwargs={"stop": stop}, daemon=True)
     runner.start()
     try:
-        assert wait_for(lambda: fake.dms(SCHOOL), timeout=20)
+        assert wait_for(lambda: fake.dms(SCHOOL), timeout=45)
         standby = threading.Event()
         other = threading.Thread(
             target=scheduler.run, args=(settings,), kwargs={"stop": standby, "standby_poll": 0.1}, daemon=True
