@@ -32,7 +32,7 @@ def _start_worker(settings: Settings) -> None:
     from bot.db import Database
 
     # Acknowledging is latency-bound and this is throughput-bound: let the web process go first.
-    os.nice(10)
+    os.nice(19)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
