@@ -190,3 +190,66 @@ def values(view: dict[str, Any]) -> dict[str, Any]:
         else:
             out[block_id] = element.get("value")
     return out
+
+
+_VIEW_KEYS = ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")
+
+
+def _with_typed_values(blocks: list[Block], state: dict[str, Any]) -> list[Block]:
+    """The same inputs, prefilled with what was typed, so a second try loses nothing."""
+    values = state.get("values", {})
+    out = []
+    for block in blocks:
+        block = json.loads(json.dumps(block))
+        entered = values.get(block.get("block_id"), {}).get("value") if block.get("type") == "input" else None
+        if entered:
+            element = block["element"]
+            kind = element["type"]
+            if kind == "plain_text_input" and entered.get("value"):
+                element["initial_value"] = entered["value"]
+            elif kind == "static_select" and entered.get("selected_option"):
+                chosen = entered["selected_option"]["value"]
+                element["initial_option"] = next(
+                    (o for o in element.get("options", []) if o["value"] == chosen),
+                    entered["selected_option"],
+                )
+            elif (
+                kind in ("multi_static_select", "checkboxes") and entered.get("selected_options") is not None
+            ):
+                chosen = {o["value"] for o in entered["selected_options"]}
+                picked = [o for o in element.get("options", []) if o["value"] in chosen]
+                if picked:
+                    element["initial_options"] = picked
+                else:
+                    element.pop("initial_options", None)
+            elif kind == "users_select" and entered.get("selected_user"):
+                element["initial_user"] = entered["selected_user"]
+            elif kind == "datepicker" and entered.get("selected_date"):
+                element["initial_date"] = entered["selected_date"]
+        out.append(block)
+    return out
+
+
+def form_again(view: dict[str, Any], problem: str) -> dict[str, Any]:
+    """A submitted form back again, with what was typed and what is wrong at the top."""
+    again = {key: view[key] for key in _VIEW_KEYS if key in view}
+    blocks = [b for b in view["blocks"] if b.get("block_id") != "problem"]
+    again["blocks"] = [
+        {
+            "type": "section",
+            "block_id": "problem",
+            "text": {"type": "mrkdwn", "text": clip(f":warning: *{problem}*", 3000)},
+        },
+        *_with_typed_values(blocks, view.get("state", {})),
+    ]
+    return again
+
+
+def working(title: str, text: str) -> dict[str, Any]:
+    """What a form turns into while the work it asked for is done."""
+    return {
+        "type": "modal",
+        "title": plain(clip(title, 24), 24),
+        "close": plain("Close", 24),
+        "blocks": [section(text)],
+    }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from blocks import modals
 from flows import case_channel
@@ -15,6 +17,8 @@ from handlers.common import deps, reported, request_ref
 from models import Risk
 from services import agencies, cases, deliveries, reviews
 from services.errors import CasehubError
+
+log = logging.getLogger(__name__)
 
 
 def register(app: App) -> None:
@@ -36,40 +40,67 @@ def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
 
 
 def check_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    """Answer within Slack's 3 seconds: a mistake is shown on its field and nothing typed is lost."""
-    user = body["user"]["id"]
+    """Answer at once, without the database: what the form alone shows wrong goes on its field;
+    what needs the database is checked after, and the form comes back if something is wrong."""
     try:
-        with deps(context).db.reader() as session:
-            cases.check_open_allowed(session, draft=_draft(view, user), opener=user)
+        cases.check_draft(_draft(view, body["user"]["id"]))
     except CasehubError as error:
         ack(response_action="errors", errors={error.field or "summary": error.message})
         return
-    ack()
+    ack(response_action="update", view=modals.working("Opening the case", ":hourglass: Opening the case…"))
 
 
 def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     draft = _draft(view, user)
-    # bolt runs this part even when the form was sent back with errors: those need no reply.
     try:
-        with d.db.reader() as session:
-            cases.check_open_allowed(session, draft=draft, opener=user)
+        cases.check_draft(draft)
     except CasehubError:
+        return  # shown on the form already
+    try:
+        with d.db.session() as session:
+            case, created = cases.open_case(
+                session, draft=draft, opener=user, opened_via=ref, request_ref=ref
+            )
+            if created:
+                reviews.schedule_first(case, reminder_rules(d.settings))
+            reference = case.reference
+    except CasehubError as error:
+        # Back to the form, with everything that was typed and what to change; if the form is
+        # gone (closed meanwhile), the refusal reaches them as a direct message instead.
+        if not _show(client, view["id"], modals.form_again(view, error.message)):
+            raise
         return
-    with d.db.session() as session:
-        case, created = cases.open_case(session, draft=draft, opener=user, opened_via=ref, request_ref=ref)
-        if created:
-            reviews.schedule_first(case, reminder_rules(d.settings))
-    if created:
-        case_channel.set_up_and_report(
-            d.db,
-            client,
-            case_id=case.id,
-            prefix=d.settings.case_channel_prefix,
-            user=user,
-            request_ref=ref,
-            bot_user_id=context.bot_user_id or "",
-        )
+    if not created:
+        return
+    _show(
+        client,
+        view["id"],
+        modals.working(
+            f"Case {reference}",
+            f":white_check_mark: Case *{reference}* is recorded. Its private channel is being "
+            "set up; casehub will tell you by direct message when it is ready.",
+        ),
+    )
+    case_channel.set_up_and_report(
+        d.db,
+        client,
+        case_id=case.id,
+        prefix=d.settings.case_channel_prefix,
+        user=user,
+        request_ref=ref,
+        bot_user_id=context.bot_user_id or "",
+    )
+
+
+def _show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
+    """Replace an open form; the work it stands for goes on even if the form cannot be shown."""
+    try:
+        client.views_update(view_id=view_id, view=view)
+    except SlackApiError as error:
+        log.info("form %s not updated: %s", view_id, error.response.get("error"))
+        return False
+    return True
 
 
 def check_close(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:

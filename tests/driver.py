@@ -135,7 +135,15 @@ class SlackDriver:
             "trigger_id": self.fake.issue_trigger(user),
             "view": {**view, "state": state},
         }
-        return self._form(payload, **kwargs)
+        settle = kwargs.pop("settle", True)
+        reply = self._form(payload, settle=False, **kwargs)
+        answer = reply.json() if reply.status == 200 and reply.body else None
+        if answer and answer.get("response_action") == "update":
+            # Slack swaps the view as it reads the answer, before anything the app does next.
+            self.fake.replace_view(view["id"], answer["view"])
+        if settle:
+            self.settle()
+        return reply
 
     def click(
         self,

@@ -127,14 +127,41 @@ def test_form_mistakes_are_shown_on_the_field_and_store_nothing(slack, fake, dat
         "response_action": "errors",
         "errors": {"summary": "Describe the concern in at least 10 characters."},
     }
-    not_coordinator = slack.submit(
-        view, {"summary": SUMMARY, "risk": "low", "lead": POLICE, "agencies": ["police"]}, user=COORD
-    )
-    assert not_coordinator.json()["errors"]["lead"].startswith(f"<@{POLICE}> is not a coordinator")
     no_agency = slack.submit(
         view, {"summary": SUMMARY, "risk": "low", "lead": COORD, "agencies": []}, user=COORD
     )
     assert "agencies" in no_agency.json()["errors"]
+    # What needs the database is checked after the answer: the form comes back with the
+    # problem on top and everything that was typed still in it.
+    not_coordinator = slack.submit(
+        view,
+        {"summary": SUMMARY, "risk": "high", "lead": POLICE, "agencies": ["police", "school"]},
+        user=COORD,
+    )
+    assert not_coordinator.json()["response_action"] == "update"
+    again = fake.views[view["id"]]
+    assert again["callback_id"] == "case_open"
+    assert again["blocks"][0]["text"]["text"].startswith(f":warning: *<@{POLICE}> is not a coordinator")
+    by_id = {b.get("block_id"): b for b in again["blocks"]}
+    assert by_id["summary"]["element"]["initial_value"] == SUMMARY
+    assert by_id["risk"]["element"]["initial_option"]["value"] == "high"
+    assert by_id["lead"]["element"]["initial_user"] == POLICE
+    assert [o["value"] for o in by_id["agencies"]["element"]["initial_options"]] == ["police", "school"]
+    fixed = slack.submit(
+        again, {"summary": SUMMARY, "risk": "high", "lead": COORD, "agencies": ["police"]}, user=COORD
+    )
+    assert fixed.json()["response_action"] == "update"
+    with database.reader() as session:
+        assert len(session.scalars(select(Case)).all()) == 1
+    return
+
+
+def test_nothing_is_stored_while_the_form_is_wrong(slack, fake, database, registry):
+    slack.command("/case", "open", user=COORD)
+    view = fake.last_view()
+    slack.submit(
+        view, {"summary": SUMMARY, "risk": "low", "lead": POLICE, "agencies": ["police"]}, user=COORD
+    )
     with database.reader() as session:
         assert session.scalars(select(Case)).all() == []
     assert fake.dms(COORD) == []  # the form said it all; no second telling by DM
@@ -247,3 +274,11 @@ def test_members_joining_is_not_reported(slack, fake, database, registry):
     opened = open_case(slack, database)
     slack.event({"type": "member_joined_channel", "user": POLICE, "channel": opened.channel})
     assert not [m for m in fake.dms(COORD) if "joined the channel" in m["text"]]
+
+
+def test_a_closed_form_does_not_stop_the_case(slack, fake, database, registry):
+    fake.fail("views.update", "not_found")  # the coordinator closed the form meanwhile
+    opened = open_case(slack, database)
+    with database.reader() as session:
+        assert session.get_one(Case, opened.id).setup_state is SetupState.READY
+    assert "is open in" in fake.dms(COORD)[-1]["text"]

@@ -199,6 +199,19 @@ class FakeSlack:
     def replies(self, response_url: str) -> list[dict[str, Any]]:
         return self.responses[response_url.rsplit("/", 1)[-1]]
 
+    def replace_view(self, view_id: str, view: dict[str, Any]) -> None:
+        """A view submission answered with `response_action: update`, as Slack applies it."""
+        with self.lock:
+            problems = blockkit.validate_view(view)
+            assert not problems, problems
+            current = self.views[view_id]
+            self.views[view_id] = {
+                **view,
+                "id": view_id,
+                "hash": f"h{next(self._ids)}",
+                "user": current["user"],
+            }
+
     def last_view(self) -> dict[str, Any]:
         with self.lock:
             return self.opened_views[-1]
