@@ -243,13 +243,3 @@ def form_again(view: dict[str, Any], problem: str) -> dict[str, Any]:
         *_with_typed_values(blocks, view.get("state", {})),
     ]
     return again
-
-
-def working(title: str, text: str) -> dict[str, Any]:
-    """What a form turns into while the work it asked for is done."""
-    return {
-        "type": "modal",
-        "title": plain(clip(title, 24), 24),
-        "close": plain("Close", 24),
-        "blocks": [section(text)],
-    }

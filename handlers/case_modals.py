@@ -41,13 +41,13 @@ def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
 
 def check_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     """Answer at once, without the database: what the form alone shows wrong goes on its field;
-    what needs the database is checked after, and the form comes back if something is wrong."""
+    what needs the database is checked after, and the form opens again if something is wrong."""
     try:
         cases.check_draft(_draft(view, body["user"]["id"]))
     except CasehubError as error:
         ack(response_action="errors", errors={error.field or "summary": error.message})
         return
-    ack(response_action="update", view=modals.working("Opening the case", ":hourglass: Opening the case…"))
+    ack()
 
 
 def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -64,43 +64,25 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             )
             if created:
                 reviews.schedule_first(case, reminder_rules(d.settings))
-            reference = case.reference
     except CasehubError as error:
-        # Back to the form, with everything that was typed and what to change; if the form is
-        # gone (closed meanwhile), the refusal reaches them as a direct message instead.
-        if not _show(client, view["id"], modals.form_again(view, error.message)):
-            raise
+        # The form again (its trigger is still fresh), with everything typed and what to change.
+        # Failing that, the refusal reaches them as a direct message.
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=modals.form_again(view, error.message))
+        except SlackApiError as failed:
+            log.info("form not reopened: %s", failed.response.get("error"))
+            raise error from None
         return
-    if not created:
-        return
-    _show(
-        client,
-        view["id"],
-        modals.working(
-            f"Case {reference}",
-            f":white_check_mark: Case *{reference}* is recorded. Its private channel is being "
-            "set up; casehub will tell you by direct message when it is ready.",
-        ),
-    )
-    case_channel.set_up_and_report(
-        d.db,
-        client,
-        case_id=case.id,
-        prefix=d.settings.case_channel_prefix,
-        user=user,
-        request_ref=ref,
-        bot_user_id=context.bot_user_id or "",
-    )
-
-
-def _show(client: WebClient, view_id: str, view: dict[str, Any]) -> bool:
-    """Replace an open form; the work it stands for goes on even if the form cannot be shown."""
-    try:
-        client.views_update(view_id=view_id, view=view)
-    except SlackApiError as error:
-        log.info("form %s not updated: %s", view_id, error.response.get("error"))
-        return False
-    return True
+    if created:
+        case_channel.set_up_and_report(
+            d.db,
+            client,
+            case_id=case.id,
+            prefix=d.settings.case_channel_prefix,
+            user=user,
+            request_ref=ref,
+            bot_user_id=context.bot_user_id or "",
+        )
 
 
 def check_close(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:

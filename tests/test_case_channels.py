@@ -138,9 +138,9 @@ def test_form_mistakes_are_shown_on_the_field_and_store_nothing(slack, fake, dat
         {"summary": SUMMARY, "risk": "high", "lead": POLICE, "agencies": ["police", "school"]},
         user=COORD,
     )
-    assert not_coordinator.json()["response_action"] == "update"
-    again = fake.views[view["id"]]
-    assert again["callback_id"] == "case_open"
+    assert not_coordinator.body == ""
+    again = fake.last_view()  # opened again with the submission's own trigger
+    assert again["callback_id"] == "case_open" and again["id"] != view["id"]
     assert again["blocks"][0]["text"]["text"].startswith(f":warning: *<@{POLICE}> is not a coordinator")
     by_id = {b.get("block_id"): b for b in again["blocks"]}
     assert by_id["summary"]["element"]["initial_value"] == SUMMARY
@@ -150,10 +150,9 @@ def test_form_mistakes_are_shown_on_the_field_and_store_nothing(slack, fake, dat
     fixed = slack.submit(
         again, {"summary": SUMMARY, "risk": "high", "lead": COORD, "agencies": ["police"]}, user=COORD
     )
-    assert fixed.json()["response_action"] == "update"
+    assert fixed.body == ""
     with database.reader() as session:
         assert len(session.scalars(select(Case)).all()) == 1
-    return
 
 
 def test_nothing_is_stored_while_the_form_is_wrong(slack, fake, database, registry):
@@ -276,9 +275,14 @@ def test_members_joining_is_not_reported(slack, fake, database, registry):
     assert not [m for m in fake.dms(COORD) if "joined the channel" in m["text"]]
 
 
-def test_a_closed_form_does_not_stop_the_case(slack, fake, database, registry):
-    fake.fail("views.update", "not_found")  # the coordinator closed the form meanwhile
-    opened = open_case(slack, database)
+def test_a_refusal_reaches_the_coordinator_when_the_form_cannot_reopen(slack, fake, database, registry):
+    slack.command("/case", "open", user=COORD)
+    fake.fail("views.open", "expired_trigger_id")
+    slack.submit(
+        fake.last_view(),
+        {"summary": SUMMARY, "risk": "low", "lead": POLICE, "agencies": ["police"]},
+        user=COORD,
+    )
+    assert "is not a coordinator" in fake.dms(COORD)[-1]["text"]
     with database.reader() as session:
-        assert session.get_one(Case, opened.id).setup_state is SetupState.READY
-    assert "is open in" in fake.dms(COORD)[-1]["text"]
+        assert session.scalars(select(Case)).all() == []
