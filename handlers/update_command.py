@@ -41,8 +41,6 @@ def handle_update(body: dict[str, Any], client: WebClient, respond: Respond, con
         case = cases.for_channel(session, body["channel_id"], "/update")
         cases.require_open(case)
         memberships = updates.filing_agencies(session, case, user)
-        if not memberships:
-            updates.choose_agency(session, case, user, None)  # raises the right refusal
         if not text:
             view = update_blocks.update_form(case, memberships, today=date.today())
     if not text:

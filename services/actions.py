@@ -141,13 +141,7 @@ def check_new(session: Session, case: Case, draft: ActionDraft, actor: str) -> A
 
 
 def require_case_worker(session: Session, case: Case, user: str) -> None:
-    if user == case.lead_user_id:
-        return
-    if any(m.role is not Role.OBSERVER for m in cases.roles_in_case(session, case, user)):
-        return
-    raise NotAllowed(
-        f"Only the lead coordinator and members of agencies in case {case.reference} add actions."
-    )
+    cases.require_worker(session, case, user, "add actions")
 
 
 def add(

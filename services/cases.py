@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from models import Agency, Case, CaseAgency, Consent, Membership, Risk, SetupState, Stage, utcnow
+from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, utcnow
 from services import agencies, audit
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 
@@ -199,6 +199,26 @@ def roles_in_case(session: Session, case: Case, user_id: str) -> list[Membership
 def require_participant(session: Session, case: Case, user_id: str) -> None:
     if user_id == case.lead_user_id or roles_in_case(session, case, user_id):
         return
+    raise NotAllowed(
+        f"You are not in an agency taking part in case {case.reference}.",
+        hint="Ask the lead coordinator to add your agency if you need to know.",
+    )
+
+
+def require_worker(session: Session, case: Case, user_id: str, doing: str) -> list[Membership]:
+    """The lead, or a member or coordinator of a participating agency (observers only read).
+
+    Returns the person's working roles in the case (empty for a lead outside its agencies).
+    """
+    roles = roles_in_case(session, case, user_id)
+    working = [m for m in roles if m.role is not Role.OBSERVER]
+    if working or user_id == case.lead_user_id:
+        return working
+    if roles:
+        raise NotAllowed(
+            f"Observers read the case but do not {doing}.",
+            hint="Ask a member of your agency or the lead coordinator.",
+        )
     raise NotAllowed(
         f"You are not in an agency taking part in case {case.reference}.",
         hint="Ask the lead coordinator to add your agency if you need to know.",

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Agency, Case, Crisis, Page, Role, Update
+from models import Agency, Case, Crisis, Page, Update
 from services import audit, cases, digests, identifiers, oncall, timeline
 from services.errors import CasehubError, Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import Due, Rules, plan_review
@@ -64,14 +64,7 @@ def check_summary(summary: str) -> str:
 
 def check_may_raise(session: Session, case: Case, user: str) -> None:
     cases.require_open(case)
-    if user != case.lead_user_id and not any(
-        m.role is not Role.OBSERVER for m in cases.roles_in_case(session, case, user)
-    ):
-        if cases.roles_in_case(session, case, user):
-            raise NotAllowed(
-                "Observers cannot raise a crisis; tell your agency's member or the lead coordinator."
-            )
-        raise NotAllowed(f"You are not in an agency taking part in case {case.reference}.")
+    cases.require_worker(session, case, user, "raise a crisis")
     current = open_crisis(session, case)
     if current is not None:
         raise CrisisOpen(current)

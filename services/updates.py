@@ -74,9 +74,9 @@ def check_draft(draft: UpdateDraft, *, today: date | None = None) -> None:
 
 
 def filing_agencies(session: Session, case: Case, user_id: str) -> list[Membership]:
-    """The participating agencies a person may file for (observers only read)."""
-    roles = [m for m in cases.roles_in_case(session, case, user_id) if m.role is not Role.OBSERVER]
-    if not roles and user_id == case.lead_user_id:
+    """The participating agencies a person may file for; refuses observers and outsiders."""
+    roles = cases.require_worker(session, case, user_id, "file updates")
+    if not roles:
         # The lead files for their own (hub) agency even when it is not a listed partner.
         roles = [m for m in _memberships(session, user_id) if m.role is Role.COORDINATOR]
     return roles
@@ -89,12 +89,7 @@ def _memberships(session: Session, user_id: str) -> list[Membership]:
 def choose_agency(session: Session, case: Case, user_id: str, slug: str | None) -> Membership:
     roles = filing_agencies(session, case, user_id)
     if not roles:
-        if cases.roles_in_case(session, case, user_id):
-            raise NotAllowed("Observers read the case but do not file updates.")
-        raise NotAllowed(
-            f"You are not in an agency taking part in case {case.reference}.",
-            hint="Ask the lead coordinator to add your agency if it holds part of the picture.",
-        )
+        raise NotAllowed("You hold no role that files updates.", hint="Ask an admin for a role in an agency.")
     if slug is None:
         if len(roles) > 1:
             raise InvalidInput(

@@ -93,7 +93,7 @@ def test_one_line_refusals(slack, database, case):
             "/action", f"add x <@{SCHOOL}> due:{IN_A_WEEK}", user=POLICE_OBSERVER, channel=case.channel
         )
     )
-    assert "Only the lead coordinator and members" in said
+    assert "Observers read the case but do not add actions" in said
     said = slack.ephemeral(slack.command("/action", "add", user=COORD, channel="CGENERAL"))
     assert "works only in a case channel" in said
     assert stored(database) == []

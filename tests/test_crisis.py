@@ -210,7 +210,7 @@ def test_refusals(slack, fake, database, case):
     said = slack.ephemeral(
         slack.command("/crisis", "Something happening", user=POLICE_OBSERVER, channel=case.channel)
     )
-    assert "Observers cannot raise a crisis" in said
+    assert "Observers read the case but do not raise a crisis" in said
     slack.command("/crisis", "Threats made online tonight", user=SCHOOL, channel=case.channel)
     said = slack.ephemeral(slack.command("/crisis", "Another one", user=POLICE, channel=case.channel))
     assert "A crisis is already open" in said and "Threats made online tonight" in said
