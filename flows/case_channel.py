@@ -316,3 +316,29 @@ def archive_and_report(db: Database, client: WebClient, *, case_id: int, user: s
             client.chat_postMessage(
                 channel=user, text=f":lock: Case {case.reference} is closed and its channel archived."
             )
+
+
+def finish_setup(
+    db: Database,
+    client: WebClient,
+    *,
+    reference: str,
+    prefix: str,
+    user: str,
+    request_ref: str,
+    bot_user_id: str,
+) -> SetupResult:
+    """The lead's retry of a case whose channel setup stopped part-way (command or button)."""
+    with db.reader() as session:
+        case = cases.get_by_reference(session, reference)
+        cases.require_lead(case, user, "finish setting up this case")
+        case_id = case.id
+    return set_up_and_report(
+        db,
+        client,
+        case_id=case_id,
+        prefix=prefix,
+        user=user,
+        request_ref=request_ref,
+        bot_user_id=bot_user_id,
+    )

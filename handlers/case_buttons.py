@@ -21,16 +21,13 @@ def retry_setup(
     body: dict[str, Any], action: dict[str, Any], client: WebClient, context: BoltContext
 ) -> None:
 
-    d, user = deps(context), body["user"]["id"]
-    with d.db.reader() as session:
-        case = cases.get_by_reference(session, action["value"])
-        cases.require_lead(case, user, "finish setting up this case")
-    case_channel.set_up_and_report(
+    d = deps(context)
+    case_channel.finish_setup(
         d.db,
         client,
-        case_id=case.id,
+        reference=action["value"],
         prefix=d.settings.case_channel_prefix,
-        user=user,
+        user=body["user"]["id"],
         request_ref=request_ref(body),
         bot_user_id=context.bot_user_id or "",
     )

@@ -229,13 +229,10 @@ def close_form(call: Call) -> None:
 def retry_setup(call: Call) -> None:
     if len(call.args) != 1:
         raise InvalidInput("Say which case.", hint="For example `/case retry K7Q2M9`.")
-    with call.deps.db.reader() as session:
-        case = cases.get_by_reference(session, call.args[0])
-        cases.require_lead(case, call.user, "finish setting up this case")
-    case_channel.set_up_and_report(
+    case_channel.finish_setup(
         call.deps.db,
         call.client,
-        case_id=case.id,
+        reference=call.args[0],
         prefix=call.deps.settings.case_channel_prefix,
         user=call.user,
         request_ref=call.ref,

@@ -43,32 +43,51 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
     d, user, ref = deps(context), body["user_id"], request_ref(body)
     args = split_args(body.get("text"))
     name = args.pop(0).lower() if args else "status"
-    rules = reminder_rules(d.settings)
-    if name == "help" or name not in ("status", "every", "next", "record", "followup"):
-        respond(text=HELP, response_type="ephemeral")
-        return
     if name == "followup":
         respond(text=record_follow_up(d, args, user, ref), response_type="ephemeral")
-        return
+    elif name == "status":
+        respond(text=show_status(d, body["channel_id"], user), response_type="ephemeral")
+    elif name == "record":
+        client.views_open(trigger_id=body["trigger_id"], view=record_form(d, body["channel_id"], user))
+    elif name in ("every", "next"):
+        notice = change_schedule(d, body["channel_id"], name, args, user, ref)
+        if notice:
+            client.chat_postMessage(channel=body["channel_id"], text=notice)
+    else:
+        respond(text=HELP, response_type="ephemeral")
+
+
+def show_status(d: Any, channel: str, user: str) -> str:
+    with d.db.reader() as session:
+        case = cases.for_channel(session, channel, "/review")
+        cases.require_participant(session, case, user)
+        when = f"{case.next_review_at:%A %d %B %Y, %H:%M} UTC" if case.next_review_at else "not scheduled"
+        return f"Case {case.reference}: next review {when}; every {case.review_every_weeks} week(s)."
+
+
+def record_form(d: Any, channel: str, user: str) -> dict[str, Any]:
+    with d.db.reader() as session:
+        case = cases.for_channel(session, channel, "/review record")
+        cases.require_open(case)
+        cases.require_lead(case, user, "record reviews")
+        today = date.today()
+        return review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
+
+
+def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str, ref: str) -> str | None:
+    """`every` or `next`; returns the notice for the channel, or None for a repeated delivery."""
+    rules = reminder_rules(d.settings)
+    if name == "every":
+        weeks, weekday, at = parse_every(args)
+    elif not args or len(args) > 2:
+        raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
+    else:
+        day, at = date_arg(args[0]), reviews.parse_time(args[1]) if len(args) == 2 else None
     with d.db.session() as session:
-        case = cases.for_channel(session, body["channel_id"], "/review")
-        if name == "status":
-            cases.require_participant(session, case, user)
-            when = f"{case.next_review_at:%A %d %B %Y, %H:%M} UTC" if case.next_review_at else "not scheduled"
-            respond(
-                text=f"Case {case.reference}: next review {when}; every {case.review_every_weeks} week(s).",
-                response_type="ephemeral",
-            )
-            return
-        if name == "record":
-            cases.require_open(case)
-            cases.require_lead(case, user, "record reviews")
-            today = date.today()
-            view = review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
-        elif not deliveries.claim(session, ref):
-            return
-        elif name == "every":
-            weeks, weekday, at = parse_every(args)
+        case = cases.for_channel(session, channel, f"/review {name}")
+        if not deliveries.claim(session, ref):
+            return None
+        if name == "every":
             moment = reviews.set_cadence(
                 session,
                 case=case,
@@ -79,22 +98,14 @@ def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, con
                 actor=user,
                 request_ref=ref,
             )
-            notice = (
+            return (
                 f"Reviews of case {case.reference} are now every {weeks} week(s); "
                 f"next: {moment:%Y-%m-%d %H:%M} UTC."
             )
-        else:
-            if not args or len(args) > 2:
-                raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
-            at = reviews.parse_time(args[1]) if len(args) == 2 else None
-            moment = reviews.set_next(
-                session, case=case, day=date_arg(args[0]), at=at, rules=rules, actor=user, request_ref=ref
-            )
-            notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
-    if name == "record":
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-        return
-    client.chat_postMessage(channel=body["channel_id"], text=notice)
+        moment = reviews.set_next(
+            session, case=case, day=day, at=at, rules=rules, actor=user, request_ref=ref
+        )
+        return f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
 
 
 def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
