@@ -171,6 +171,8 @@ def acknowledge(
 ) -> None:
     with db.session() as session:
         page = crises.page_by_id(session, page_id)
+        if not deliveries.claim(session, request_ref):
+            return  # the same click, delivered again
         crisis = crises.acknowledge(session, page=page, user=user, now=now, request_ref=request_ref)
         case = session.get_one(Case, crisis.case_id)
         crisis_id, blocks = crisis.id, crisis_blocks.acknowledged(case, page)

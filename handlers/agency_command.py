@@ -50,7 +50,8 @@ def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, con
         with d.db.reader() as session:
             registry = agencies.all_agencies(session)
             roster = {a.id: list(a.memberships) for a in registry}
-            say(f"{len(registry)} agencies.", messages.agency_list(registry, roster))
+            blocks = messages.agency_list(registry, roster)
+        say(f"{len(registry)} agencies.", blocks)
         return
     if name == "handover":
         say(hand_over(d, client, args, user, request_ref(body), context.bot_user_id or ""))
@@ -78,9 +79,10 @@ def set_timezone(d: Any, args: list[str], user: str, ref: str) -> str:
             "Give the agency and a time zone.", hint="For example `/agency timezone police Europe/Paris`."
         )
     with d.db.session() as session:
-        agency = agencies.set_timezone(
-            session, agency=agencies.get(session, args[0]), timezone=args[1], actor=user, request_ref=ref
-        )
+        agency = agencies.get(session, args[0])
+        if not deliveries.claim(session, ref):
+            return "Already done."
+        agencies.set_timezone(session, agency=agency, timezone=args[1], actor=user, request_ref=ref)
         return f"{agency.name} keeps its on-call times in {agency.timezone}."
 
 

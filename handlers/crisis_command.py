@@ -49,11 +49,10 @@ def handle_crisis(body: dict[str, Any], client: WebClient, respond: Respond, con
         if first == "status":
             cases.require_participant(session, case, user)
             current = crises.open_crisis(session, case)
-            respond(
-                text=crises.CrisisOpen(current).message if current else "No crisis is open on this case.",
-                response_type="ephemeral",
-            )
-            return
+            status = crises.CrisisOpen(current).message if current else "No crisis is open on this case."
+    if first == "status":
+        respond(text=status, response_type="ephemeral")
+        return
     if first == "resolve":
         resolve(d, client, body, text[len("resolve") :].strip(), respond, ref)
         return

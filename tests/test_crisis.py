@@ -345,3 +345,18 @@ def test_home_shows_who_is_on_call(slack, fake, database, case):
     slack.event({"type": "app_home_opened", "user": POLICE_OBSERVER, "tab": "home"})
     text = json.dumps(fake.published[POLICE_OBSERVER]["blocks"])
     assert "On call now" in text and f"<@{POLICE}> (override)" in text
+
+
+def test_a_repeated_acknowledgement_delivery_changes_nothing_more(slack, fake, database, case):
+    slack.command("/oncall", f"set police <@{POLICE}>", user=ADMIN)
+    slack.command("/crisis", "Threats made online tonight", user=SCHOOL, channel=case.channel)
+    police_page = next(p for p in pages(database) if p.user_id == POLICE)
+    first = slack.click("crisis_ack", str(police_page.id), user=POLICE)
+    again = slack.replay(first)
+    assert again.status == 200
+    assert slack.ephemeral(again) == ""  # no second answer, not even a refusal
+    with database.reader() as session:
+        from models import AuditEvent
+
+        acks = session.scalars(select(AuditEvent).where(AuditEvent.action == "crisis.acknowledged")).all()
+    assert len(acks) == 1
