@@ -286,3 +286,38 @@ def test_a_refusal_reaches_the_coordinator_when_the_form_cannot_reopen(slack, fa
     assert "is not a coordinator" in fake.dms(COORD)[-1]["text"]
     with database.reader() as session:
         assert session.scalars(select(Case)).all() == []
+
+
+def test_large_registry_is_searched_as_the_coordinator_types(slack, fake, database, registry):
+    from models import AgencyKind
+    from services import agencies as agency_service
+
+    with database.session() as session:
+        for n in range(110):
+            agency_service.add(
+                session,
+                slug=f"ngo-{n:03d}",
+                name=f"Mentoring Project {n}",
+                kind=AgencyKind.NGO,
+                actor="setup",
+                request_ref="test",
+            )
+    slack.command("/case", "open", user=COORD)
+    view = fake.last_view()
+    field = next(b for b in view["blocks"] if b.get("block_id") == "agencies")
+    assert field["element"]["type"] == "multi_external_select"
+    payload = {
+        "type": "block_suggestion",
+        "team": {"id": "T0CASEHUB"},
+        "user": {"id": COORD},
+        "api_app_id": "ACASEHUB",
+        "action_id": "value",
+        "block_id": "agencies",
+        "value": "police",
+        "view": view,
+    }
+    reply = slack._form(payload)
+    assert reply.status == 200
+    assert [o["value"] for o in reply.json()["options"]] == ["police"]
+    many = slack._form({**payload, "value": "mentoring"}).json()["options"]
+    assert len(many) == 100  # Slack's limit for a menu's options

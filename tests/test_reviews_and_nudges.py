@@ -17,7 +17,7 @@ from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, Case, FollowUp, Notice, Review
 from services import reminders
-from tests.conftest import COORD, COORD2, HEALTH, POLICE, POLICE_OBSERVER, SCHOOL
+from tests.conftest import COORD, COORD2, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
 
@@ -371,11 +371,6 @@ def test_follow_up_reviews_after_closing(slack, fake, database, settings, api, c
 
 def test_backoff_grows_and_is_capped():
     assert notify.backoff(1) < notify.backoff(3) <= notify.backoff(20) == timedelta(minutes=60)
-
-
-def test_health_agency_unaffected(slack, fake, database, settings, api, case):
-    run(database, api, settings, datetime(2026, 12, 9, 10, 0, tzinfo=UTC))
-    assert not fake.dms(HEALTH)
 
 
 def test_follow_up_review_is_recorded_as_held(slack, fake, database, case):
