@@ -15,6 +15,7 @@ from blocks.kit import (
     context,
     escape,
     fit_message,
+    form,
     header,
     input_block,
     option,
@@ -41,14 +42,12 @@ def _agency_select(agencies: Sequence[Agency], initial: str | None) -> Block:
 
 def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str, Any]:
     priorities = [option(p.value.capitalize(), p.value) for p in Priority]
-    return {
-        "type": "modal",
-        "callback_id": ADD_FORM,
-        "title": plain("Add an action", 24),
-        "submit": plain("Add action", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(case=case.reference),
-        "blocks": [
+    return form(
+        ADD_FORM,
+        title="Add an action",
+        submit="Add action",
+        metadata=metadata(case=case.reference),
+        blocks=[
             input_block(
                 "text",
                 "What is to be done",
@@ -93,18 +92,16 @@ def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str
                 optional=True,
             ),
         ],
-    }
+    )
 
 
 def extend_form(action: Action, case: Case) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": EXTEND_FORM,
-        "title": plain(clip(f"Extend #{action.number}", 24), 24),
-        "submit": plain("Extend", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(case=case.reference, action=action.id),
-        "blocks": [
+    return form(
+        EXTEND_FORM,
+        title=clip(f"Extend #{action.number}", 24),
+        submit="Extend",
+        metadata=metadata(case=case.reference, action=action.id),
+        blocks=[
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}\nDue {action.due.isoformat()}"),
             input_block(
                 "due",
@@ -121,23 +118,21 @@ def extend_form(action: Action, case: Case) -> dict[str, Any]:
                 {"type": "plain_text_input", "action_id": "value", "max_length": 500},
             ),
         ],
-    }
+    )
 
 
 def reassign_form(action: Action, case: Case, agencies: Sequence[Agency]) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": REASSIGN_FORM,
-        "title": plain(clip(f"Reassign #{action.number}", 24), 24),
-        "submit": plain("Reassign", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(case=case.reference, action=action.id),
-        "blocks": [
+    return form(
+        REASSIGN_FORM,
+        title=clip(f"Reassign #{action.number}", 24),
+        submit="Reassign",
+        metadata=metadata(case=case.reference, action=action.id),
+        blocks=[
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}"),
             input_block("agency", "Owning agency", _agency_select(agencies, action.agency.slug)),
             input_block("owner", "Owner", {"type": "users_select", "action_id": "value"}, optional=True),
         ],
-    }
+    )
 
 
 def line(action: Action, *, reference: str | None = None, today: date | None = None) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from blocks.kit import Block, actions, button, context, escape, header, plain, section
+from blocks.kit import Block, actions, button, context, escape, form, header, plain, section
 from models import Agency, Case, Crisis, Page
 
 RAISE_FORM = "crisis_raise"
@@ -86,14 +86,12 @@ def email_text(crisis: Crisis, case: Case, notice: str) -> str:
 
 
 def raise_form(case: Case, summary: str) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": RAISE_FORM,
-        "title": plain("Raise a crisis", 24),
-        "submit": plain("Alert partners", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": case.reference,
-        "blocks": [
+    return form(
+        RAISE_FORM,
+        title="Raise a crisis",
+        submit="Alert partners",
+        metadata=case.reference,
+        blocks=[
             section(
                 "This pages the on-call person of every agency on the case, day or night. "
                 "*In immediate danger, call the police first.*"
@@ -111,7 +109,7 @@ def raise_form(case: Case, summary: str) -> dict[str, Any]:
                 },
             },
         ],
-    }
+    )
 
 
 def who(lines: Sequence[tuple[str, str, str]], now: datetime) -> list[Block]:

@@ -151,3 +151,26 @@ def checkbox_input(
 
 def datepicker(initial: str) -> Block:
     return {"type": "datepicker", "action_id": "value", "initial_date": initial}
+
+
+def form(
+    callback_id: str,
+    *,
+    title: str,
+    submit: str,
+    blocks: list[Block],
+    metadata: str = "",
+    close: str = "Cancel",
+) -> dict[str, Any]:
+    """A modal with inputs; titles and buttons are cut to Slack's 24 characters."""
+    view: dict[str, Any] = {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": plain(title, VIEW_TITLE_MAX),
+        "submit": plain(submit, VIEW_TITLE_MAX),
+        "close": plain(close, VIEW_TITLE_MAX),
+        "blocks": blocks,
+    }
+    if metadata:
+        view["private_metadata"] = metadata
+    return view

@@ -11,6 +11,7 @@ from blocks.kit import (
     PRIVATE_METADATA_MAX,
     Block,
     clip,
+    form,
     input_block,
     option,
     plain,
@@ -56,14 +57,12 @@ def open_case(
             "placeholder": plain("Type to search agencies", 150),
         }
     risk_options = [option(r.value.capitalize(), r.value) for r in Risk]
-    return {
-        "type": "modal",
-        "callback_id": OPEN_CASE,
-        "title": plain("Open a case", 24),
-        "submit": plain("Open case", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(channel=origin_channel),
-        "blocks": [
+    return form(
+        OPEN_CASE,
+        title="Open a case",
+        submit="Open case",
+        metadata=metadata(channel=origin_channel),
+        blocks=[
             section(
                 ":lock: *Do not enter the person's name, date of birth, address or any other "
                 "identifier.* casehub gives the case a reference; Slack only ever sees that."
@@ -122,21 +121,19 @@ def open_case(
                 optional=True,
             ),
         ],
-    }
+    )
 
 
 FOLLOW_UP_CHOICE = {"text": plain("Schedule reviews at 6 and 12 months", 75), "value": "6,12"}
 
 
 def close_case(case: Case) -> dict[str, Any]:
-    return {
-        "type": "modal",
-        "callback_id": CLOSE_CASE,
-        "title": plain(clip(f"Close case {case.reference}", 24), 24),
-        "submit": plain("Close case", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(case=case.reference, channel=case.channel_id),
-        "blocks": [
+    return form(
+        CLOSE_CASE,
+        title=clip(f"Close case {case.reference}", 24),
+        submit="Close case",
+        metadata=metadata(case=case.reference, channel=case.channel_id),
+        blocks=[
             section(
                 "Closing records the outcome, posts a closing message and archives the channel. "
                 "The case stays in casehub's record."
@@ -165,7 +162,7 @@ def close_case(case: Case) -> dict[str, Any]:
                 optional=True,
             ),
         ],
-    }
+    )
 
 
 def values(view: dict[str, Any]) -> dict[str, Any]:

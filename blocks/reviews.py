@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from blocks.kit import input_block, option, plain, section
+from blocks.kit import form, input_block, option, section
 from blocks.modals import metadata
 from models import Case, Risk
 
@@ -16,14 +16,12 @@ def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]
     agencies = [option(a.name, a.slug) for a in case.agencies][:100]
     risks = [option(r.value.capitalize(), r.value) for r in Risk]
     current = next(o for o in risks if o["value"] == case.risk.value)
-    return {
-        "type": "modal",
-        "callback_id": RECORD_FORM,
-        "title": plain("Record a review", 24),
-        "submit": plain("Record", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(case=case.reference),
-        "blocks": [
+    return form(
+        RECORD_FORM,
+        title="Record a review",
+        submit="Record",
+        metadata=metadata(case=case.reference),
+        blocks=[
             section(f"Review of case *{case.reference}*. Record decisions, not identities."),
             input_block(
                 "held_on",
@@ -64,4 +62,4 @@ def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]
                 "e.g. Share attendance | school | 2026-12-05",
             ),
         ],
-    }
+    )

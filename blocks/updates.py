@@ -16,10 +16,10 @@ from blocks.kit import (
     context,
     escape,
     fit_message,
+    form,
     header,
     input_block,
     option,
-    plain,
     section,
     static_select,
     text_input,
@@ -122,18 +122,15 @@ def update_form(
             "I have checked: text flagged as a possible identifier does not identify the person",
         ),
     ]
-    title = "Correct update" if existing else "Case update"
-    return {
-        "type": "modal",
-        "callback_id": UPDATE_FORM,
-        "title": plain(title, 24),
-        "submit": plain("Save" if existing else "File update", 24),
-        "close": plain("Cancel", 24),
-        "private_metadata": metadata(
+    return form(
+        UPDATE_FORM,
+        title="Correct update" if existing else "Case update",
+        submit="Save" if existing else "File update",
+        metadata=metadata(
             case=case.reference, channel=case.channel_id, update=existing.id if existing else None
         ),
-        "blocks": blocks,
-    }
+        blocks=blocks,
+    )
 
 
 def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:
