@@ -15,7 +15,6 @@ from blocks.kit import (
     button,
     clip,
     context,
-    divider,
     escape,
     fit_message,
     header,
@@ -194,19 +193,6 @@ def stage_notice(case: Case, previous: Stage, reason: str | None = None) -> str:
     if reason:
         text += f" ({reason})"
     return text + f"\nNext: {NEXT_STEPS[case.stage]}"
-
-
-def blocks_with_divider(groups: Sequence[Sequence[Block]]) -> list[Block]:
-    out: list[Block] = []
-    for group in groups:
-        if out:
-            out.append(divider())
-        out.extend(group)
-    return fit_message(out)
-
-
-def text_message(text: str) -> dict[str, Any]:
-    return {"text": clip(text, 3000), "blocks": [section(text)]}
 
 
 def stranger_joined_not_removed(notice: str) -> str:

@@ -84,10 +84,6 @@ def date_arg(value: str, what: str = "date") -> date:
         raise InvalidInput(f"`{value}` is not a {what}.", hint="Write dates as YYYY-MM-DD.") from None
 
 
-def user_of(body: dict[str, Any]) -> str:
-    return body.get("user_id") or body.get("user", {}).get("id")
-
-
 def tell_user(error: Exception, context: BoltContext) -> None:
     """The one place where a refusal or failure becomes a message to the person who asked."""
     if isinstance(error, CasehubError):
