@@ -8,13 +8,12 @@ from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
-from sqlalchemy import select
 
 from blocks import actions as action_blocks
 from blocks import messages
 from flows import action_posting
 from handlers.common import date_arg, deferred, deps, request_ref, split_args, user_arg
-from models import Case, Priority
+from models import Priority
 from services import actions, cases
 from services.errors import InvalidInput
 
@@ -122,7 +121,7 @@ def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltC
     d, user = deps(context), body["user_id"]
     which = args[0].lower() if args else "open"
     with d.db.reader() as session:
-        case = session.scalar(select(Case).where(Case.channel_id == body["channel_id"]))
+        case = cases.in_channel(session, body["channel_id"])
         if case is not None:
             cases.require_participant(session, case, user)
             rows = actions.listing(session, user, which, case=case)
@@ -131,7 +130,6 @@ def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltC
         else:
             rows = actions.listing(session, user, which if args else "mine")
             title = f"Your cases: {which if args else 'mine'} actions"
-            shown = session.scalars(select(Case).where(Case.id.in_({a.case_id for a in rows})))
-            references = {c.id: c.reference for c in shown}
+            references = cases.references(session, {a.case_id for a in rows})
         blocks = action_blocks.action_list(title, rows, references)
     respond(text=title, blocks=blocks, response_type="ephemeral")

@@ -7,12 +7,10 @@ from typing import Any
 
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
-from sqlalchemy import select
 
 from blocks import messages
 from flows import case_channel
 from handlers.common import deferred, deps
-from models import Case
 from services import audit, cases, deliveries
 
 log = logging.getLogger(__name__)
@@ -33,7 +31,7 @@ def member_joined(
         # Slack retries unacknowledged events; bolt does not deduplicate, so the event_id does.
         if not deliveries.claim(session, f"event:{body['event_id']}"):
             return
-        case = session.scalar(select(Case).where(Case.channel_id == channel))
+        case = cases.in_channel(session, channel)
         if case is None or user in cases.entitled_users(session, case):
             return
         strict = d.settings.strict_membership

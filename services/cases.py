@@ -169,13 +169,24 @@ def get_by_reference(session: Session, reference: str) -> Case:
     return case
 
 
-def for_channel(session: Session, channel_id: str, command: str) -> Case:
-    case = session.scalar(
+def in_channel(session: Session, channel_id: str) -> Case | None:
+    return session.scalar(
         select(Case).where(Case.channel_id == channel_id).options(selectinload(Case.participations))
     )
+
+
+def for_channel(session: Session, channel_id: str, command: str) -> Case:
+    case = in_channel(session, channel_id)
     if case is None:
         raise NotACaseChannel(command)
     return case
+
+
+def references(session: Session, case_ids: set[int]) -> dict[int, str]:
+    return {
+        case_id: ref
+        for case_id, ref in session.execute(select(Case.id, Case.reference).where(Case.id.in_(case_ids)))
+    }
 
 
 def entitled_users(session: Session, case: Case) -> set[str]:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, Agency, Case, Risk, Stage
-from services import actions, agencies, updates
+from services import actions, agencies, cases, updates
 from services.updates import AgencyPicture
 
 
@@ -64,12 +64,5 @@ def gather(session: Session, user: str, *, today: date | None = None) -> HomeDat
     data.member_actions = actions.agency_open_actions(session, user)
     missing = {a.case_id for a in data.member_actions} - set(data.references)
     if missing:
-        data.references.update(
-            {
-                case_id: reference
-                for case_id, reference in session.execute(
-                    select(Case.id, Case.reference).where(Case.id.in_(missing))
-                )
-            }
-        )
+        data.references.update(cases.references(session, missing))
     return data
