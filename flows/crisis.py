@@ -23,7 +23,7 @@ from bot.slack import describe_error
 from flows import notify
 from flows.rules import crisis_rules
 from models import Agency, Case, Crisis, Notice, Page
-from services import crises, deliveries, oncall
+from services import crises, deliveries, oncall, outbox
 from services.reminders import Due
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def raise_and_page(
             rules=crisis_rules(settings),
         )
         if created:
-            notify.record(
+            outbox.record(
                 session,
                 page_dues(session, crisis, case, crises.pages(session, crisis), settings.emergency_notice),
             )
@@ -208,7 +208,7 @@ def escalate(db: Database, client: WebClient, settings: Settings, now: datetime)
                         channel=case.channel_id,
                     )
                 )
-        notify.record(session, dues)
+        outbox.record(session, dues)
     # Crisis notices ignore working hours: they go now, not at the next working hour.
     notify.send_ready(db, client, now, is_open=lambda _now, _tz: True, keys=[d.key for d in dues])
     for crisis_id in touched:

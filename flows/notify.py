@@ -1,7 +1,7 @@
 """Sending notices exactly once, through an outbox in the database.
 
-A notice is first recorded `pending` under its unique key, in the same transaction
-that decided it was due. Sending claims it (`pending` → `sending`, a conditional
+A notice is first recorded `pending` under its unique key (`services.outbox.record`), in
+the same transaction that decided it was due. Sending claims it (`pending` → `sending`, a conditional
 update that only one process can win), posts it with its key as message metadata,
 and records `sent`. If a process dies between Slack's answer and that record, the
 next sweep finds the stale claim and asks Slack whether the message is there before
@@ -19,18 +19,13 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.slack import describe_error
-from models import Notice, utcnow
-from services.reminders import Due
+from models import Notice
+from services import outbox
 
 log = logging.getLogger(__name__)
-STALE = timedelta(minutes=5)
 SEND_LIMIT = 300  # a sweep's share of Slack's rate limits; the rest goes next minute
 SENDERS = 8  # Slack calls in flight at once
 METADATA_TYPE = "casehub_notice"
@@ -44,70 +39,19 @@ class SendResult:
     waiting: int = 0  # outside the recipient's working hours
 
 
-def backoff(attempts: int) -> timedelta:
-    return timedelta(minutes=min(60, 2**attempts))
-
-
-def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
-    """Record notices in the caller's transaction; those already recorded are left alone."""
-    if not dues:
-        return 0
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    now = utcnow()
-    rows = [
-        {
-            "key": d.key,
-            "recipient": d.recipient,
-            "channel": d.channel,
-            "tz": d.tz,
-            "text": d.text,
-            "blocks": d.blocks,
-            "state": state,
-            "attempts": 0,
-            "created_at": now,
-        }
-        for d in dues
-    ]
-    known = set()
-    for start in range(0, len(rows), 1000):
-        keys = [row["key"] for row in rows[start : start + 1000]]
-        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
-    fresh = [row for row in rows if row["key"] not in known]
-    if fresh:
-        # One recorded meanwhile by another scheduler is left as it is.
-        session.execute(insert(Notice).on_conflict_do_nothing(), fresh)
-    return len(fresh)
-
-
 def _claim(db: Database, key: str, now: datetime) -> bool:
     with db.session() as session:
-        taken = session.execute(
-            update(Notice)
-            .where(Notice.key == key, Notice.state.in_(("pending", "failed")))
-            .values(state="sending", claimed_at=now, attempts=Notice.attempts + 1)
-        )
-    return taken.rowcount == 1
+        return outbox.claim(session, key, now)
 
 
 def _finish(
     db: Database, notice: Notice, *, ts: str | None, channel: str | None, error: str | None, now: datetime
 ) -> None:
-    if error is None:
-        values = {
-            "state": "sent",
-            "ts": ts,
-            "sent_at": now,
-            "last_error": None,
-            "channel": channel or notice.channel,
-        }
-    else:
-        values = {
-            "state": "failed",
-            "last_error": error[:300],
-            "next_attempt_at": now + backoff(notice.attempts + 1),
-        }
     with db.session() as session:
-        session.execute(update(Notice).where(Notice.key == notice.key).values(**values))
+        if error is None:
+            outbox.mark_sent(session, notice, ts=ts, channel=channel, now=now)
+        else:
+            outbox.mark_failed(session, notice, error=error, now=now)
 
 
 def _send(db: Database, client: WebClient, notice: Notice, now: datetime) -> bool:
@@ -132,21 +76,8 @@ def send_ready(
 ) -> SendResult:
     """Send pending notices (and failed ones whose back-off is over), within working hours."""
     result = SendResult()
-    query = (
-        select(Notice)
-        .where(
-            or_(
-                Notice.state == "pending",
-                (Notice.state == "failed") & (Notice.next_attempt_at <= now),
-            )
-        )
-        .order_by(Notice.created_at)
-        .limit(SEND_LIMIT * 4)
-    )
-    if keys is not None:
-        query = query.where(Notice.key.in_(keys))
     with db.reader() as session:
-        ready = list(session.scalars(query))
+        ready = outbox.ready(session, now, limit=SEND_LIMIT * 4, keys=keys)
     sendable = []
     for notice in ready:
         if notice.tz is not None and not is_open(now, notice.tz):
@@ -169,11 +100,7 @@ def send_ready(
 def recover_stale(db: Database, client: WebClient, now: datetime) -> int:
     """Claims left `sending` by a process that died: sent after all, or sent now."""
     with db.reader() as session:
-        stale = list(
-            session.scalars(
-                select(Notice).where(Notice.state == "sending", Notice.claimed_at < now - STALE).limit(200)
-            )
-        )
+        stale = outbox.stale(session, now)
     resent = 0
     for notice in stale:
         ts = _find_sent(client, notice)

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from flows import crisis, notify
 from flows.rules import reminder_rules, working_hours
 from models import Case, Notice, Preference, Stage, utcnow
-from services import digests, reminders
+from services import digests, outbox, reminders
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -128,8 +128,8 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         dues = reminders.collect(session, now, reminder_rules(settings), tz_of) + digest_dues(
             session, settings, now, tz_of
         )
-        report.due = notify.record(session, [d for d in dues if d.text])
-        notify.record(session, [d for d in dues if not d.text], state="skipped")
+        report.due = outbox.record(session, [d for d in dues if d.text])
+        outbox.record(session, [d for d in dues if not d.text], state="skipped")
     crisis.escalate(db, client, settings, now)
     sent = notify.send_ready(db, client, now, is_open=hours.is_open)
     report.recovered = notify.recover_stale(db, client, now)
@@ -145,7 +145,7 @@ def send_digest_now(db: Database, client: WebClient, settings: Settings, user: s
         due = build_digest(session, settings, user, key, now, tz, session.get(Preference, user))
         if not due.text:
             return False
-        notify.record(session, [reminders.Due(due.key, user, due.text, None, blocks=due.blocks)])
+        outbox.record(session, [reminders.Due(due.key, user, due.text, None, blocks=due.blocks)])
     notify.send_ready(db, client, now, is_open=hours_always_open, keys=[key])
     return True
 

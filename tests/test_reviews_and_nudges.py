@@ -12,11 +12,10 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from bot import scheduler
-from flows import notify
 from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, Case, FollowUp, Notice, Review
-from services import reminders
+from services import outbox, reminders
 from tests.conftest import COORD, COORD2, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
@@ -370,7 +369,7 @@ def test_follow_up_reviews_after_closing(slack, fake, database, settings, api, c
 
 
 def test_backoff_grows_and_is_capped():
-    assert notify.backoff(1) < notify.backoff(3) <= notify.backoff(20) == timedelta(minutes=60)
+    assert outbox.backoff(1) < outbox.backoff(3) <= outbox.backoff(20) == timedelta(minutes=60)
 
 
 def test_follow_up_review_is_recorded_as_held(slack, fake, database, case):

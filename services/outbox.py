@@ -1,0 +1,109 @@
+"""The notice outbox: every nudge, reminder, digest and page, recorded before it is sent.
+
+A notice goes pending → sending (claimed by exactly one process) → sent, or → failed with a
+back-off and back to sending. Keys name what, for whom and for which due time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from models import Notice, utcnow
+from services.reminders import Due
+
+STALE = timedelta(minutes=5)
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(minutes=min(60, 2**attempts))
+
+
+def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
+    """Record notices in the caller's transaction; those already recorded are left alone."""
+    if not dues:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "key": d.key,
+            "recipient": d.recipient,
+            "channel": d.channel,
+            "tz": d.tz,
+            "text": d.text,
+            "blocks": d.blocks,
+            "state": state,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for d in dues
+    ]
+    known: set[str] = set()
+    for start in range(0, len(rows), 1000):
+        keys = [row["key"] for row in rows[start : start + 1000]]
+        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
+    fresh = [row for row in rows if row["key"] not in known]
+    if fresh:
+        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        # One recorded meanwhile by another scheduler is left as it is.
+        session.execute(insert(Notice).on_conflict_do_nothing(), fresh)
+    return len(fresh)
+
+
+def claim(session: Session, key: str, now: datetime) -> bool:
+    """Take a notice to send it; only one process can win."""
+    taken = session.execute(
+        update(Notice)
+        .where(Notice.key == key, Notice.state.in_(("pending", "failed")))
+        .values(state="sending", claimed_at=now, attempts=Notice.attempts + 1)
+    )
+    return taken.rowcount == 1
+
+
+def mark_sent(
+    session: Session, notice: Notice, *, ts: str | None, channel: str | None, now: datetime
+) -> None:
+    session.execute(
+        update(Notice)
+        .where(Notice.key == notice.key)
+        .values(state="sent", ts=ts, sent_at=now, last_error=None, channel=channel or notice.channel)
+    )
+
+
+def mark_failed(session: Session, notice: Notice, *, error: str, now: datetime) -> None:
+    session.execute(
+        update(Notice)
+        .where(Notice.key == notice.key)
+        .values(state="failed", last_error=error[:300], next_attempt_at=now + backoff(notice.attempts + 1))
+    )
+
+
+def ready(session: Session, now: datetime, *, limit: int, keys: list[str] | None = None) -> list[Notice]:
+    """Pending notices, and failed ones whose back-off is over, oldest first."""
+    query = (
+        select(Notice)
+        .where(
+            or_(
+                Notice.state == "pending",
+                (Notice.state == "failed") & (Notice.next_attempt_at <= now),
+            )
+        )
+        .order_by(Notice.created_at)
+        .limit(limit)
+    )
+    if keys is not None:
+        query = query.where(Notice.key.in_(keys))
+    return list(session.scalars(query))
+
+
+def stale(session: Session, now: datetime) -> list[Notice]:
+    """Claims left `sending` by a process that died mid-send."""
+    return list(
+        session.scalars(
+            select(Notice).where(Notice.state == "sending", Notice.claimed_at < now - STALE).limit(200)
+        )
+    )
