@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,7 +16,7 @@ from bot.db import Database
 from bot.settings import Settings
 from flows import crisis, notify
 from flows.rules import reminder_rules, working_hours
-from models import Case, Notice, Preference, Stage, utcnow
+from models import Preference, utcnow
 from services import digests, outbox, reminders
 from services.worktime import zone
 
@@ -39,24 +38,13 @@ class SweepReport:
 
 def known_timezones(db: Database) -> dict[str, str]:
     with db.reader() as session:
-        return {
-            user: tz
-            for user, tz in session.execute(
-                select(Preference.user_id, Preference.timezone).where(Preference.timezone.is_not(None))
-            )
-        }
+        return digests.known_timezones(session)
 
 
 def refresh_timezones(db: Database, client: WebClient, users: set[str], now: datetime) -> None:
     """Ask Slack for the time zones casehub does not know yet (a few a sweep)."""
     with db.reader() as session:
-        fresh = set(
-            session.scalars(
-                select(Preference.user_id).where(
-                    Preference.user_id.in_(users), Preference.timezone_checked_at > now - TIMEZONE_MAX_AGE
-                )
-            )
-        )
+        fresh = digests.recently_checked(session, users, now - TIMEZONE_MAX_AGE)
     for user in sorted(users - fresh)[:TIMEZONE_LOOKUPS_PER_SWEEP]:
         try:
             tz = client.users_info(user=user)["user"].get("tz")
@@ -65,8 +53,7 @@ def refresh_timezones(db: Database, client: WebClient, users: set[str], now: dat
             tz = None
         try:
             with db.session() as session:
-                pref = digests.preference(session, user)
-                pref.timezone, pref.timezone_checked_at = tz or pref.timezone, now
+                digests.note_timezone(session, user, tz, now)
         except IntegrityError:
             pass  # another sweep recorded this person at the same moment
 
@@ -76,24 +63,21 @@ def digest_dues(
 ) -> list[reminders.Due]:
     """Digests due now (one a coordinator and local day); an empty one is recorded as skipped."""
     hours = working_hours(settings)
-    leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
-    prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
     candidates = {}
-    for user in leads:
-        pref = prefs.get(user)
+    for user, pref in digests.leads_and_preferences(session):
         choice = pref.digest if pref else "daily"
         at = pref.digest_time if pref and pref.digest_time else settings.digest_time
         day = reminders.digest_due(choice, at, now, tz_of(user), hours)
         if day is not None:
-            candidates[f"digest:{user}:{day}"] = user
-    if not candidates:
-        return []
-    done = set(session.scalars(select(Notice.key).where(Notice.key.in_(list(candidates)))))
-    out = []
-    for key, user in candidates.items():
-        if key not in done and len(out) < DIGESTS_PER_SWEEP:
-            out.append(build_digest(session, settings, user, key, now, tz_of(user), prefs.get(user)))
-    return out
+            candidates[f"digest:{user}:{day}"] = (user, pref)
+    fresh = outbox.unrecorded(session, list(candidates))
+    due = [key for key in candidates if key in fresh][:DIGESTS_PER_SWEEP]
+    return [
+        build_digest(
+            session, settings, candidates[key][0], key, now, tz_of(candidates[key][0]), candidates[key][1]
+        )
+        for key in due
+    ]
 
 
 def build_digest(

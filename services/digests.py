@@ -98,3 +98,35 @@ def build(session: Session, user: str, *, now: datetime, today: date, since: dat
     for section in EXTRA_SECTIONS:
         digest.extra += section(session, ids)
     return digest
+
+
+def known_timezones(session: Session) -> dict[str, str]:
+    """The time zones Slack reported for people, as last learnt."""
+    return {
+        user: tz
+        for user, tz in session.execute(
+            select(Preference.user_id, Preference.timezone).where(Preference.timezone.is_not(None))
+        )
+    }
+
+
+def recently_checked(session: Session, users: set[str], since: datetime) -> set[str]:
+    return set(
+        session.scalars(
+            select(Preference.user_id).where(
+                Preference.user_id.in_(users), Preference.timezone_checked_at > since
+            )
+        )
+    )
+
+
+def note_timezone(session: Session, user: str, tz: str | None, now: datetime) -> None:
+    pref = preference(session, user)
+    pref.timezone, pref.timezone_checked_at = tz or pref.timezone, now
+
+
+def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None]]:
+    """Everyone who leads an open case, with their digest preference if they set one."""
+    leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
+    prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
+    return [(user, prefs.get(user)) for user in leads]

@@ -42,11 +42,8 @@ def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
         }
         for d in dues
     ]
-    known: set[str] = set()
-    for start in range(0, len(rows), 1000):
-        keys = [row["key"] for row in rows[start : start + 1000]]
-        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys))))
-    fresh = [row for row in rows if row["key"] not in known]
+    unrecorded_keys = unrecorded(session, [row["key"] for row in rows])
+    fresh = [row for row in rows if row["key"] in unrecorded_keys]
     if fresh:
         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         # One recorded meanwhile by another scheduler is left as it is.
@@ -107,3 +104,11 @@ def stale(session: Session, now: datetime) -> list[Notice]:
             select(Notice).where(Notice.state == "sending", Notice.claimed_at < now - STALE).limit(200)
         )
     )
+
+
+def unrecorded(session: Session, keys: list[str]) -> set[str]:
+    """The keys among these that no notice carries yet."""
+    known: set[str] = set()
+    for start in range(0, len(keys), 1000):
+        known.update(session.scalars(select(Notice.key).where(Notice.key.in_(keys[start : start + 1000]))))
+    return set(keys) - known
