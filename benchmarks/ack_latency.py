@@ -32,6 +32,7 @@ from slack_sdk import WebClient  # noqa: E402
 
 from blocks import modals  # noqa: E402
 from bot.db import Database  # noqa: E402
+from bot.work import run_at_lowest_priority  # noqa: E402
 from flows import case_channel  # noqa: E402
 from models import AgencyKind, Risk, Role  # noqa: E402
 from services import agencies, cases  # noqa: E402
@@ -49,7 +50,7 @@ USERS = (COORD, "UPOL", "USCH")
 def run_fake_slack(connection) -> None:  # type: ignore[no-untyped-def]
     """The fake Slack in a process of its own, so that it does not slow the clients down."""
     # Real Slack does not run on casehub's CPU: keep the fake from competing with what is measured.
-    os.nice(19)
+    run_at_lowest_priority()
     fake = FakeSlack(enforce_rate_limits=False, open_workspace=True).start()
     for user in USERS:
         fake.add_user(user)
@@ -103,10 +104,9 @@ def serve(app_spec: str, port: int, env: dict[str, str]) -> subprocess.Popen[byt
         env={**os.environ, **env},
     )
     deadline = time.time() + 30
-    while time.time() < deadline:
+    while time.time() < deadline:  # until it is up, with its worker processes ready
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/slack/events", timeout=1)
-        except urllib.error.HTTPError:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
             return process
         except OSError:
             time.sleep(0.2)

@@ -12,7 +12,7 @@ from bot.db import Database
 from bot.executor import ListenerExecutor
 from bot.settings import Settings
 from bot.slack import make_client
-from bot.work import ProcessLazyListenerRunner
+from bot.work import HandOffListenerRunner, ProcessLazyListenerRunner
 from handlers import register_listeners
 from handlers.common import Deps, tell_user
 
@@ -51,13 +51,13 @@ def create_app(
         context["deps"] = deps
         next()
 
-    app.error(report_error)
-    register_listeners(app)
     processes = settings.work_processes if workers is None else workers
     if processes > 0:
-        app.listener_runner.lazy_listener_runner = ProcessLazyListenerRunner(
-            settings, processes, executor if track else None
-        )
+        lazy = ProcessLazyListenerRunner(settings, processes, executor if track else None)
+        # Set before app.error(), which installs the error handler on the runner.
+        app._listener_runner = HandOffListenerRunner.replacing(app.listener_runner, lazy)
+    app.error(report_error)
+    register_listeners(app)
     return app
 
 

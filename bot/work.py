@@ -6,13 +6,17 @@ calls and database writes then compete for another core, at the lowest priority,
 for the interpreter lock of the thread that must answer Slack.
 
 The request thread only appends to an in-memory queue, which never blocks; one
-dispatcher thread feeds the workers' pipe and is the only thing that waits when the
-workers fall behind. (A process pool's own hand-off can block the submitting thread
-once its wake-up pipe fills under a backlog, and with it the acknowledgement.)
+dispatcher thread hands each request to a worker that has said it is idle, through that
+worker's own pipe, and is the only thing that waits when the workers fall behind. (A
+process pool's own hand-off can block the submitting thread once its wake-up pipe fills
+under a backlog, and with it the acknowledgement.) No lock is shared with the workers
+for reading work, so a worker that is killed (say, by the out-of-memory killer) cannot
+leave the others stuck behind it: it is replaced, and the rest carry on.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -20,10 +24,12 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.listener.thread_runner import ThreadListenerRunner
 from slack_bolt.request import BoltRequest
 from slack_bolt.util.utils import get_name_for_callable
 
@@ -34,17 +40,18 @@ log = logging.getLogger(__name__)
 _STOP = None
 
 
-def _worker(settings: Settings, jobs: Any, done: Any) -> None:
+def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
     from bot.app import create_app
     from bot.db import Database
 
-    os.nice(19)  # acknowledging is latency-bound and this is throughput-bound: the web process goes first
+    run_at_lowest_priority()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
     app: App = create_app(settings, Database(settings.database_url), verify_requests=False, workers=0)
+    reports.put((ident, None))  # ready for work
     while True:
-        job = jobs.get()
+        job = jobs.recv()
         if job is _STOP:
             return
         body, headers, function_name, token = job
@@ -56,8 +63,52 @@ def _worker(settings: Settings, jobs: Any, done: Any) -> None:
         except Exception:
             log.exception("a deferred listener failed")
         finally:
-            if token is not None:
-                done.put(token)
+            reports.put((ident, token))  # done, and ready for the next
+
+
+def run_at_lowest_priority() -> None:
+    """Run this process only when the acknowledging process does not need the CPU.
+
+    Acknowledging is latency-bound and this work is throughput-bound. Linux's SCHED_IDLE
+    gives way at once when another process wakes up (a niced process may finish its
+    time slice first); elsewhere the lowest nice value is the nearest thing.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
+
+
+class HandOffListenerRunner(ThreadListenerRunner):
+    """bolt's listener runner, handing lazy listeners' requests to the workers as they came.
+
+    For a thread, bolt deep-copies the request and its context (client, logger, settings)
+    before starting a lazy listener: most of what an acknowledgement costs. A worker
+    process rebuilds both from the raw request, so the copy is skipped.
+    """
+
+    @classmethod
+    def replacing(cls, runner: ThreadListenerRunner, lazy: LazyListenerRunner) -> HandOffListenerRunner:
+        return cls(
+            logger=runner.logger,
+            process_before_response=runner.process_before_response,
+            listener_error_handler=runner.listener_error_handler,
+            listener_start_handler=runner.listener_start_handler,
+            listener_completion_handler=runner.listener_completion_handler,
+            listener_executor=runner.listener_executor,
+            lazy_listener_runner=lazy,
+        )
+
+    def _start_lazy_function(self, lazy_func: Callable[..., None], request: BoltRequest) -> None:
+        self.lazy_listener_runner.start(function=lazy_func, request=request)
+
+
+@dataclass
+class _Worker:
+    process: Any
+    jobs: Any  # the sending end of this worker's own pipe
+    ready: bool = False  # it has built its app and asked for work
+    running: tuple[str, int | None] | None = None  # the listener it runs, and the token to report
 
 
 class ProcessLazyListenerRunner(LazyListenerRunner):
@@ -66,33 +117,51 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         context = multiprocessing.get_context("spawn")
         self._settings, self._processes, self._context = settings, processes, context
         self._backlog: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
-        self._jobs = context.SimpleQueue()
-        self._done = context.SimpleQueue()
+        self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()  # workers waiting for a request
+        self._reports = context.SimpleQueue()  # from the workers: (worker, finished token)
         self._tracker = tracker
         self._pending: dict[int, Future[None]] = {}
         self._tokens = iter(range(1, 1 << 62))
+        self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._workers: list[Any] = []
+        self._workers: dict[int, _Worker] = {}
+        self._started_in: int | None = None
 
-    def _start(self) -> None:
-        # Lazily, on first use: a forking server (gunicorn) must not inherit these threads.
+    def start_workers(self) -> None:
+        """Start the worker processes and the threads that feed them, once per process.
+
+        The serving process calls it at start-up, so that workers are ready before the
+        first request. It is not done on construction: a server that forks after loading
+        the app would not carry these threads over, so a forked process starts its own.
+        """
         with self._lock:
-            if self._workers:
+            if self._started_in == os.getpid():
                 return
-            self._workers = [
-                self._context.Process(
-                    target=_worker, args=(self._settings, self._jobs, self._done), daemon=True
-                )
-                for _ in range(self._processes)
-            ]
-            for worker in self._workers:
-                worker.start()
+            self._started_in = os.getpid()
+            self._workers = {}
+            for _ in range(self._processes):
+                self._spawn()
             threading.Thread(target=self._dispatch, name="work-dispatch", daemon=True).start()
-            if self._tracker is not None:
-                threading.Thread(target=self._collect, name="work-done", daemon=True).start()
+            threading.Thread(target=self._collect, name="work-reports", daemon=True).start()
+
+    def _spawn(self) -> None:
+        ident = next(self._ids)
+        reader, writer = self._context.Pipe(duplex=False)
+        process = self._context.Process(
+            target=_worker, args=(self._settings, ident, reader, self._reports), daemon=True
+        )
+        process.start()
+        reader.close()  # the worker has it now: sending to a dead worker fails rather than waits
+        self._workers[ident] = _Worker(process, writer)
+
+    def readiness(self) -> tuple[int, int]:
+        """How many worker processes are running and ready for work, of how many there should be."""
+        workers = list(self._workers.values())
+        return sum(worker.ready and worker.process.is_alive() for worker in workers), self._processes
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
-        self._start()
+        if self._started_in != os.getpid():
+            self.start_workers()
         token = None
         if self._tracker is not None:  # someone waits for the work to finish (tests, benchmarks)
             token = next(self._tokens)
@@ -103,17 +172,75 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
 
     def _dispatch(self) -> None:
         while True:
-            self._jobs.put(self._backlog.get())
+            try:
+                job = self._backlog.get(timeout=1.0)
+            except queue.Empty:  # a quiet moment: look after the workers
+                self._replace_dead_workers()
+                continue
+            if job is _STOP:
+                for worker in self._workers.values():
+                    self._send(worker, _STOP)
+                return
+            while not self._hand_over(job):
+                pass
+
+    def _hand_over(self, job: tuple[Any, ...]) -> bool:
+        try:
+            ident = self._idle.get(timeout=1.0)
+        except queue.Empty:  # all busy; or some dead, never to ask again
+            self._replace_dead_workers()
+            return False
+        worker = self._workers.get(ident)
+        if worker is None or not self._send(worker, job):
+            self._replace_dead_workers()
+            return False
+        worker.running = (job[2], job[3])
+        return True
+
+    @staticmethod
+    def _send(worker: _Worker, job: tuple[Any, ...] | None) -> bool:
+        try:
+            worker.jobs.send(job)
+        except OSError:  # the worker has died
+            return False
+        return True
 
     def _collect(self) -> None:
         while True:
-            token = self._done.get()
-            future = self._pending.pop(token, None)
-            if future is not None:
-                future.set_result(None)
+            ident, token = self._reports.get()
+            worker = self._workers.get(ident)
+            if worker is not None:
+                worker.ready, worker.running = True, None
+                self._idle.put(ident)
+            self._finished(token)
+
+    def _finished(self, token: int | None) -> None:
+        future = self._pending.pop(token, None) if token is not None else None
+        if future is not None:
+            future.set_result(None)
+
+    def _replace_dead_workers(self) -> None:
+        for ident, worker in list(self._workers.items()):
+            if worker.process.exitcode is None:
+                continue
+            if worker.running is not None:
+                listener, token = worker.running
+                log.error(
+                    "worker process %s died (exit code %s) while running %s; that request's work is lost",
+                    worker.process.pid,
+                    worker.process.exitcode,
+                    listener,
+                )
+                self._finished(token)
+            else:
+                log.error(
+                    "worker process %s died (exit code %s)", worker.process.pid, worker.process.exitcode
+                )
+            del self._workers[ident]
+            worker.jobs.close()
+            self._spawn()
 
     def shutdown(self) -> None:
-        for _ in self._workers:
-            self._backlog.put(_STOP)
-        for worker in self._workers:
-            worker.join(timeout=10)
+        self._backlog.put(_STOP)
+        for worker in list(self._workers.values()):
+            worker.process.join(timeout=10)

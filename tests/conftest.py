@@ -11,6 +11,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
+from slack_bolt import App
 from sqlalchemy import text
 
 from bot.app import create_app
@@ -141,6 +142,7 @@ class Running:
     url: str
     executor: ListenerExecutor
     server: _ThreadingServer
+    app: App
 
 
 def serve(settings: Settings, database: Database) -> Running:
@@ -150,7 +152,7 @@ def serve(settings: Settings, database: Database) -> Running:
         "127.0.0.1", 0, wsgi_app(app, database), server_class=_ThreadingServer, handler_class=_QuietHandler
     )
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_port}", executor, server)
+    return Running(f"http://127.0.0.1:{server.server_port}", executor, server, app)
 
 
 @pytest.fixture

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+import urllib.error
+import urllib.request
+
 import pytest
 from sqlalchemy import select
 
 from models import Case, SetupState
 from tests.conftest import COORD, POLICE
-from tests.helpers import open_case
+from tests.helpers import open_case, wait_for
 
 
 @pytest.fixture
@@ -34,7 +40,7 @@ def test_handing_work_over_never_blocks_the_acknowledging_thread(settings):
     from bot.work import ProcessLazyListenerRunner
 
     runner = ProcessLazyListenerRunner(settings, processes=1)
-    runner._workers = ["stalled"]  # no worker reads: the pipe to them fills and stays full
+    runner._started_in = os.getpid()  # no worker reads: the pipe to them fills and stays full
     threading.Thread(target=runner._dispatch, daemon=True).start()
     request = BoltRequest(body="x" * 1000, headers={})
 
@@ -49,3 +55,65 @@ def test_handing_work_over_never_blocks_the_acknowledging_thread(settings):
     flooding.start()
     flooding.join(timeout=20)
     assert not flooding.is_alive()
+
+
+def health(url: str) -> dict:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        assert error.code == 503
+        return json.loads(error.read())
+
+
+def test_health_waits_for_the_workers_and_a_dead_worker_is_replaced(running, slack, fake, registry):
+    runner = running.app.listener_runner.lazy_listener_runner
+    runner.start_workers()
+    assert wait_for(lambda: health(running.url)["ok"], timeout=30)
+    assert health(running.url) == {"ok": True, "database": "up", "workers": {"ready": 1, "expected": 1}}
+
+    (dead,) = [worker.process for worker in runner._workers.values()]
+    dead.kill()
+    dead.join(timeout=10)
+    report = health(running.url)
+    assert report["ok"] is False and report["workers"] == {"ready": 0, "expected": 1}
+
+    # The next piece of work starts a new worker, which does it.
+    said = slack.ephemeral(slack.command("/case", "list", user=COORD))
+    assert "You lead no open cases" in said
+    assert [worker.process.pid for worker in runner._workers.values()] != [dead.pid]
+    assert wait_for(lambda: health(running.url)["ok"], timeout=30)
+
+
+def test_a_worker_killed_mid_request_is_replaced_and_the_rest_carries_on(
+    running, slack, fake, database, registry, caplog
+):
+    running.app.listener_runner.lazy_listener_runner.start_workers()
+    fake.delay("conversations.create", 30)  # the worker is stuck in the middle of setting up a case
+    runner = running.app.listener_runner.lazy_listener_runner
+
+    def kill_the_busy_worker() -> None:
+        assert wait_for(lambda: fake.calls_to("conversations.create"), timeout=30)
+        (busy,) = [worker.process for worker in runner._workers.values()]
+        busy.kill()
+
+    killer = threading.Thread(target=kill_the_busy_worker)
+    killer.start()
+    slack.command("/case", "open", user=COORD)
+    values = {
+        "summary": "A concern raised by the school.",
+        "risk": "low",
+        "lead": COORD,
+        "agencies": ["police"],
+    }
+    reply = slack.submit(fake.last_view(), values, user=COORD)  # returns once the work is over
+    assert reply.status == 200 and not reply.body, reply.body
+    killer.join()
+    assert "while running record_open" in caplog.text
+    assert "that request's work is lost" in caplog.text
+
+    with database.reader() as session:
+        case = session.scalars(select(Case)).one()  # recorded before the channel was asked for
+    assert case.setup_state is SetupState.PENDING
+    said = slack.ephemeral(slack.command("/case", "list", user=COORD))  # a new worker answers
+    assert case.reference in said
