@@ -16,12 +16,15 @@ leave the others stuck behind it: it is replaced, and the rest carry on.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import multiprocessing
 import os
 import queue
+import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -45,13 +48,20 @@ def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
     from bot.db import Database
 
     run_at_lowest_priority()
+    # Stopping is the web process's call: it sends a stop once everything acknowledged has
+    # been handed over. A platform stopping the whole process group must not cut a job short.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
     app: App = create_app(settings, Database(settings.database_url), verify_requests=False, workers=0)
     reports.put((ident, None))  # ready for work
     while True:
-        job = jobs.recv()
+        try:
+            job = jobs.recv()
+        except EOFError:  # the web process is gone without saying so
+            return
         if job is _STOP:
             return
         body, headers, function_name, token = job
@@ -143,6 +153,8 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
                 self._spawn()
             threading.Thread(target=self._dispatch, name="work-dispatch", daemon=True).start()
             threading.Thread(target=self._collect, name="work-reports", daemon=True).start()
+            # Before multiprocessing's own clean-up, which would end the workers mid-job.
+            atexit.register(self.shutdown)
 
     def _spawn(self) -> None:
         ident = next(self._ids)
@@ -240,7 +252,29 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             worker.jobs.close()
             self._spawn()
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 25.0) -> None:
+        """Let the workers finish what has been acknowledged, then stop them.
+
+        Runs when the serving process exits (a deploy, a restart): queued requests are
+        still handed over, and each worker stops once it has finished. Within `timeout`
+        (inside the 30 seconds platforms allow between asking and forcing a process to
+        stop); what is left after that is logged.
+        """
+        with self._lock:
+            if self._started_in != os.getpid():
+                return
+            self._started_in = None
         self._backlog.put(_STOP)
+        deadline = time.monotonic() + timeout
         for worker in list(self._workers.values()):
-            worker.process.join(timeout=10)
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+        stuck = [worker for worker in self._workers.values() if worker.process.is_alive()]
+        for worker in stuck:
+            worker.process.kill()
+        if stuck:
+            log.error(
+                "stopped %d worker process(es) still busy after %.0f s: %s",
+                len(stuck),
+                timeout,
+                ", ".join(str(worker.running) for worker in stuck),
+            )

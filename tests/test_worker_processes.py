@@ -117,3 +117,34 @@ def test_a_worker_killed_mid_request_is_replaced_and_the_rest_carries_on(
     assert case.setup_state is SetupState.PENDING
     said = slack.ephemeral(slack.command("/case", "list", user=COORD))  # a new worker answers
     assert case.reference in said
+
+
+def test_stopping_finishes_what_was_acknowledged(settings, fake, registry):
+    """At exit (a deploy, a restart) queued work is still done before the workers stop."""
+    from urllib.parse import urlencode
+
+    from slack_bolt.request import BoltRequest
+
+    from bot.work import ProcessLazyListenerRunner
+    from handlers.case_command import handle_case
+
+    runner = ProcessLazyListenerRunner(settings, processes=1)
+    urls = [fake.issue_response_url() for _ in range(5)]
+    for url in urls:  # queued while the worker is still starting
+        body = urlencode(
+            {
+                "command": "/case",
+                "text": "help",
+                "user_id": COORD,
+                "channel_id": "CGENERAL",
+                "response_url": url,
+            }
+        )
+        runner.start(
+            handle_case,
+            BoltRequest(body=body, headers={"content-type": ["application/x-www-form-urlencoded"]}),
+        )
+    (worker,) = [worker.process for worker in runner._workers.values()]
+    runner.shutdown()
+    assert not worker.is_alive() and worker.exitcode == 0
+    assert all("/case open" in fake.replies(url)[0]["text"] for url in urls)
