@@ -24,9 +24,8 @@ def wsgi_app(app: App, db: Database) -> WSGIApp:
         database = db.is_reachable()
         report: dict[str, Any] = {"ok": database, "database": "up" if database else "down"}
         if workers is not None:  # acknowledged work is done there: without them it would wait
-            ready, expected = workers.readiness()
-            report["workers"] = {"ready": ready, "expected": expected}
-            report["ok"] = database and ready == expected
+            report["workers"] = status = workers.status()
+            report["ok"] = database and status["ready"] == status["expected"]
         return report
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

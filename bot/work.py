@@ -166,10 +166,15 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         reader.close()  # the worker has it now: sending to a dead worker fails rather than waits
         self._workers[ident] = _Worker(process, writer)
 
-    def readiness(self) -> tuple[int, int]:
-        """How many worker processes are running and ready for work, of how many there should be."""
+    def status(self) -> dict[str, int]:
+        """Worker processes up and ready (of how many there should be), and the work in hand."""
         workers = list(self._workers.values())
-        return sum(worker.ready and worker.process.is_alive() for worker in workers), self._processes
+        return {
+            "ready": sum(worker.ready and worker.process.is_alive() for worker in workers),
+            "expected": self._processes,
+            "queued": self._backlog.qsize(),
+            "running": sum(worker.running is not None for worker in workers),
+        }
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         if self._started_in != os.getpid():
@@ -273,8 +278,9 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             worker.process.kill()
         if stuck:
             log.error(
-                "stopped %d worker process(es) still busy after %.0f s: %s",
-                len(stuck),
+                "stopped after %.0f s with work unfinished: %d request(s) not started, %d cut short (%s)",
                 timeout,
-                ", ".join(str(worker.running) for worker in stuck),
+                max(0, self._backlog.qsize() - 1),  # less the stop itself
+                len(stuck),
+                ", ".join(worker.running[0] for worker in stuck if worker.running) or "idle",
             )

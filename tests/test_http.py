@@ -175,7 +175,11 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
                 pass
             time.sleep(0.2)
         assert status == 200
-        assert json.loads(body) == {"ok": True, "database": "up", "workers": {"ready": 1, "expected": 1}}
+        assert json.loads(body) == {
+            "ok": True,
+            "database": "up",
+            "workers": {"ready": 1, "expected": 1, "queued": 0, "running": 0},
+        }
         from tests.driver import SlackDriver
 
         class NoExecutor:
