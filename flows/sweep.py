@@ -12,12 +12,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from blocks import digest as digest_blocks
+from blocks import messages
 from bot.db import Database
 from bot.settings import Settings
 from flows import crisis, notify
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
-from services import digests, outbox, reminders
+from services import cases, digests, outbox, reminders
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,20 @@ def digest_dues(
     ]
 
 
+def interrupted_setup_dues(session: Session, now: datetime) -> list[reminders.Due]:
+    """Tell the lead, at once, of a case whose setup was cut short, with the retry button."""
+    return [
+        reminders.Due(
+            f"setup-interrupted:{case.id}",
+            case.lead_user_id,
+            f"Case {case.reference} is recorded but its channel is not finished.",
+            None,
+            blocks=messages.case_setup_failed(case, cases.SETUP_INTERRUPTED),
+        )
+        for case in cases.interrupted_setups(session, now)
+    ]
+
+
 def build_digest(
     session: Session, settings: Settings, user: str, key: str, now: datetime, tz: str, pref: Preference | None
 ) -> reminders.Due:
@@ -109,8 +124,10 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         refresh_timezones(db, client, unknown, now)
         zones.update(known_timezones(db))
     with db.session() as session:  # decide and record in one transaction: the outbox
-        dues = reminders.collect(session, now, reminder_rules(settings), tz_of) + digest_dues(
-            session, settings, now, tz_of
+        dues = (
+            reminders.collect(session, now, reminder_rules(settings), tz_of)
+            + digest_dues(session, settings, now, tz_of)
+            + interrupted_setup_dues(session, now)
         )
         report.due = outbox.record(session, [d for d in dues if d.text])
         outbox.record(session, [d for d in dues if not d.text], state="skipped")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -395,6 +395,35 @@ def led_by(session: Session, user_id: str, *, include_closed: bool = False) -> l
 def mark_setup(session: Session, case: Case, *, error: str | None) -> None:
     case.setup_state = SetupState.FAILED if error else SetupState.READY
     case.setup_error = error
+
+
+SETUP_INTERRUPTED_AFTER = timedelta(minutes=10)
+SETUP_INTERRUPTED = "casehub stopped while it was setting up the channel"
+
+
+def interrupted_setups(session: Session, now: datetime, *, limit: int = 100) -> list[Case]:
+    """Cases whose channel setup began long ago and never ended: the process doing it stopped.
+
+    Each is marked failed (so that it is reported once) and left for the lead to retry, as
+    after a Slack failure: a setup still running that late would race the retry.
+    """
+    stalled = session.scalars(
+        select(Case)
+        .where(Case.setup_state == SetupState.PENDING, Case.opened_at < now - SETUP_INTERRUPTED_AFTER)
+        .order_by(Case.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for case in stalled:
+        mark_setup(session, case, error=SETUP_INTERRUPTED)
+        audit.record(
+            session,
+            actor="casehub",
+            action="case.setup_interrupted",
+            request_ref=f"sweep:{now:%Y%m%dT%H%M}",
+            case=case,
+        )
+    return list(stalled)
 
 
 def open_cases_of_agency(session: Session, agency: Agency) -> list[Case]:

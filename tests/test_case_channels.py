@@ -215,6 +215,51 @@ def test_invite_failure_leaves_a_case_that_retry_completes(slack, fake, database
     assert len(fake.posts(case.channel_id)) == 1  # one header, not two
 
 
+def test_a_setup_cut_short_is_reported_once_by_the_sweep_and_retry_completes(
+    slack, fake, database, settings, registry
+):
+    """The process setting up a channel stopped (a deploy, a crash) after recording the case."""
+    from datetime import timedelta
+
+    from slack_sdk import WebClient
+
+    from flows.sweep import sweep
+    from models import Risk, utcnow
+    from services import cases
+    from tests.fakeslack.server import TOKEN
+
+    with database.session() as session:
+        draft = cases.CaseDraft(SUMMARY, Risk.LOW, COORD, ("police", "school"))
+        case, _ = cases.open_case(
+            session, draft=draft, opener=COORD, opened_via="view:VLOST", request_ref="x"
+        )
+        reference = case.reference
+    api = WebClient(token=TOKEN, base_url=fake.api_url)
+
+    def told() -> list[dict]:
+        return [m for m in fake.dms(COORD) if reference in m["text"] and "not finished" in m["text"]]
+
+    sweep(database, api, settings, now=utcnow() + timedelta(minutes=5))  # it may still be under way
+    assert told() == []
+    later = utcnow() + timedelta(minutes=11)
+    sweep(database, api, settings, now=later)
+    sweep(database, api, settings, now=later + timedelta(minutes=1))
+    [notice] = told()
+    assert "stopped while it was setting up" in json.dumps(notice["blocks"])
+    assert notice["blocks"][-1]["elements"][0]["action_id"] == "case_setup_retry"
+    with database.reader() as session:
+        stored = session.scalars(select(Case).where(Case.reference == reference)).one()
+        assert stored.setup_state is SetupState.FAILED
+        recorded = session.scalars(select(AuditEvent.action).where(AuditEvent.case_id == stored.id)).all()
+    assert "case.setup_interrupted" in recorded
+
+    slack.click("case_setup_retry", reference, user=COORD)
+    with database.reader() as session:
+        stored = session.scalars(select(Case).where(Case.reference == reference)).one()
+        assert stored.setup_state is SetupState.READY
+    assert {COORD, POLICE, SCHOOL} <= fake.channels[stored.channel_id].members
+
+
 def test_retry_is_for_the_lead_only(slack, fake, database, registry):
     fake.fail("chat.postMessage", "fatal_error")
     opened = open_case(slack, database)
