@@ -22,9 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 from slack_bolt import App  # noqa: E402
 from slack_bolt.request import BoltRequest  # noqa: E402
-from slack_sdk import WebClient  # noqa: E402
 
 from benchmarks.ack_latency import SECRET, USERS, command_body, seed, submission_body  # noqa: E402
+from benchmarks.bare_app import bare_bolt_app  # noqa: E402
 from bot.app import create_app  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
@@ -85,14 +85,7 @@ def main() -> int:
         casehub = create_app(settings, db)
         taken = TakeWork()
         casehub.listener_runner.lazy_listener_runner = taken  # type: ignore[assignment]
-        bare = App(
-            signing_secret=SECRET,
-            client=WebClient(token=TOKEN, base_url=fake.api_url),
-            token_verification_enabled=False,
-            process_before_response=True,
-        )
-        bare.command("/case")(lambda ack: ack())
-        bare.view("case_open")(lambda ack: ack())
+        bare = bare_bolt_app(SECRET, TOKEN, fake.api_url)
         print(f"{args.requests} requests each; microseconds per request, in one process")
         print(f"{'request':<22}{'casehub':>10}{'bare':>10}{'ratio':>9}")
         for name, make in (

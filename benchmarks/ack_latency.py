@@ -239,7 +239,7 @@ def main() -> int:
         }
         servers = {
             "casehub": serve("bot.web:application_from_environment()", 3911, env),
-            "bare bolt": serve("benchmarks.bare_app:application", 3912, env),
+            "bare bolt": serve("benchmarks.bare_app:application_from_environment()", 3912, env),
         }
         # (server port, with another process keeping the second core busy at the lowest priority)
         turns = {"casehub": (3911, False), "bare bolt": (3912, False), "bare, busy core": (3912, True)}

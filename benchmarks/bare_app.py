@@ -14,17 +14,22 @@ class _NoDatabase:
         return True
 
 
-def _build():  # type: ignore[no-untyped-def]
+def bare_bolt_app(signing_secret: str, token: str, api_url: str) -> App:
     app = App(
-        signing_secret=os.environ["SLACK_SIGNING_SECRET"],
-        client=WebClient(token=os.environ["SLACK_BOT_TOKEN"], base_url=os.environ["BENCH_SLACK_API_URL"]),
+        signing_secret=signing_secret,
+        client=WebClient(token=token, base_url=api_url),
         token_verification_enabled=False,
         process_before_response=True,  # acknowledged on the request thread, as casehub does
         listener_executor=ThreadPoolExecutor(max_workers=32),
     )
     app.command("/case")(lambda ack: ack())
     app.view("case_open")(lambda ack: ack())
+    return app
+
+
+def application_from_environment():  # type: ignore[no-untyped-def]
+    """gunicorn's entry point, as casehub's: `benchmarks.bare_app:application_from_environment()`."""
+    app = bare_bolt_app(
+        os.environ["SLACK_SIGNING_SECRET"], os.environ["SLACK_BOT_TOKEN"], os.environ["BENCH_SLACK_API_URL"]
+    )
     return wsgi_app(app, _NoDatabase())  # type: ignore[arg-type]
-
-
-application = _build()
