@@ -208,10 +208,13 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             self._replace_dead_workers()
             return False
         worker = self._workers.get(ident)
-        if worker is None or not self._send(worker, job):
+        if worker is None:
+            return False
+        worker.running = (job[2], job[3])  # before sending: the worker may report back at once
+        if not self._send(worker, job):
+            worker.running = None  # it never got it
             self._replace_dead_workers()
             return False
-        worker.running = (job[2], job[3])
         return True
 
     @staticmethod
