@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from slack_bolt import App, BoltContext, BoltResponse
+from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
+from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 
 from bot.db import Database
@@ -44,12 +46,7 @@ def create_app(
         # registered as an `ack` part and `lazy` parts that run afterwards.
         process_before_response=True,
     )
-    deps = Deps(settings=settings, db=db)
-
-    @app.middleware
-    def provide_deps(context: BoltContext, next: Any) -> None:
-        context["deps"] = deps
-        next()
+    app.use(ProvideDeps(Deps(settings=settings, db=db)))
 
     processes = settings.work_processes if workers is None else workers
     if processes > 0:
@@ -59,6 +56,23 @@ def create_app(
     app.error(report_error)
     register_listeners(app)
     return app
+
+
+class ProvideDeps(Middleware):
+    """Puts casehub's settings and database in every request's context.
+
+    A middleware class is called as it is; a function would have its arguments worked out
+    for each request, on the path to the acknowledgement.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        req.context["deps"] = self.deps
+        return next()
 
 
 def report_error(
