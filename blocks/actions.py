@@ -11,16 +11,20 @@ from blocks.kit import (
     Block,
     actions,
     button,
+    checkbox_input,
     clip,
     context,
+    datepicker,
     escape,
     fit_message,
     form,
     header,
     input_block,
     option,
-    plain,
     section,
+    static_select,
+    text_input,
+    users_select,
 )
 from blocks.modals import metadata
 from models import Action, Agency, Case, Priority
@@ -32,12 +36,7 @@ PRIORITY_ICON = {"low": "▫️", "normal": "🔹", "high": "🔸", "urgent": "�
 
 
 def _agency_select(agencies: Sequence[Agency], initial: str | None) -> Block:
-    options = [option(a.name, a.slug) for a in agencies][:100]
-    element: Block = {"type": "static_select", "action_id": "value", "options": options}
-    chosen = next((o for o in options if o["value"] == initial), None)
-    if chosen:
-        element["initial_option"] = chosen
-    return element
+    return static_select([option(a.name, a.slug) for a in agencies], initial)
 
 
 def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str, Any]:
@@ -51,45 +50,14 @@ def add_form(case: Case, agencies: Sequence[Agency], *, today: date) -> dict[str
             input_block(
                 "text",
                 "What is to be done",
-                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500},
+                text_input(multiline=True, max_length=500),
             ),
             input_block("agency", "Owning agency", _agency_select(agencies, None)),
-            input_block(
-                "owner",
-                "Owner (a person of that agency)",
-                {"type": "users_select", "action_id": "value"},
-                optional=True,
-            ),
-            input_block(
-                "due",
-                "Due date",
-                {
-                    "type": "datepicker",
-                    "action_id": "value",
-                    "initial_date": (today + timedelta(days=7)).isoformat(),
-                },
-            ),
-            input_block(
-                "priority",
-                "Priority",
-                {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": priorities,
-                    "initial_option": priorities[1],
-                },
-            ),
-            input_block(
-                "confirm_duplicate",
-                "Similar actions",
-                {
-                    "type": "checkboxes",
-                    "action_id": "value",
-                    "options": [
-                        {"text": plain("Save even if it looks like an open action", 75), "value": "yes"}
-                    ],
-                },
-                optional=True,
+            input_block("owner", "Owner (a person of that agency)", users_select(), optional=True),
+            input_block("due", "Due date", datepicker((today + timedelta(days=7)).isoformat())),
+            input_block("priority", "Priority", static_select(priorities, Priority.NORMAL.value)),
+            checkbox_input(
+                "confirm_duplicate", "Similar actions", "Save even if it looks like an open action"
             ),
         ],
     )
@@ -103,20 +71,8 @@ def extend_form(action: Action, case: Case) -> dict[str, Any]:
         metadata=metadata(case=case.reference, action=action.id),
         blocks=[
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}\nDue {action.due.isoformat()}"),
-            input_block(
-                "due",
-                "New due date",
-                {
-                    "type": "datepicker",
-                    "action_id": "value",
-                    "initial_date": (action.due + timedelta(days=7)).isoformat(),
-                },
-            ),
-            input_block(
-                "reason",
-                "Why the date moves",
-                {"type": "plain_text_input", "action_id": "value", "max_length": 500},
-            ),
+            input_block("due", "New due date", datepicker((action.due + timedelta(days=7)).isoformat())),
+            input_block("reason", "Why the date moves", text_input(max_length=500)),
         ],
     )
 
@@ -130,7 +86,7 @@ def reassign_form(action: Action, case: Case, agencies: Sequence[Agency]) -> dic
         blocks=[
             section(f"*#{action.number}* {escape(clip(action.text, 2000))}"),
             input_block("agency", "Owning agency", _agency_select(agencies, action.agency.slug)),
-            input_block("owner", "Owner", {"type": "users_select", "action_id": "value"}, optional=True),
+            input_block("owner", "Owner", users_select(), optional=True),
         ],
     )
 

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from blocks.kit import Block, actions, button, context, escape, form, header, plain, section
+from blocks.kit import (
+    Block,
+    actions,
+    button,
+    context,
+    escape,
+    form,
+    header,
+    input_block,
+    section,
+    text_input,
+)
 from models import Agency, Case, Crisis, Page
 
 RAISE_FORM = "crisis_raise"
@@ -96,18 +107,9 @@ def raise_form(case: Case, summary: str) -> dict[str, Any]:
                 "This pages the on-call person of every agency on the case, day or night. "
                 "*In immediate danger, call the police first.*"
             ),
-            {
-                "type": "input",
-                "block_id": "summary",
-                "label": plain("What is happening", 2000),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "value",
-                    "multiline": True,
-                    "max_length": 1000,
-                    "initial_value": summary,
-                },
-            },
+            input_block(
+                "summary", "What is happening", text_input(multiline=True, max_length=1000, initial=summary)
+            ),
         ],
     )
 

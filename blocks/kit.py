@@ -139,6 +139,24 @@ def static_select(options: list[Block], initial: str | None = None) -> Block:
     return element
 
 
+def multi_static_select(
+    options: list[Block], *, initial: list[Block] | None = None, placeholder: str | None = None
+) -> Block:
+    element: Block = {"type": "multi_static_select", "action_id": "value", "options": options[:OPTIONS_MAX]}
+    if initial:
+        element["initial_options"] = initial[:OPTIONS_MAX]
+    if placeholder:
+        element["placeholder"] = plain(placeholder, 150)
+    return element
+
+
+def users_select(initial: str | None = None) -> Block:
+    element: Block = {"type": "users_select", "action_id": "value"}
+    if initial:
+        element["initial_user"] = initial
+    return element
+
+
 def checkbox_input(
     block_id: str, label: str, text: str, *, value: str = "yes", ticked: bool = False
 ) -> Block:

@@ -10,13 +10,17 @@ from blocks.kit import (
     OPTIONS_MAX,
     PRIVATE_METADATA_MAX,
     Block,
+    checkbox_input,
     clip,
     form,
     input_block,
+    multi_static_select,
     option,
     plain,
     section,
+    static_select,
     text_input,
+    users_select,
 )
 from models import Agency, Case, Risk
 from services.cases import SUMMARY_MAX
@@ -43,12 +47,7 @@ def open_case(
     agencies: Sequence[Agency], *, opener: str, origin_channel: str, review_weeks: int = 4
 ) -> dict[str, Any]:
     if len(agencies) <= OPTIONS_MAX:
-        agency_element: Block = {
-            "type": "multi_static_select",
-            "action_id": "value",
-            "options": agency_options(agencies),
-            "placeholder": plain("Choose agencies", 150),
-        }
+        agency_element = multi_static_select(agency_options(agencies), placeholder="Choose agencies")
     else:  # a large registry is searched as the coordinator types
         agency_element = {
             "type": "multi_external_select",
@@ -77,21 +76,8 @@ def open_case(
                 ),
                 hint="No names or identifiers. At least 10 characters.",
             ),
-            input_block(
-                "risk",
-                "Initial risk level",
-                {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": risk_options,
-                    "initial_option": risk_options[1],
-                },
-            ),
-            input_block(
-                "lead",
-                "Lead coordinator",
-                {"type": "users_select", "action_id": "value", "initial_user": opener},
-            ),
+            input_block("risk", "Initial risk level", static_select(risk_options, Risk.MODERATE.value)),
+            input_block("lead", "Lead coordinator", users_select(opener)),
             input_block(
                 "agencies",
                 "Participating agencies",
@@ -101,17 +87,13 @@ def open_case(
             input_block(
                 "review_weeks",
                 "Review every",
-                {
-                    "type": "static_select",
-                    "action_id": "value",
-                    "options": [
+                static_select(
+                    [
                         option(f"{w} week{'s' if w > 1 else ''}", str(w))
                         for w in sorted({*REVIEW_WEEKS, review_weeks})
                     ],
-                    "initial_option": option(
-                        f"{review_weeks} week{'s' if review_weeks > 1 else ''}", str(review_weeks)
-                    ),
-                },
+                    str(review_weeks),
+                ),
             ),
             input_block(
                 "agency_reference",
@@ -122,9 +104,6 @@ def open_case(
             ),
         ],
     )
-
-
-FOLLOW_UP_CHOICE = {"text": plain("Schedule reviews at 6 and 12 months", 75), "value": "6,12"}
 
 
 def close_case(case: Case) -> dict[str, Any]:
@@ -150,16 +129,12 @@ def close_case(case: Case) -> dict[str, Any]:
                 hint="What should partners do differently next time?",
                 optional=True,
             ),
-            input_block(
+            checkbox_input(
                 "follow_ups",
                 "Follow-up reviews",
-                {
-                    "type": "checkboxes",
-                    "action_id": "value",
-                    "options": [FOLLOW_UP_CHOICE],
-                    "initial_options": [FOLLOW_UP_CHOICE],
-                },
-                optional=True,
+                "Schedule reviews at 6 and 12 months",
+                value="6,12",
+                ticked=True,
             ),
         ],
     )

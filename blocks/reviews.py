@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from blocks.kit import form, input_block, option, section
+from blocks.kit import (
+    datepicker,
+    form,
+    input_block,
+    multi_static_select,
+    option,
+    section,
+    static_select,
+    text_input,
+)
 from blocks.modals import metadata
 from models import Case, Risk
 
@@ -15,7 +24,6 @@ RECORD_FORM = "review_record"
 def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]:
     agencies = [option(a.name, a.slug) for a in case.agencies][:100]
     risks = [option(r.value.capitalize(), r.value) for r in Risk]
-    current = next(o for o in risks if o["value"] == case.risk.value)
     return form(
         RECORD_FORM,
         title="Record a review",
@@ -23,40 +31,15 @@ def record_form(case: Case, *, today: date, next_review: date) -> dict[str, Any]
         metadata=metadata(case=case.reference),
         blocks=[
             section(f"Review of case *{case.reference}*. Record decisions, not identities."),
-            input_block(
-                "held_on",
-                "Date held",
-                {"type": "datepicker", "action_id": "value", "initial_date": today.isoformat()},
-            ),
-            input_block(
-                "present",
-                "Agencies present",
-                {
-                    "type": "multi_static_select",
-                    "action_id": "value",
-                    "options": agencies,
-                    "initial_options": agencies,
-                },
-            ),
-            input_block(
-                "decisions",
-                "Decisions",
-                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
-            ),
-            input_block(
-                "risk_after",
-                "Case risk after the review",
-                {"type": "static_select", "action_id": "value", "options": risks, "initial_option": current},
-            ),
-            input_block(
-                "next_review",
-                "Next review",
-                {"type": "datepicker", "action_id": "value", "initial_date": next_review.isoformat()},
-            ),
+            input_block("held_on", "Date held", datepicker(today.isoformat())),
+            input_block("present", "Agencies present", multi_static_select(agencies, initial=agencies)),
+            input_block("decisions", "Decisions", text_input(multiline=True)),
+            input_block("risk_after", "Case risk after the review", static_select(risks, case.risk.value)),
+            input_block("next_review", "Next review", datepicker(next_review.isoformat())),
             input_block(
                 "actions",
                 "Actions agreed",
-                {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 3000},
+                text_input(multiline=True),
                 optional=True,
                 hint="One a line: what | agency slug | YYYY-MM-DD, "
                 "e.g. Share attendance | school | 2026-12-05",

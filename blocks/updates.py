@@ -14,6 +14,7 @@ from blocks.kit import (
     checkbox_input,
     clip,
     context,
+    datepicker,
     escape,
     fit_message,
     form,
@@ -61,55 +62,28 @@ def update_form(
     kinds = [option(label, kind.value) for kind, label in KIND_LABELS.items() if kind is not UpdateKind.NOTE]
     risks = [option("No change", NO_CHANGE)] + [option(r.value.capitalize(), r.value) for r in Risk]
     initial_date = (existing.contact_date if existing else today).isoformat()
+
+    def narrative(field: str, label: str, *, optional: bool = True) -> Block:
+        initial = getattr(existing, field) if existing else None
+        element = text_input(initial=initial, max_length=LIMITS[field], multiline=True)
+        return input_block(field, label, element, optional=optional)
+
     blocks += [
-        input_block(
-            "contact_date",
-            "Date of contact",
-            {"type": "datepicker", "action_id": "value", "initial_date": initial_date},
-        ),
+        input_block("contact_date", "Date of contact", datepicker(initial_date)),
         input_block(
             "kind",
             "Kind",
             static_select(kinds, existing.kind.value if existing else UpdateKind.MEETING.value),
         ),
-        input_block(
-            "observed",
-            "What was observed or done",
-            text_input(
-                initial=existing.observed if existing else None, max_length=LIMITS["observed"], multiline=True
-            ),
-        ),
+        narrative("observed", "What was observed or done", optional=False),
         input_block(
             "risk",
             "Your agency's risk assessment",
             static_select(risks, existing.risk.value if existing and existing.risk else NO_CHANGE),
         ),
-        input_block(
-            "protective_factors",
-            "Protective factors",
-            text_input(
-                initial=existing.protective_factors if existing else None,
-                max_length=LIMITS["protective_factors"],
-                multiline=True,
-            ),
-            optional=True,
-        ),
-        input_block(
-            "concerns",
-            "Concerns",
-            text_input(
-                initial=existing.concerns if existing else None, max_length=LIMITS["concerns"], multiline=True
-            ),
-            optional=True,
-        ),
-        input_block(
-            "asks",
-            "What you ask of partners",
-            text_input(
-                initial=existing.asks if existing else None, max_length=LIMITS["asks"], multiline=True
-            ),
-            optional=True,
-        ),
+        narrative("protective_factors", "Protective factors"),
+        narrative("concerns", "Concerns"),
+        narrative("asks", "What you ask of partners"),
         checkbox_input(
             "restricted",
             "Restricted",
