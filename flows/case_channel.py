@@ -109,10 +109,14 @@ def _create_channel(
     for _attempt in range(5):
         name = channel_name(prefix, reference)
         try:
-            response = client.conversations_create(name=name, is_private=True)
+            channel_id = client.conversations_create(name=name, is_private=True)["channel"]["id"]
         except SlackApiError as error:
             if error.response.get("error") != "name_taken":
                 raise
+            # casehub may have made it already: a create whose answer was lost (a retried call,
+            # a process stopped before it stored the ID). Then it is this case's channel.
+            channel_id = own_private_channel(client, name)
+        if channel_id is None:
             # Someone else's channel has this name: draw a new reference before anyone saw it.
             with db.session() as session:
                 case = session.get_one(Case, case_id)
@@ -130,10 +134,23 @@ def _create_channel(
             continue
         with db.session() as session:
             case = session.get_one(Case, case_id)
-            case.channel_id, case.channel_name = response["channel"]["id"], name
-        result.channel_id = response["channel"]["id"]
+            case.channel_id, case.channel_name = channel_id, name
+        result.channel_id = channel_id
         return
     raise SlackApiError("no free channel name", {"ok": False, "error": "name_taken"})
+
+
+def own_private_channel(client: WebClient, name: str) -> str | None:
+    """The private channel called `name` that casehub's bot is in, if there is one.
+
+    Case channels are private and only their members (the bot among them) see them, so a
+    channel of that name the bot is not in belongs to someone else.
+    """
+    for page in client.users_conversations(types="private_channel", exclude_archived=True, limit=999):
+        for channel in page["channels"]:
+            if channel["name"] == name:
+                return channel["id"]
+    return None
 
 
 def _invite_members(

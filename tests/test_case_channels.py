@@ -270,6 +270,23 @@ def test_retry_is_for_the_lead_only(slack, fake, database, registry):
         assert session.get_one(Case, opened.id).setup_state is SetupState.READY
 
 
+def test_a_channel_made_but_not_confirmed_is_adopted_not_made_twice(slack, fake, database, registry):
+    """Slack created the channel, the answer was lost, the client retried: name_taken."""
+    fake.lose_answer("conversations.create")
+    opened = open_case(slack, database)
+    made = [c for c in fake.calls_to("conversations.create") if c.ok]
+    assert len(made) == 1  # the retry was refused with name_taken and nothing else was made
+    assert fake.calls_to("conversations.create")[-1].error == "name_taken"
+    channel = fake.channels[opened.channel]
+    assert channel.name == f"case-{opened.reference.lower()}" and channel.is_private
+    assert {COORD, POLICE, SCHOOL} <= channel.members
+    assert [c.id for c in fake.channels.values() if c.name.startswith("case-")] == [opened.channel]
+    with database.reader() as session:
+        assert session.get_one(Case, opened.id).setup_state is SetupState.READY
+        actions = session.scalars(select(AuditEvent.action)).all()
+    assert "case.reference_redrawn" not in actions
+
+
 def test_channel_name_taken_draws_a_new_reference(slack, fake, database, registry):
     fake.fail("conversations.create", "name_taken")
     opened = open_case(slack, database)

@@ -44,6 +44,7 @@ TIERS = {
     "conversations.members": 100,
     "conversations.history": 50,
     "conversations.info": 100,
+    "users.conversations": 50,
     "auth.test": 100,
     "chat.postMessage": 600,
 }
@@ -103,6 +104,7 @@ class FakeSlack:
         self._triggers: dict[str, tuple[float, str]] = {}
         self._injections: dict[str, deque[Injection]] = defaultdict(deque)
         self._delays: dict[str, float] = {}
+        self._lost_answers: dict[str, int] = defaultdict(int)
         self._window: dict[str, deque[float]] = defaultdict(deque)
         self.enforce_rate_limits = enforce_rate_limits
         self._ids = itertools.count(1000)
@@ -160,6 +162,11 @@ class FakeSlack:
 
     def server_error(self, method: str, *, times: int = 1) -> None:
         self._injections[method].append(Injection(None, 503, 0, times))
+
+    def lose_answer(self, method: str, *, times: int = 1) -> None:
+        """The next `times` calls of `method` take effect, but their answer is a 503, as when
+        a gateway times out after Slack did the work."""
+        self._lost_answers[method] += times
 
     def delay(self, method: str, seconds: float) -> None:
         self._delays[method] = seconds
@@ -306,6 +313,9 @@ class FakeSlack:
                 record.error = error.error
                 return 200, {"ok": False, "error": error.error, **error.extra}, {}
             record.ok = True
+            if self._lost_answers[method] > 0:
+                self._lost_answers[method] -= 1
+                return 503, {"ok": False, "error": "service_unavailable"}, {}
             return 200, {"ok": True, **result}, {}
 
     def _rate_limited(self, method: str, args: dict[str, Any]) -> int | None:
@@ -457,6 +467,33 @@ class FakeSlack:
     def _conversations_members(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
         return {"members": sorted(channel.members), "response_metadata": {"next_cursor": ""}}
+
+    def _users_conversations(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The conversations the caller (the bot) is in, a page at a time, as Slack pages them."""
+        types = set(str(args.get("types") or "public_channel").split(","))
+        if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+            raise SlackError("invalid_types")
+        limit = int(args.get("limit") or 100)
+        if not 1 <= limit <= 1000:
+            raise SlackError("invalid_limit")
+        wanted = sorted(
+            (
+                c
+                for c in self.channels.values()
+                if BOT_USER in c.members
+                and not c.is_im
+                and ("private_channel" if c.is_private else "public_channel") in types
+                and not (c.archived and _truthy(args.get("exclude_archived")))
+            ),
+            key=lambda c: c.id,
+        )
+        start = int(args.get("cursor") or 0)
+        page = wanted[start : start + limit]
+        following = str(start + limit) if start + limit < len(wanted) else ""
+        return {
+            "channels": [{"id": c.id, "name": c.name, "is_private": c.is_private} for c in page],
+            "response_metadata": {"next_cursor": following},
+        }
 
     def _conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"), member=False)
