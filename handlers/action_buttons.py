@@ -13,7 +13,7 @@ from slack_sdk import WebClient
 from blocks import actions as action_blocks
 from flows import action_posting, home
 from handlers.common import deferred, deps, request_ref
-from models import Case, Priority
+from models import Priority
 from services import actions, cases, deliveries
 
 
@@ -34,7 +34,7 @@ def mark_done(
         if not deliveries.claim(session, ref):
             return
         tracked = actions.by_id(session, int(action["value"]))
-        case = session.get_one(Case, tracked.case_id)
+        case = tracked.case
         actions.complete(session, case=case, action=tracked, actor=user, request_ref=ref)
         action_id = tracked.id
     action_posting.post_or_refresh(d.db, client, action_id=action_id)
@@ -48,7 +48,7 @@ def open_extend(
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         tracked = actions.by_id(session, int(action["value"]))
-        case = session.get_one(Case, tracked.case_id)
+        case = tracked.case
         # Refuse before the form opens: someone without the right is told at once.
         actions.require_may_update(session, case, tracked, user, "extend")
         view = action_blocks.extend_form(tracked, case)
@@ -61,7 +61,7 @@ def open_reassign(
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         tracked = actions.by_id(session, int(action["value"]))
-        case = session.get_one(Case, tracked.case_id)
+        case = tracked.case
         cases.require_lead(case, user, "reassign actions")
         actions.require_open_action(tracked)
         view = action_blocks.reassign_form(tracked, case, case.agencies)

@@ -12,7 +12,7 @@ from blocks import messages
 from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers.common import deferred, deps, reported, request_ref
-from models import Case, utcnow
+from models import utcnow
 from services import cases, crises, deliveries, updates
 from services.errors import CasehubError
 
@@ -122,7 +122,7 @@ def open_raise_form(
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         update = updates.get(session, int(action["value"]))
-        case = session.get_one(Case, update.case_id)
+        case = update.case
         crises.check_may_raise(session, case, user)
         summary = f"{update.agency.name} assessed the risk as critical ({update.created_at:%Y-%m-%d %H:%M})."
         view = crisis_blocks.raise_form(case, summary)

@@ -29,7 +29,7 @@ def edit_update(
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         update = updates.get(session, int(action["value"]))
-        case = session.get_one(cases.Case, update.case_id)
+        case = update.case
         cases.require_open(case)
         updates.check_editable(update, user, d.settings.update_edit_minutes)
         view = update_blocks.update_form(case, [], today=date.today(), existing=update)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
 from models.base import Base, utcnow
+from models.case import Case
 
 
 class Priority(enum.StrEnum):
@@ -56,6 +57,7 @@ class Action(Base):
     nudge_at: Mapped[datetime | None]
 
     agency: Mapped[Agency] = relationship(lazy="joined")
+    case: Mapped[Case] = relationship()
     history: Mapped[list[ActionEvent]] = relationship(
         back_populates="action", order_by="ActionEvent.id", cascade="all, delete-orphan"
     )

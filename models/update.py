@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
 from models.base import Base, utcnow
-from models.case import Risk
+from models.case import Case, Risk
 
 
 class UpdateKind(enum.StrEnum):
@@ -49,6 +49,7 @@ class Update(Base):
     filed_via: Mapped[str] = mapped_column(String(200), unique=True)
 
     agency: Mapped[Agency] = relationship(lazy="joined")
+    case: Mapped[Case] = relationship()
     revisions: Mapped[list[UpdateRevision]] = relationship(
         back_populates="update", order_by="UpdateRevision.id", cascade="all, delete-orphan"
     )
