@@ -80,44 +80,39 @@ def record_add(body: dict[str, Any], view: dict[str, Any], client: WebClient, co
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
 
-Change = Callable[[Session, Case, Action, dict[str, Any], str, str], None]
+# Check (with no request reference) or make a change to the action a form names.
+Change = Callable[[Session, Case, Action, dict[str, Any], str, str | None], None]
 
 
-def _extend(session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str) -> None:
-    actions.extend(
-        session,
-        case=case,
-        action=action,
-        due=_date(form.get("due")),
-        reason=form.get("reason") or "",
-        actor=user,
-        request_ref=ref,
-    )
+def _extend(
+    session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str | None
+) -> None:
+    values = {"due": _date(form.get("due")), "reason": form.get("reason") or ""}
+    if ref is None:
+        actions.check_extend(session, case=case, action=action, actor=user, **values)
+    else:
+        actions.extend(session, case=case, action=action, actor=user, request_ref=ref, **values)
 
 
 def _reassign(
-    session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str
+    session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str | None
 ) -> None:
-    actions.reassign(
-        session,
-        case=case,
-        action=action,
-        agency_slug=form.get("agency"),
-        owner=form.get("owner"),
-        actor=user,
-        request_ref=ref,
-    )
+    values = {"agency_slug": form.get("agency"), "owner": form.get("owner")}
+    if ref is None:
+        actions.check_reassign(session, case=case, action=action, actor=user, **values)
+    else:
+        actions.reassign(session, case=case, action=action, actor=user, request_ref=ref, **values)
 
 
 def _apply(d: Any, view: dict[str, Any], user: str, change: Change, ref: str | None) -> CasehubError | None:
-    """Apply a change to the action named in the form; with no `ref`, only check it (never committed)."""
+    """Make the change to the action named in the form; with no `ref`, only check it."""
     meta, form = json.loads(view["private_metadata"]), modals.values(view)
     try:
         with d.db.session() if ref else d.db.reader() as session:
             if ref and not deliveries.claim(session, ref):
                 return None  # this submission was applied before
             case = cases.get_by_reference(session, meta["case"])
-            change(session, case, actions.by_id(session, meta["action"]), form, user, ref or "check")
+            change(session, case, actions.by_id(session, meta["action"]), form, user, ref)
     except CasehubError as error:
         return error
     return None

@@ -238,15 +238,20 @@ def complete(session: Session, *, case: Case, action: Action, actor: str, reques
     )
 
 
-def extend(
-    session: Session, *, case: Case, action: Action, due: date, reason: str, actor: str, request_ref: str
-) -> None:
+def check_extend(session: Session, *, case: Case, action: Action, due: date, reason: str, actor: str) -> None:
+    """Whether `extend` would be refused, and why; changes nothing."""
     require_may_update(session, case, action, actor, "extend")
     check_due(due)
     if due <= action.due:
         raise InvalidInput(f"The new date must be after {action.due.isoformat()}.", field="due")
     if len(reason.strip()) < 3:
         raise InvalidInput("Say why the date moves.", field="reason")
+
+
+def extend(
+    session: Session, *, case: Case, action: Action, due: date, reason: str, actor: str, request_ref: str
+) -> None:
+    check_extend(session, case=case, action=action, due=due, reason=reason, actor=actor)
     previous, action.due = action.due, due
     reminders.plan_action(action)
     _event(
@@ -263,6 +268,17 @@ def extend(
     )
 
 
+def check_reassign(
+    session: Session, *, case: Case, action: Action, agency_slug: str | None, owner: str | None, actor: str
+) -> Agency:
+    """The agency `reassign` would give the action, or why it would be refused; changes nothing."""
+    cases.require_open(case)
+    require_open_action(action)
+    cases.require_lead(case, actor, "reassign actions")
+    draft = ActionDraft(action.text, agency_slug, owner, action.due, duplicate_confirmed=True)
+    return resolve_owner(session, case, draft)
+
+
 def reassign(
     session: Session,
     *,
@@ -273,11 +289,9 @@ def reassign(
     actor: str,
     request_ref: str,
 ) -> None:
-    cases.require_open(case)
-    require_open_action(action)
-    cases.require_lead(case, actor, "reassign actions")
-    draft = ActionDraft(action.text, agency_slug, owner, action.due, duplicate_confirmed=True)
-    agency = resolve_owner(session, case, draft)
+    agency = check_reassign(
+        session, case=case, action=action, agency_slug=agency_slug, owner=owner, actor=actor
+    )
     previous = {"agency": action.agency.slug, "owner": action.owner}
     action.agency, action.owner = agency, owner
     reminders.plan_action(action)  # a new owner hears about it from the due date on
