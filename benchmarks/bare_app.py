@@ -29,7 +29,6 @@ def bare_bolt_app(signing_secret: str, token: str, api_url: str) -> App:
 
 def application_from_environment():  # type: ignore[no-untyped-def]
     """gunicorn's entry point, as casehub's: `benchmarks.bare_app:application_from_environment()`."""
-    app = bare_bolt_app(
-        os.environ["SLACK_SIGNING_SECRET"], os.environ["SLACK_BOT_TOKEN"], os.environ["BENCH_SLACK_API_URL"]
-    )
-    return wsgi_app(app, _NoDatabase())  # type: ignore[arg-type]
+    secret = os.environ["SLACK_SIGNING_SECRET"]
+    app = bare_bolt_app(secret, os.environ["SLACK_BOT_TOKEN"], os.environ["BENCH_SLACK_API_URL"])
+    return wsgi_app(app, _NoDatabase(), secret)  # type: ignore[arg-type]

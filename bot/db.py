@@ -15,6 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 
+# An execution option that marks the engine of units of work that write (see `Database.session`).
+WRITES = "casehub_writes"
+
 
 class UnmigratedDatabase(Exception):
     def __init__(self, current: str | None, head: str | None) -> None:
@@ -40,11 +43,24 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+            # Python's sqlite3 module opens a transaction only before INSERT/UPDATE/DELETE, so a
+            # SAVEPOINT issued before the first write becomes the outermost transaction and its
+            # RELEASE commits at once: a refused change would keep what it wrote up to then.
+            # casehub begins every transaction itself instead (SQLAlchemy's documented recipe).
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+            # A unit of work takes SQLite's one write lock when it starts, waiting for it up to the
+            # busy timeout; a deferred transaction that read first could not upgrade its lock once
+            # another writer had committed, and would fail instead of waiting.
+            writes = connection.get_execution_options().get(WRITES, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -61,7 +77,8 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._sessions = sessionmaker(self.engine.execution_options(**{WRITES: True}), expire_on_commit=False)
+        self._readers = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -71,7 +88,8 @@ class Database:
 
     @contextmanager
     def reader(self) -> Iterator[Session]:
-        with self._sessions() as session:
+        """A session for reading: what it changes is never committed."""
+        with self._readers() as session:
             yield session
 
     def migrate(self) -> None:

@@ -148,8 +148,9 @@ class Running:
 def serve(settings: Settings, database: Database) -> Running:
     executor = ListenerExecutor(settings.listener_workers)
     app = create_app(settings, database, executor=executor)
+    application = wsgi_app(app, database, settings.slack_signing_secret.get_secret_value())
     server = make_server(
-        "127.0.0.1", 0, wsgi_app(app, database), server_class=_ThreadingServer, handler_class=_QuietHandler
+        "127.0.0.1", 0, application, server_class=_ThreadingServer, handler_class=_QuietHandler
     )
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     return Running(f"http://127.0.0.1:{server.server_port}", executor, server, app)

@@ -99,6 +99,7 @@ class FakeSlack:
         self.opened_views: list[dict[str, Any]] = []
         self.published: dict[str, dict[str, Any]] = {}
         self.calls: list[Call] = []
+        self.requests_received = 0  # every HTTP request, to any path, answered or not
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._response_issued: dict[str, float] = {}
         self._triggers: dict[str, tuple[float, str]] = {}
@@ -237,6 +238,8 @@ class FakeSlack:
                 self.do_POST()
 
             def do_POST(self) -> None:
+                with fake.lock:
+                    fake.requests_received += 1
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 path = urlparse(self.path)
