@@ -127,7 +127,7 @@ def action_message(action: Action, case: Case) -> tuple[str, list[Block]]:
                 button("Reassign", "action_reassign", value),
             )
         )
-    return f"Action #{action.number}: {clip(action.text, 200)}", blocks
+    return f"Action #{action.number}: {escape(clip(action.text, 200))}", blocks
 
 
 def action_list(title: str, rows: Sequence[Action], references: dict[int, str] | None = None) -> list[Block]:
@@ -142,9 +142,10 @@ def action_list(title: str, rows: Sequence[Action], references: dict[int, str] |
 
 
 def duplicate_prompt(message: str, draft: dict[str, Any]) -> list[Block]:
+    """`message` is the refusal's, mrkdwn already (`LooksDuplicate` escapes the action it quotes)."""
     value = json.dumps(draft, separators=(",", ":"))
     return [
-        section(f":warning: {escape(message)}"),
+        section(f":warning: {message}"),
         actions(
             button("Save anyway", "action_save_anyway", value, style="primary"),
             button("Cancel", "action_cancel", "cancel"),

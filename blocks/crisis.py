@@ -47,7 +47,7 @@ def banner(
     for name in unreachable:
         lines.append(f"⚠️ *{escape(name)}*: nobody on call and no escalation chain")
     state = "OPEN" if crisis.state == "open" else f"RESOLVED — {escape(crisis.outcome or '')}"
-    text = f"<!here> {notice} Crisis on case {case.reference}: {crisis.summary[:200]}"
+    text = f"<!here> {notice} Crisis on case {case.reference}: {escape(crisis.summary[:200])}"
     blocks = [
         section(f"<!here> :rotating_light: *{escape(notice)}*"),
         header(f"Crisis on case {case.reference} — {'open' if crisis.state == 'open' else 'resolved'}"),

@@ -26,7 +26,16 @@ def clip(text: str, limit: int) -> str:
 
 
 def escape(text: str) -> str:
-    """Escape user text for mrkdwn so it cannot ping @channel or fake a link."""
+    """What a person typed, made safe for mrkdwn and a message's `text`: Slack reads `&`, `<`
+    and `>` there as control characters, so unescaped `<!channel>`, `<!here>`, `<!everyone>`
+    or `<!subteam^…>` would ping everyone, and `<https://…|…>` would make a link.
+
+    Apply it once, where stored text meets casehub's own markup (`<@U…>`, `<#C…>`, `*bold*`),
+    never to text already built for Slack. Text is stored as typed, never escaped.
+    plain_text objects (headers, buttons, options, input labels and initial values) are left
+    alone: Slack neither parses them for mentions nor decodes entities in them, so escaping
+    would show `&amp;` to the reader and feed it back into what is stored.
+    """
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

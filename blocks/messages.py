@@ -6,6 +6,7 @@ agencies and the coordinator-written summary (which the forms tell people to kee
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -39,8 +40,14 @@ NEXT_STEPS: dict[Stage, str] = {
 RISK_ICON = {"low": "🟢", "moderate": "🟡", "high": "🟠", "critical": "🔴"}
 
 
+# Broadcasts as Slack sends them in a command's text. casehub never writes one in a refusal, so
+# any a refusal carries was echoed from what the person typed ("`<!channel>` is not a person").
+_BROADCAST = re.compile(r"<!(?:channel|here|everyone|subteam\^)[^>]*>")
+
+
 def refusal(error: CasehubError) -> str:
-    return f":warning: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+    text = f":warning: {error.message}" + (f"\n{error.hint}" if error.hint else "")
+    return _BROADCAST.sub(lambda match: escape(match.group(0)), text)
 
 
 def usage(title: str, lines: Sequence[str], example: str, who: str) -> str:

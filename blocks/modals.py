@@ -23,10 +23,11 @@ from blocks.kit import (
     users_select,
 )
 from models import Agency, Case, Risk
-from services.cases import SUMMARY_MAX
+from services.cases import AGENCY_REFERENCE_MAX, LESSONS_MAX, OUTCOME_MAX, SUMMARY_MAX
 
 OPEN_CASE = "case_open"
 CLOSE_CASE = "case_close"
+FOLLOW_UPS = "6,12"  # the close form's one checkbox: reviews 6 and 12 months on
 
 
 def metadata(**values: Any) -> str:
@@ -98,7 +99,7 @@ def open_case(
             input_block(
                 "agency_reference",
                 "Your agency's own reference",
-                text_input(max_length=64),
+                text_input(max_length=AGENCY_REFERENCE_MAX),
                 hint="Kept in casehub's record only; never posted to Slack.",
                 optional=True,
             ),
@@ -120,12 +121,14 @@ def close_case(case: Case) -> dict[str, Any]:
             input_block(
                 "outcome",
                 "Outcome",
-                text_input(multiline=True, max_length=2000, placeholder="e.g. support completed, signposted"),
+                text_input(
+                    multiline=True, max_length=OUTCOME_MAX, placeholder="e.g. support completed, signposted"
+                ),
             ),
             input_block(
                 "lessons",
                 "Lessons learned",
-                text_input(multiline=True, max_length=3000),
+                text_input(multiline=True, max_length=LESSONS_MAX),
                 hint="What should partners do differently next time?",
                 optional=True,
             ),
@@ -133,35 +136,71 @@ def close_case(case: Case) -> dict[str, Any]:
                 "follow_ups",
                 "Follow-up reviews",
                 "Schedule reviews at 6 and 12 months",
-                value="6,12",
+                value=FOLLOW_UPS,
                 ticked=True,
             ),
         ],
     )
 
 
-def values(view: dict[str, Any]) -> dict[str, Any]:
-    """Flatten a submitted view's state to {block_id: value}."""
-    out: dict[str, Any] = {}
-    for block_id, inputs in view.get("state", {}).get("values", {}).items():
-        element = inputs.get("value") or next(iter(inputs.values()), {})
-        kind = element.get("type")
-        if kind in ("static_select", "external_select"):
-            selected = element.get("selected_option")
-            out[block_id] = selected["value"] if selected else None
-        elif kind in ("multi_static_select", "multi_external_select"):
-            out[block_id] = [o["value"] for o in element.get("selected_options") or []]
-        elif kind == "users_select":
-            out[block_id] = element.get("selected_user")
-        elif kind == "multi_users_select":
-            out[block_id] = element.get("selected_users") or []
-        elif kind == "datepicker":
-            out[block_id] = element.get("selected_date")
-        elif kind == "checkboxes":
-            out[block_id] = [o["value"] for o in element.get("selected_options") or []]
-        else:
-            out[block_id] = element.get("value")
+class Unreadable:
+    """A value in a form's state that is not what Slack sends for its element."""
+
+    def __repr__(self) -> str:
+        return "unreadable"
+
+
+# Read as no value of any kind, so that whoever reads the field refuses it on that field.
+UNREADABLE = Unreadable()
+FormValue = str | list[str] | Unreadable | None
+
+
+def values(view: dict[str, Any]) -> dict[str, FormValue]:
+    """Flatten a submitted view's state to {block_id: value}: a string, a list of strings, None
+    for nothing chosen, or UNREADABLE for what Slack would never send (a value of the wrong type).
+    """
+    state = _mapping(_mapping(view).get("state"))
+    out: dict[str, FormValue] = {}
+    for block_id, inputs in _mapping(state.get("values")).items():
+        inputs = _mapping(inputs)
+        element = inputs.get("value", next(iter(inputs.values()), None))
+        out[block_id] = _value_of(element) if isinstance(element, dict) else UNREADABLE
     return out
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _string(value: object) -> str | Unreadable | None:
+    return value if value is None or isinstance(value, str) else UNREADABLE
+
+
+def _option_value(option: object) -> str | Unreadable:
+    value = option.get("value") if isinstance(option, dict) else None
+    return value if isinstance(value, str) else UNREADABLE
+
+
+def _strings(items: list[object]) -> list[str] | Unreadable:
+    chosen = [item for item in items if isinstance(item, str)]
+    return chosen if len(chosen) == len(items) else UNREADABLE
+
+
+def _value_of(element: dict[str, Any]) -> FormValue:
+    kind = element.get("type")
+    if kind in ("static_select", "external_select"):
+        selected = element.get("selected_option")
+        return None if selected is None else _option_value(selected)
+    if kind in ("multi_static_select", "multi_external_select", "checkboxes", "multi_users_select"):
+        key = "selected_users" if kind == "multi_users_select" else "selected_options"
+        chosen = element.get(key)
+        if chosen is None:
+            return []
+        if not isinstance(chosen, list):
+            return UNREADABLE
+        return _strings([_string(c) if key == "selected_users" else _option_value(c) for c in chosen])
+    key = {"users_select": "selected_user", "datepicker": "selected_date"}.get(str(kind), "value")
+    return _string(element.get(key))
 
 
 _VIEW_KEYS = ("type", "callback_id", "title", "submit", "close", "private_metadata", "blocks")

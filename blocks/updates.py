@@ -112,7 +112,7 @@ def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:
     agency = update.agency.name
     risk = f" · risk {risk_label(update.risk.value)}" if update.risk else ""
     if update.restricted:
-        text = f"🔒 Restricted update filed by {agency}{risk}."
+        text = f"🔒 Restricted update filed by {escape(agency)}{risk}."
         blocks = [
             section(f"🔒 *Restricted update* filed by *{escape(agency)}*{risk}"),
             context(f"Visible in full to the lead coordinator and {escape(agency)}: `/case timeline`"),
@@ -135,7 +135,7 @@ def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:
             blocks.append(section(f"*{title}*\n{clip(escape(value), 2900)}"))
     blocks.append(context(f"Filed by <@{update.filer}>{edited}"))
     blocks.append(actions(button("Edit", "update_edit", str(update.id))))
-    return f"{agency}: {label.lower()} update{risk}", blocks
+    return f"{escape(agency)}: {label.lower()} update{risk}", blocks
 
 
 def critical_prompt(update: Update, case: Case) -> list[Block]:
@@ -170,7 +170,7 @@ def timeline(
         return [*blocks, section("Nothing to show for this selection.")]
     for entry in entries:
         who = f"*{escape(entry.agency)}* · " if entry.agency else ""
-        blocks.append(section(clip(f"`{entry.at:%Y-%m-%d %H:%M}` {who}{escape(entry.text)}", 3000)))
+        blocks.append(section(clip(f"`{entry.at:%Y-%m-%d %H:%M}` {who}{entry.text}", 3000)))
     blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))
     blocks.extend(_pager("timeline", query, number, pages))
     return fit_message(blocks)
@@ -183,12 +183,16 @@ def sharing(
     if not records:
         return [*blocks, section("Nothing has been shared yet.")]
     for record in records:
-        source = agencies_by_id[record.from_agency_id].name
-        target = agencies_by_id[record.to_agency_id].name if record.to_agency_id else f"<@{record.to_user}>"
+        source = escape(agencies_by_id[record.from_agency_id].name)
+        target = (
+            escape(agencies_by_id[record.to_agency_id].name)
+            if record.to_agency_id
+            else f"<@{record.to_user}>"
+        )
         blocks.append(
             section(
-                f"`{record.at:%Y-%m-%d %H:%M}` *{escape(source)}* (<@{record.shared_by}>) shared a "
-                f"*{record.kind}* update with *{escape(target)}*\n_Why:_ {escape(record.reason)}"
+                f"`{record.at:%Y-%m-%d %H:%M}` *{source}* (<@{record.shared_by}>) shared a "
+                f"*{record.kind}* update with *{target}*\n_Why:_ {escape(record.reason)}"
             )
         )
     blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 import yaml
 
+from bot import logs
 from bot.db import Database, UnmigratedDatabase
 from bot.settings import ConfigurationError, Settings, load_settings
 
@@ -28,9 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
     importer.add_argument("file", type=Path)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         return run(args)
     except (ConfigurationError, UnmigratedDatabase) as error:

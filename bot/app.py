@@ -11,7 +11,7 @@ from slack_bolt.middleware import Middleware
 from slack_sdk import WebClient
 
 from bot.db import Database
-from bot.executor import ListenerExecutor
+from bot.executor import ListenerExecutor, ordering_key
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.work import HandOffListenerRunner, ProcessLazyListenerRunner
@@ -47,6 +47,7 @@ def create_app(
         process_before_response=True,
     )
     app.use(ProvideDeps(Deps(settings=settings, db=db)))
+    app.use(OrderPerPerson())
 
     processes = settings.work_processes if workers is None else workers
     if processes > 0:
@@ -75,10 +76,35 @@ class ProvideDeps(Middleware):
         return next()
 
 
+class OrderPerPerson(Middleware):
+    """Has each person's requests worked on in the order Slack delivered them.
+
+    The slow part of a request is handed over (to the listener pool or to a worker process)
+    on this thread once its listener has acknowledged it; the handing over reads whose it is
+    from `ordering_key`. bolt found the person while parsing the request: the user of a
+    command, an interaction or an event, or none (then the work is not ordered). It is set
+    for every request, so a thread that serves one after another never carries a key over.
+    """
+
+    def process(
+        self, *, req: BoltRequest, resp: BoltResponse, next: Callable[[], BoltResponse]
+    ) -> BoltResponse | None:
+        ordering_key.set(req.context.user_id)
+        return next()
+
+
 def report_error(
     error: Exception, body: dict[str, Any], context: BoltContext, logger: logging.Logger
 ) -> BoltResponse | None:
-    """bolt's last resort, for errors outside a listener (listeners report their own)."""
+    """bolt's last resort, for errors outside a listener (listeners report their own).
+
+    Only a request that has passed all of bolt's checks (signature, authorization) carries
+    casehub's dependencies; for any other, nothing it names is written to, and only the
+    kind of error is logged.
+    """
+    if "deps" not in context:
+        log.warning("refused a request before it was verified: %s", type(error).__name__)
+        return BoltResponse(status=401, body='{"error":"invalid request"}')
     tell_user(error, context)
     if context.ack is not None and context.ack.response is None:
         return BoltResponse(status=200, body="")

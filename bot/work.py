@@ -12,6 +12,11 @@ process pool's own hand-off can block the submitting thread once its wake-up pip
 under a backlog, and with it the acknowledgement.) No lock is shared with the workers
 for reading work, so a worker that is killed (say, by the out-of-memory killer) cannot
 leave the others stuck behind it: it is replaced, and the rest carry on.
+
+One person's requests are worked on in the order they were acknowledged: the dispatcher
+holds back a request while an earlier one of the same person is in a worker, and hands
+it over once that one is reported done (or its worker is found dead). Held requests wait
+aside, so other people's work goes past them to the idle workers.
 """
 
 from __future__ import annotations
@@ -36,7 +41,8 @@ from slack_bolt.listener.thread_runner import ThreadListenerRunner
 from slack_bolt.request import BoltRequest
 from slack_bolt.util.utils import get_name_for_callable
 
-from bot.executor import ListenerExecutor
+from bot import logs
+from bot.executor import Lines, ListenerExecutor, ordering_key
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
     # been handed over. A platform stopping the whole process group must not cut a job short.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.INFO)
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
     app: App = create_app(settings, Database(settings.database_url), verify_requests=False, workers=0)
@@ -114,11 +120,25 @@ class HandOffListenerRunner(ThreadListenerRunner):
 
 
 @dataclass
+class _Job:
+    body: str
+    headers: dict[str, Any]
+    listener: str  # the lazy listener's name
+    token: int | None  # reported back when done, for whoever waits on the work
+    key: str | None  # whose request it is (see `ordering_key`); None: no one to wait for
+    cleared: bool = False  # its person's earlier work is over: it goes to the next idle worker
+
+    def message(self) -> tuple[Any, ...]:
+        """What the worker is sent."""
+        return (self.body, self.headers, self.listener, self.token)
+
+
+@dataclass
 class _Worker:
     process: Any
     jobs: Any  # the sending end of this worker's own pipe
     ready: bool = False  # it has built its app and asked for work
-    running: tuple[str, int | None] | None = None  # the listener it runs, and the token to report
+    running: _Job | None = None
 
 
 class ProcessLazyListenerRunner(LazyListenerRunner):
@@ -126,7 +146,10 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         self.logger = log
         context = multiprocessing.get_context("spawn")
         self._settings, self._processes, self._context = settings, processes, context
-        self._backlog: queue.SimpleQueue[tuple[Any, ...] | None] = queue.SimpleQueue()
+        self._backlog: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._lines: Lines[_Job] = Lines()  # each person's requests held back behind the one in hand
+        self._lines_lock = threading.Lock()
+        self._stopping = False  # the dispatcher has taken the stop, and hands over what is held
         self._idle: queue.SimpleQueue[int] = queue.SimpleQueue()  # workers waiting for a request
         self._reports = context.SimpleQueue()  # from the workers: (worker, finished token)
         self._tracker = tracker
@@ -172,7 +195,7 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         return {
             "ready": sum(worker.ready and worker.process.is_alive() for worker in workers),
             "expected": self._processes,
-            "queued": self._backlog.qsize(),
+            "queued": self._backlog.qsize() + self._held(),
             "running": sum(worker.running is not None for worker in workers),
         }
 
@@ -185,23 +208,67 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             future: Future[None] = Future()
             self._pending[token] = future
             self._tracker.track(future)
-        self._backlog.put((request.raw_body, request.headers, get_name_for_callable(function), token))
+        name = get_name_for_callable(function)
+        self._backlog.put(_Job(request.raw_body, request.headers, name, token, ordering_key.get()))
 
     def _dispatch(self) -> None:
+        self._stopping = False
+        looked = time.monotonic()
         while True:
+            if self._stopping and self._all_handed_over():
+                for worker in self._workers.values():
+                    self._send(worker, _STOP)
+                return
             try:
                 job = self._backlog.get(timeout=1.0)
             except queue.Empty:  # a quiet moment: look after the workers
                 self._replace_dead_workers()
+                looked = time.monotonic()
                 continue
-            if job is _STOP:
-                for worker in self._workers.values():
-                    self._send(worker, _STOP)
-                return
+            if time.monotonic() - looked > 1.0:  # a busy one: a dead worker may hold someone's work
+                self._replace_dead_workers()
+                looked = time.monotonic()
+            if job is _STOP:  # once what is held back has been handed over too
+                self._stopping = True
+                continue
+            if not self._admit(job):
+                continue
             while not self._hand_over(job):
                 pass
 
-    def _hand_over(self, job: tuple[Any, ...]) -> bool:
+    def _admit(self, job: _Job) -> bool:
+        """Whether the job may go to a worker now; if not, it waits for its person's earlier one."""
+        if job.key is None or job.cleared:
+            return True
+        with self._lines_lock:
+            return self._lines.join(job.key, job)
+
+    def _release(self, job: _Job) -> None:
+        """The job is over (done, or lost with its worker): its person's next one may go."""
+        if job.key is None:
+            return
+        with self._lines_lock:
+            following = self._lines.leave(job.key)
+            if following is not None:
+                following.cleared = True
+                # Under the lock, so that a held job is always in its line or in the backlog.
+                self._backlog.put(following)
+
+    def _all_handed_over(self) -> bool:
+        with self._lines_lock:
+            return self._backlog.empty() and not self._lines.waiting()
+
+    def _held(self) -> int:
+        with self._lines_lock:
+            return self._lines.waiting()
+
+    def _take_running(self, worker: _Worker) -> _Job | None:
+        """The job the worker had, now over; taken once, by whoever learns of it first."""
+        with self._lines_lock:
+            job, worker.running = worker.running, None
+        return job
+
+    def _hand_over(self, job: _Job) -> bool:
         try:
             ident = self._idle.get(timeout=1.0)
         except queue.Empty:  # all busy; or some dead, never to ask again
@@ -210,17 +277,17 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         worker = self._workers.get(ident)
         if worker is None:
             return False
-        worker.running = (job[2], job[3])  # before sending: the worker may report back at once
-        if not self._send(worker, job):
+        worker.running = job  # before sending: the worker may report back at once
+        if not self._send(worker, job.message()):
             worker.running = None  # it never got it
             self._replace_dead_workers()
             return False
         return True
 
     @staticmethod
-    def _send(worker: _Worker, job: tuple[Any, ...] | None) -> bool:
+    def _send(worker: _Worker, message: tuple[Any, ...] | None) -> bool:
         try:
-            worker.jobs.send(job)
+            worker.jobs.send(message)
         except OSError:  # the worker has died
             return False
         return True
@@ -230,8 +297,11 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             ident, token = self._reports.get()
             worker = self._workers.get(ident)
             if worker is not None:
-                worker.ready, worker.running = True, None
+                done = self._take_running(worker)
+                worker.ready = True
                 self._idle.put(ident)
+                if done is not None:
+                    self._release(done)
             self._finished(token)
 
     def _finished(self, token: int | None) -> None:
@@ -243,15 +313,16 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
         for ident, worker in list(self._workers.items()):
             if worker.process.exitcode is None:
                 continue
-            if worker.running is not None:
-                listener, token = worker.running
+            lost = self._take_running(worker)
+            if lost is not None:
                 log.error(
                     "worker process %s died (exit code %s) while running %s; that request's work is lost",
                     worker.process.pid,
                     worker.process.exitcode,
-                    listener,
+                    lost.listener,
                 )
-                self._finished(token)
+                self._release(lost)
+                self._finished(lost.token)
             else:
                 log.error(
                     "worker process %s died (exit code %s)", worker.process.pid, worker.process.exitcode
@@ -283,7 +354,7 @@ class ProcessLazyListenerRunner(LazyListenerRunner):
             log.error(
                 "stopped after %.0f s with work unfinished: %d request(s) not started, %d cut short (%s)",
                 timeout,
-                max(0, self._backlog.qsize() - 1),  # less the stop itself
+                max(0, self._backlog.qsize() - (0 if self._stopping else 1)) + self._held(),
                 len(stuck),
-                ", ".join(worker.running[0] for worker in stuck if worker.running) or "idle",
+                ", ".join(worker.running.listener for worker in stuck if worker.running) or "idle",
             )

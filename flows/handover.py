@@ -5,6 +5,7 @@ from __future__ import annotations
 from slack_sdk import WebClient
 
 from blocks import messages
+from blocks.kit import escape
 from bot.db import Database
 from flows import action_posting, case_channel
 from models import Case
@@ -28,7 +29,7 @@ def apply_in_slack(db: Database, client: WebClient, result: handover.Handover, b
         client.chat_postMessage(
             channel=channel,
             text=f"Hand-over: <@{result.successor}> takes over from <@{result.predecessor}> "
-            f"({result.role.value}, {result.agency.name}).",
+            f"({result.role.value}, {escape(result.agency.name)}).",
         )
         if case_id in result.lead_cases:
             case_channel.refresh_header(db, client, case_id)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import date
 from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
@@ -12,6 +10,7 @@ from slack_sdk import WebClient
 
 from blocks import actions as action_blocks
 from flows import action_posting, home
+from handlers import payload
 from handlers.common import deferred, deps, request_ref
 from models import Priority
 from services import actions, cases, deliveries
@@ -31,10 +30,10 @@ def mark_done(
 ) -> None:
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     with d.db.session() as session:
+        tracked = actions.by_id(session, payload.button_id(action))
+        case = tracked.case
         if not deliveries.claim(session, ref):
             return
-        tracked = actions.by_id(session, int(action["value"]))
-        case = tracked.case
         actions.complete(session, case=case, action=tracked, actor=user, request_ref=ref)
         action_id = tracked.id
     action_posting.post_or_refresh(d.db, client, action_id=action_id)
@@ -47,7 +46,7 @@ def open_extend(
 ) -> None:
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
-        tracked = actions.by_id(session, int(action["value"]))
+        tracked = actions.by_id(session, payload.button_id(action))
         case = tracked.case
         # Refuse before the form opens: someone without the right is told at once.
         actions.require_may_update(session, case, tracked, user, "extend")
@@ -60,7 +59,7 @@ def open_reassign(
 ) -> None:
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
-        tracked = actions.by_id(session, int(action["value"]))
+        tracked = actions.by_id(session, payload.button_id(action))
         case = tracked.case
         cases.require_lead(case, user, "reassign actions")
         actions.require_open_action(tracked)
@@ -72,30 +71,46 @@ def save_anyway(
     body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
 ) -> None:
     d, user = deps(context), body["user"]["id"]
-    draft_data = json.loads(action["value"])
-    draft = actions.ActionDraft(
-        text=draft_data["text"],
-        agency_slug=draft_data["agency"],
-        owner=draft_data["owner"],
-        due=date.fromisoformat(draft_data["due"]),
-        priority=Priority(draft_data["priority"]),
-        duplicate_confirmed=True,
-    )
+    draft, reference, command_ref = saved_draft(payload.button_object(action), user)
     with d.db.session() as session:
-        case = cases.get_by_reference(session, draft_data["case"])
-        # Keyed on the original command, so a second click saves nothing more.
+        case = cases.get_by_reference(session, reference)
+        # Keyed on the original command, so a second click saves nothing more. Everything
+        # else is checked again as for a new action: the case, the person's right, the owner.
         tracked, created = actions.add(
             session,
             case=case,
             draft=draft,
             actor=user,
-            created_via=draft_data["ref"],
+            created_via=command_ref,
             request_ref=request_ref(body),
         )
         action_id = tracked.id
     if created:
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
     respond(text="Action added." if created else "That action was saved already.", replace_original=True)
+
+
+def saved_draft(value: dict[str, Any], user: str) -> tuple[actions.ActionDraft, str, str]:
+    """The draft a duplicate prompt carries, its case and the command that made it, typed."""
+    command_ref = payload.text(value.get("ref"), limit=200)
+    if value.get("user") != user or not command_ref.startswith("command:/action:"):
+        raise payload.unreadable()  # someone else's prompt, or not one casehub wrote
+    due = payload.optional_date(value.get("due"))
+    if due is None:
+        raise payload.unreadable()
+    try:
+        priority = Priority(payload.text(value.get("priority"), limit=20))
+    except ValueError:
+        raise payload.unreadable() from None
+    draft = actions.ActionDraft(
+        text=payload.text(value.get("text"), limit=actions.TEXT_MAX),
+        agency_slug=payload.optional_text(value.get("agency"), limit=100),
+        owner=payload.optional_text(value.get("owner"), limit=30),
+        due=due,
+        priority=priority,
+        duplicate_confirmed=True,
+    )
+    return draft, payload.reference(value), command_ref
 
 
 def cancel(respond: Respond, context: BoltContext) -> None:

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from blocks import actions as action_blocks
 from blocks import messages
 from flows import action_posting
-from handlers.common import date_arg, deferred, deps, request_ref, split_args, user_arg
+from handlers.common import date_arg, deferred, deps, request_ref, split_args, typed_text, user_arg
 from models import Priority
 from services import actions, cases
 from services.errors import InvalidInput
@@ -73,6 +73,7 @@ def add(
             "due": draft.due.isoformat(),
             "priority": draft.priority.value,
             "ref": ref,
+            "user": user,  # the prompt is theirs alone: nobody else may answer it
         }
         respond(
             text=duplicate.message,
@@ -114,7 +115,8 @@ def parse_line(args: list[str]) -> actions.ActionDraft:
         raise InvalidInput(
             "Give a due date.", hint="For example `/action add Share attendance @sam due:2026-12-05`."
         )
-    return actions.ActionDraft(" ".join(words), agency, owner, due, priority)
+    # The owner is read from its mention first; what is left is the text, as typed.
+    return actions.ActionDraft(typed_text(" ".join(words)), agency, owner, due, priority)
 
 
 def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltContext) -> None:

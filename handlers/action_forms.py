@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -14,9 +12,10 @@ from sqlalchemy.orm import Session
 from blocks import actions as action_blocks
 from blocks import modals
 from flows import action_posting
+from handlers import payload
 from handlers.common import deps, reported, request_ref
 from models import Action, Case, Priority
-from services import actions, cases, deliveries
+from services import actions, agencies, cases, deliveries, inputs
 from services.errors import CasehubError
 
 
@@ -26,23 +25,29 @@ def register(app: App) -> None:
     app.view(action_blocks.REASSIGN_FORM)(ack=reported(check_reassign), lazy=[reported(record_reassign)])
 
 
-def _date(value: str | None) -> date:
-    try:
-        return date.fromisoformat(value or "")
-    except ValueError:
-        return date.min
-
-
 def add_draft(view: dict[str, Any]) -> actions.ActionDraft:
+    """The form's values, typed; one the form never offered is refused on its field."""
     form = modals.values(view)
     return actions.ActionDraft(
-        text=(form.get("text") or "").strip(),
-        agency_slug=form.get("agency"),
-        owner=form.get("owner"),
-        due=_date(form.get("due")),
-        priority=Priority(form.get("priority") or "normal"),
-        duplicate_confirmed=bool(form.get("confirm_duplicate")),
+        text=inputs.text(form.get("text"), field="text").strip(),
+        agency_slug=_agency(form),
+        owner=_owner(form),
+        due=inputs.parse_date(form.get("due"), field="due", what="due date"),
+        priority=inputs.parse_choice(
+            Priority, form.get("priority") or Priority.NORMAL, field="priority", what="a priority"
+        ),
+        duplicate_confirmed=inputs.ticked(form.get("confirm_duplicate"), field="confirm_duplicate"),
     )
+
+
+def _agency(form: dict[str, modals.FormValue]) -> str | None:
+    chosen = form.get("agency")
+    return None if chosen is None else agencies.chosen_slug(chosen, field="agency")
+
+
+def _owner(form: dict[str, modals.FormValue]) -> str | None:
+    chosen = form.get("owner")
+    return None if chosen is None else inputs.parse_person(chosen, field="owner", what="an owner")
 
 
 def _ack_problem(ack: Ack, problem: CasehubError | None, default_field: str) -> None:
@@ -55,7 +60,7 @@ def _ack_problem(ack: Ack, problem: CasehubError | None, default_field: str) -> 
 def _add_problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
     try:
         with d.db.reader() as session:
-            case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+            case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
             actions.check_new(session, case, add_draft(view), user)
     except CasehubError as error:
         return error
@@ -71,7 +76,7 @@ def record_add(body: dict[str, Any], view: dict[str, Any], client: WebClient, co
     if _add_problem(d, view, user) is not None:
         return  # sent back to the form
     with d.db.session() as session:
-        case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+        case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
         action, created = actions.add(
             session, case=case, draft=add_draft(view), actor=user, created_via=ref, request_ref=ref
         )
@@ -87,7 +92,10 @@ Change = Callable[[Session, Case, Action, dict[str, Any], str, str | None], None
 def _extend(
     session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str | None
 ) -> None:
-    values = {"due": _date(form.get("due")), "reason": form.get("reason") or ""}
+    values = {
+        "due": inputs.parse_date(form.get("due"), field="due", what="due date"),
+        "reason": inputs.text(form.get("reason"), field="reason"),
+    }
     if ref is None:
         actions.check_extend(session, case=case, action=action, actor=user, **values)
     else:
@@ -97,7 +105,7 @@ def _extend(
 def _reassign(
     session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str | None
 ) -> None:
-    values = {"agency_slug": form.get("agency"), "owner": form.get("owner")}
+    values = {"agency_slug": _agency(form), "owner": _owner(form)}
     if ref is None:
         actions.check_reassign(session, case=case, action=action, actor=user, **values)
     else:
@@ -105,14 +113,21 @@ def _reassign(
 
 
 def _apply(d: Any, view: dict[str, Any], user: str, change: Change, ref: str | None) -> CasehubError | None:
-    """Make the change to the action named in the form; with no `ref`, only check it."""
-    meta, form = json.loads(view["private_metadata"]), modals.values(view)
+    """Make the change to the action named in the form; with no `ref`, only check it.
+
+    The action must be one of the case the form names, and the person must have the right to
+    change it there now: both are checked in the database, whatever the form carries.
+    """
+    form = modals.values(view)
     try:
+        meta = payload.metadata(view)
+        reference, action_id = payload.reference(meta), payload.identifier(meta.get("action"))
         with d.db.session() if ref else d.db.reader() as session:
+            case = cases.get_by_reference(session, reference)
+            action = actions.in_case(session, case, action_id)
             if ref and not deliveries.claim(session, ref):
                 return None  # this submission was applied before
-            case = cases.get_by_reference(session, meta["case"])
-            change(session, case, actions.by_id(session, meta["action"]), form, user, ref)
+            change(session, case, action, form, user, ref)
     except CasehubError as error:
         return error
     return None
@@ -129,7 +144,8 @@ def _changer(change: Change, default_field: str) -> tuple[Callable[..., None], C
         problem = _apply(d, view, user, change, request_ref(body))
         if problem is not None:
             raise problem
-        action_posting.post_or_refresh(d.db, client, action_id=json.loads(view["private_metadata"])["action"])
+        action_id = payload.identifier(payload.metadata(view).get("action"))
+        action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
     check.__name__ = check.__qualname__ = f"check_{change.__name__.strip('_')}"
     record.__name__ = record.__qualname__ = f"record_{change.__name__.strip('_')}"

@@ -8,9 +8,10 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import messages
+from blocks.kit import escape
 from flows import case_channel
 from flows import handover as flows_handover
-from handlers.common import deferred, deps, request_ref, split_args, user_arg
+from handlers.common import deferred, deps, request_ref, split_args, typed_text, user_arg
 from models import AgencyKind, Role
 from services import agencies, cases, deliveries, handover
 from services.errors import InvalidInput, NotAllowed
@@ -83,7 +84,7 @@ def set_timezone(d: Any, args: list[str], user: str, ref: str) -> str:
         if not deliveries.claim(session, ref):
             return "Already done."
         agencies.set_timezone(session, agency=agency, timezone=args[1], actor=user, request_ref=ref)
-        return f"{agency.name} keeps its on-call times in {agency.timezone}."
+        return f"{escape(agency.name)} keeps its on-call times in {agency.timezone}."
 
 
 def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:
@@ -97,8 +98,9 @@ def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:
     with d.db.session() as session:
         if not deliveries.claim(session, ref):
             return "Already done."
-        agency = agencies.add(session, slug=slug, name=args[1], kind=kind, actor=user, request_ref=ref)
-        return f"Agency *{agency.name}* (`{agency.slug}`, {agency.kind.value}) is registered."
+        name = typed_text(args[1])
+        agency = agencies.add(session, slug=slug, name=name, kind=kind, actor=user, request_ref=ref)
+        return f"Agency *{escape(agency.name)}* (`{agency.slug}`, {agency.kind.value}) is registered."
 
 
 def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: str, bot_user_id: str) -> str:
@@ -167,7 +169,7 @@ def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, b
         )
     problems = flows_handover.apply_in_slack(d.db, client, result, bot_user_id)
     text = (
-        f"<@{successor}> has taken over from <@{predecessor}> in {result.agency.name}: "
+        f"<@{successor}> has taken over from <@{predecessor}> in {escape(result.agency.name)}: "
         f"{len(result.before)} case channel(s), {len(result.actions)} open action(s), "
         f"{len(result.lead_cases)} case(s) as lead. They have been sent a briefing."
     )

@@ -12,6 +12,7 @@ from slack_sdk import WebClient
 
 from blocks import messages, modals
 from blocks import updates as update_blocks
+from blocks.kit import escape
 from flows import case_channel
 from handlers.common import Deps, date_arg, deferred, deps, request_ref, split_args
 from services import agencies, cases, deliveries, updates
@@ -200,7 +201,7 @@ def change_agencies(call: Call) -> None:
         session.flush()
         session.expire(case, ["participations"])
         after = cases.entitled_users(session, case)
-        case_id, name = case.id, agency.name
+        case_id, name = case.id, escape(agency.name)
     added, removed, failed = case_channel.sync_members(
         call.client,
         call.channel,

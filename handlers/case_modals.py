@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -13,9 +12,10 @@ from slack_sdk.errors import SlackApiError
 from blocks import modals
 from flows import case_channel
 from flows.rules import reminder_rules
+from handlers import payload
 from handlers.common import deps, reported, request_ref
 from models import Risk
-from services import agencies, cases, deliveries, reviews
+from services import agencies, cases, deliveries, inputs, reviews
 from services.errors import CasehubError
 
 log = logging.getLogger(__name__)
@@ -28,14 +28,19 @@ def register(app: App) -> None:
 
 
 def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
+    """The form's values, typed; one the form never offered is refused on its field."""
     form = modals.values(view)
+    weeks = form.get("review_weeks")
     return cases.CaseDraft(
-        summary=form.get("summary") or "",
-        risk=Risk(form.get("risk") or Risk.MODERATE.value),
-        lead_user_id=form.get("lead") or user,
-        agency_slugs=tuple(form.get("agencies") or ()),
-        agency_reference=form.get("agency_reference"),
-        review_every_weeks=int(form.get("review_weeks") or 4),
+        summary=inputs.text(form.get("summary"), field="summary"),
+        risk=inputs.parse_choice(Risk, form.get("risk") or Risk.MODERATE, field="risk", what="a risk level"),
+        lead_user_id=inputs.parse_person(form.get("lead") or user, field="lead", what="a lead coordinator"),
+        agency_slugs=tuple(
+            agencies.chosen_slug(slug, field="agencies")
+            for slug in inputs.strings(form.get("agencies"), field="agencies", what="the agencies")
+        ),
+        agency_reference=inputs.text(form.get("agency_reference"), field="agency_reference") or None,
+        review_every_weeks=4 if weeks is None else cases.parse_review_weeks(weeks, field="review_weeks"),
     )
 
 
@@ -52,8 +57,8 @@ def check_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bo
 
 def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
-    draft = _draft(view, user)
     try:
+        draft = _draft(view, user)
         cases.check_draft(draft)
     except CasehubError:
         return  # shown on the form already
@@ -85,19 +90,31 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         )
 
 
+def _closing(view: dict[str, Any]) -> tuple[str, str, bool]:
+    """The close form's outcome, lessons and whether to schedule the follow-up reviews."""
+    form = modals.values(view)
+    outcome = inputs.text(form.get("outcome"), field="outcome")
+    lessons = inputs.text(form.get("lessons"), field="lessons")
+    cases.check_closing(outcome, lessons)
+    return outcome, lessons, inputs.ticked(form.get("follow_ups"), modals.FOLLOW_UPS, field="follow_ups")
+
+
 def check_close(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
-    if not (modals.values(view).get("outcome") or "").strip():
-        ack(response_action="errors", errors={"outcome": "Say what the outcome was."})
+    try:
+        _closing(view)
+    except CasehubError as error:
+        ack(response_action="errors", errors={error.field or "outcome": error.message})
         return
     ack()
 
 
 def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    form = modals.values(view)
-    if not (form.get("outcome") or "").strip():
+    try:
+        outcome, lessons, follow_ups = _closing(view)
+    except CasehubError:
         return  # sent back to the form by `check_close`
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
-    reference = json.loads(view["private_metadata"])["case"]
+    reference = payload.reference(payload.metadata(view))
     with d.db.session() as session:
         case = cases.get_by_reference(session, reference)
         if not deliveries.claim(session, ref):
@@ -105,19 +122,20 @@ def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, 
         cases.close(
             session,
             case=case,
-            outcome=form.get("outcome") or "",
-            lessons=form.get("lessons") or "",
+            outcome=outcome,
+            lessons=lessons,
             actor=user,
             request_ref=ref,
         )
-        if form.get("follow_ups"):
+        if follow_ups:
             reviews.schedule_follow_ups(session, case)
         case_id = case.id
     case_channel.archive_and_report(d.db, client, case_id=case_id, user=user)
 
 
 def suggest_agencies(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:
-    query = (payload.get("value") or "").lower()
+    typed = payload.get("value")
+    query = typed.lower()[:100] if isinstance(typed, str) else ""
     with deps(context).db.reader() as session:
         matches = [a for a in agencies.all_agencies(session) if query in a.slug or query in a.name.lower()]
     ack(options=modals.agency_options(matches[:100]))

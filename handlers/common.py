@@ -18,6 +18,7 @@ from blocks import messages
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
+from services import inputs
 from services.errors import CasehubError, InvalidInput
 
 log = logging.getLogger("casehub")
@@ -29,6 +30,11 @@ UNEXPECTED = (
 
 _USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
 _BARE_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+# Slack's markup in a command's text (`<…>`), and the three entities it escapes typed text with.
+_MARKUP = re.compile(r"<([^<>]*)>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+_BROADCASTS = ("here", "channel", "everyone", "subteam")
 
 
 @dataclass(frozen=True)
@@ -77,11 +83,41 @@ def user_arg(value: str) -> str:
     raise InvalidInput(f"`{value}` is not a person.", hint="Mention them with @, picking them from the list.")
 
 
+def typed_text(text: str) -> str:
+    """A command's free text as the person read it when typing, to store as plain text.
+
+    With `should_escape`, Slack sends `&`, `<` and `>` as entities and turns what was picked
+    from its menus into markup: `<@U1|sam>`, `<#C1|name>`, `<!here>`, `<!subteam^S1|@team>`,
+    `<https://x|label>`. Stored as it came, that markup would become a real mention or
+    broadcast wherever casehub shows the text; as plain text it is shown (escaped) as typed.
+    """
+    parts = _MARKUP.split(text)  # text and markup take turns: the markup is at the odd places
+    return "".join(_markup_as_text(part) if i % 2 else _decoded(part) for i, part in enumerate(parts))
+
+
+def _decoded(text: str) -> str:
+    return _ENTITY.sub(lambda match: _ENTITIES[match.group(1)], text)
+
+
+def _markup_as_text(markup: str) -> str:
+    """`@sam` for `<@U1|sam>`, `#name` for `<#C1|name>`, `@here` for `<!here>`, `@team` for
+    `<!subteam^S1|@team>`, `label (https://x)` for `<https://x|label>`."""
+    target, _, label = (_decoded(part) for part in markup.partition("|"))
+    if target[:1] in ("@", "#"):  # a person or a channel: its name, or else its ID
+        return target[0] + (label.lstrip(target[0]) or target[1:])
+    if target.startswith("!"):
+        name = target[1:].split("^")
+        if name[0] in _BROADCASTS:
+            return "@" + (label.lstrip("@") or name[-1])
+        return label or "@" + name[0]  # a date's fallback text, or another special word
+    if not label or label == target or target == f"mailto:{label}":
+        return label or target
+    return f"{label} ({target})"
+
+
 def date_arg(value: str, what: str = "date") -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InvalidInput(f"`{value}` is not a {what}.", hint="Write dates as YYYY-MM-DD.") from None
+    """A YYYY-MM-DD date of casehub's calendar; the service narrows it for its use."""
+    return inputs.parse_date(value, what=what)
 
 
 def tell_user(error: Exception, context: BoltContext) -> None:

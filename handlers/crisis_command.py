@@ -8,12 +8,14 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import crisis as crisis_blocks
-from blocks import messages
+from blocks import messages, modals
+from blocks.kit import escape
 from flows import case_channel, crisis
 from flows.rules import crisis_rules
-from handlers.common import deferred, deps, reported, request_ref
+from handlers import payload
+from handlers.common import deferred, deps, reported, request_ref, typed_text
 from models import utcnow
-from services import cases, crises, deliveries, updates
+from services import cases, crises, deliveries, inputs, updates
 from services.errors import CasehubError
 
 HELP = messages.usage(
@@ -54,14 +56,14 @@ def handle_crisis(body: dict[str, Any], client: WebClient, respond: Respond, con
         respond(text=status, response_type="ephemeral")
         return
     if first == "resolve":
-        resolve(d, client, body, text[len("resolve") :].strip(), respond, ref)
+        resolve(d, client, body, typed_text(text[len("resolve") :].strip()), respond, ref)
         return
     raised = crisis.raise_and_page(
         d.db,
         client,
         d.settings,
         case_id=case_id,
-        summary=text,
+        summary=typed_text(text),
         user=user,
         raised_via=ref,
         request_ref=ref,
@@ -96,7 +98,7 @@ def resolve(
     review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""
     client.chat_postMessage(
         channel=body["channel_id"],
-        text=f":white_check_mark: The crisis on case {reference} is resolved: {outcome}.{review}",
+        text=f":white_check_mark: The crisis on case {reference} is resolved: {escape(outcome)}.{review}",
     )
 
 
@@ -108,7 +110,7 @@ def acknowledge(
         d.db,
         client,
         d.settings,
-        page_id=int(action["value"]),
+        page_id=payload.button_id(action),
         user=body["user"]["id"],
         now=utcnow(),
         request_ref=request_ref(body),
@@ -121,7 +123,7 @@ def open_raise_form(
     """The button offered after a critical risk: the same flow as `/crisis`, confirmed in a form."""
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
-        update = updates.get(session, int(action["value"]))
+        update = updates.get(session, payload.button_id(action))
         case = update.case
         crises.check_may_raise(session, case, user)
         summary = f"{update.agency.name} assessed the risk as critical ({update.created_at:%Y-%m-%d %H:%M})."
@@ -129,12 +131,20 @@ def open_raise_form(
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
+def _form(view: dict[str, Any]) -> tuple[str, str]:
+    """The case the raise form is about (its metadata is the reference alone) and the summary."""
+    reference = view.get("private_metadata")
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 20:
+        raise payload.unreadable()
+    return reference, inputs.text(modals.values(view).get("summary"), field="summary")
+
+
 def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
-    summary = view["state"]["values"]["summary"]["value"].get("value") or ""
     try:
+        reference, summary = _form(view)
         crises.check_summary(summary)
         with d.db.reader() as session:
-            crises.check_may_raise(session, cases.get_by_reference(session, view["private_metadata"]), user)
+            crises.check_may_raise(session, cases.get_by_reference(session, reference), user)
     except CasehubError as error:
         return error
     return None
@@ -154,14 +164,15 @@ def raise_from_form(
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     if _problem(d, view, user) is not None:
         return
+    reference, summary = _form(view)
     with d.db.reader() as session:
-        case_id = cases.get_by_reference(session, view["private_metadata"]).id
+        case_id = cases.get_by_reference(session, reference).id
     crisis.raise_and_page(
         d.db,
         client,
         d.settings,
         case_id=case_id,
-        summary=view["state"]["values"]["summary"]["value"]["value"],
+        summary=summary,
         user=user,
         raised_via=ref,
         request_ref=ref,

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from blocks import messages
 from flows import sweep
 from handlers.common import deferred, deps, request_ref, split_args
-from services import agencies, digests, reviews
+from services import agencies, digests, inputs
 from services.errors import InvalidInput, NotAllowed
 
 HELP = messages.usage(
@@ -48,7 +48,7 @@ def handle_digest(body: dict[str, Any], client: WebClient, respond: Respond, con
             pref = digests.preference(session, user)
             pref.digest = choice
             if len(args) == 2:
-                pref.digest_time = reviews.parse_time(args[1])
+                pref.digest_time = inputs.parse_time(args[1])
             at = (pref.digest_time or d.settings.digest_time).strftime("%H:%M")
     if choice == "now":
         sent = sweep.send_digest_now(d.db, client, d.settings, user, f"digest-now:{request_ref(body)}")

@@ -11,10 +11,11 @@ from slack_sdk.errors import SlackApiError
 
 from blocks import crisis as crisis_blocks
 from blocks import messages
+from blocks.kit import escape
 from flows import crisis
 from handlers.common import deferred, deps, request_ref, split_args, user_arg
 from models import utcnow
-from services import agencies, deliveries, oncall, reviews
+from services import agencies, deliveries, inputs, oncall, reviews
 from services.errors import InvalidInput
 
 HELP = messages.usage(
@@ -93,7 +94,7 @@ def handle_oncall(body: dict[str, Any], client: WebClient, respond: Respond, con
                 request_ref=ref,
             )
             until = f" until {ends:%Y-%m-%d %H:%M} UTC" if ends else ""
-            text = f"<@{people[0]}> is on call for {agency.name}{until}."
+            text = f"<@{people[0]}> is on call for {escape(agency.name)}{until}."
         elif name == "rota":
             oncall.set_rota(
                 session,
@@ -107,14 +108,14 @@ def handle_oncall(body: dict[str, Any], client: WebClient, respond: Respond, con
                 request_ref=ref,
             )
             text = (
-                f"{agency.name} rotates weekly on {reviews.WEEKDAYS[weekday].capitalize()} at "
+                f"{escape(agency.name)} rotates weekly on {reviews.WEEKDAYS[weekday].capitalize()} at "
                 f"{at:%H:%M} ({tz}): " + ", ".join(f"<@{p}>" for p in people) + "."
             )
         else:
             oncall.set_chain(
                 session, agency=agency, users=people, actor=user, is_admin=is_admin, request_ref=ref
             )
-            text = f"{agency.name} escalates to: " + " → ".join(f"<@{p}>" for p in people) + "."
+            text = f"{escape(agency.name)} escalates to: " + " → ".join(f"<@{p}>" for p in people) + "."
     respond(text=text, response_type="ephemeral")
 
 
@@ -145,4 +146,4 @@ def parse_rota(words: list[str]) -> tuple[list[str], int, Any]:
             "Give the people, then `weekly <weekday> <HH:MM>`.",
             hint="For example `/oncall rota police @sam @alex weekly monday 09:00`.",
         )
-    return people, reviews.parse_weekday(rest[1]), reviews.parse_time(rest[2])
+    return people, reviews.parse_weekday(rest[1]), inputs.parse_time(rest[2])

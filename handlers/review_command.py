@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from datetime import date
 from typing import Any
 
@@ -13,9 +13,10 @@ from blocks import messages, modals
 from blocks import reviews as review_blocks
 from flows import action_posting, case_channel
 from flows.rules import reminder_rules
-from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args
+from handlers import payload
+from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args, typed_text
 from models import Risk
-from services import cases, deliveries, reviews
+from services import cases, deliveries, inputs, reviews
 from services.errors import CasehubError, InvalidInput
 
 HELP = messages.usage(
@@ -32,6 +33,9 @@ HELP = messages.usage(
     "participants see the schedule; the lead coordinator changes it and records reviews. "
     "Times are in the default time zone of casehub.",
 )
+# A word after the case reference that is meant as a date (and is refused if it is not one),
+# rather than the start of the note.
+_DATE_SHAPED = re.compile(r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}")
 
 
 def register(app: App) -> None:
@@ -82,7 +86,7 @@ def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str,
     elif not args or len(args) > 2:
         raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
     else:
-        day, at = date_arg(args[0]), reviews.parse_time(args[1]) if len(args) == 2 else None
+        day, at = date_arg(args[0]), inputs.parse_time(args[1]) if len(args) == 2 else None
     with d.db.session() as session:
         case = cases.for_channel(session, channel, f"/review {name}")
         if not deliveries.claim(session, ref):
@@ -111,43 +115,35 @@ def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str,
 def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
     if len(args) < 2 or args[1].lower() not in ("week", "weeks"):
         raise InvalidInput("Say how many weeks.", hint="For example `/review every 4 weeks monday 10:00`.")
-    try:
-        weeks = int(args[0])
-    except ValueError:
-        raise InvalidInput(f"`{args[0]}` is not a number of weeks.", hint="Use 1 to 52.") from None
-    reviews.check_weeks(weeks)
+    weeks = cases.parse_review_weeks(args[0])
     weekday = at = None
     for extra in args[2:]:
         if ":" in extra:
-            at = reviews.parse_time(extra)
+            at = inputs.parse_time(extra)
         else:
             weekday = reviews.parse_weekday(extra)
     return weeks, weekday, at
 
 
 def _draft(view: dict[str, Any]) -> reviews.ReviewDraft:
+    """The form's values, typed; one the form never offered is refused on its field."""
     form = modals.values(view)
-
-    def day(key: str) -> date:
-        try:
-            return date.fromisoformat(form.get(key) or "")
-        except ValueError:
-            raise InvalidInput("Choose a date.", field=key) from None
-
     return reviews.ReviewDraft(
-        held_on=day("held_on"),
-        agencies_present=form.get("present") or [],
-        decisions=form.get("decisions") or "",
-        risk_after=Risk(form.get("risk_after") or "moderate"),
-        next_review=day("next_review"),
-        agreed=reviews.parse_agreed(form.get("actions")),
+        held_on=inputs.parse_date(form.get("held_on"), field="held_on", what="date held"),
+        agencies_present=inputs.strings(form.get("present"), field="present", what="the agencies present"),
+        decisions=inputs.text(form.get("decisions"), field="decisions"),
+        risk_after=inputs.parse_choice(
+            Risk, form.get("risk_after") or Risk.MODERATE, field="risk_after", what="a risk level"
+        ),
+        next_review=inputs.parse_date(form.get("next_review"), field="next_review", what="next review date"),
+        agreed=reviews.parse_agreed(inputs.text(form.get("actions"), field="actions")),
     )
 
 
 def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
     try:
         with d.db.reader() as session:
-            case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+            case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
             reviews.check_record(session, case, _draft(view), user)
     except CasehubError as error:
         return error
@@ -167,7 +163,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
     if _problem(d, view, user) is not None:
         return
     with d.db.session() as session:
-        case = cases.get_by_reference(session, json.loads(view["private_metadata"])["case"])
+        case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
         review, created, action_ids = reviews.record(
             session,
             case=case,
@@ -196,21 +192,13 @@ def record_follow_up(d: Any, args: list[str], user: str, ref: str) -> str:
     if not args:
         raise InvalidInput("Say which case.", hint="For example `/review followup K7Q2M9 2027-06-01`.")
     held_on, note = date.today(), args[1:]
-    if note and _is_date(note[0]):
-        held_on, note = date.fromisoformat(note[0]), note[1:]
+    if note and _DATE_SHAPED.fullmatch(note[0]):
+        held_on, note = date_arg(note[0]), note[1:]
     with d.db.session() as session:
         case = cases.get_by_reference(session, args[0])
         if not deliveries.claim(session, ref):
             return "Already recorded."
         follow_up = reviews.record_follow_up(
-            session, case=case, held_on=held_on, note=" ".join(note), actor=user, request_ref=ref
+            session, case=case, held_on=held_on, note=typed_text(" ".join(note)), actor=user, request_ref=ref
         )
         return f"The {follow_up.label} of case {case.reference} is recorded as held on {held_on.isoformat()}."
-
-
-def _is_date(word: str) -> bool:
-    try:
-        date.fromisoformat(word)
-    except ValueError:
-        return False
-    return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from typing import Any
 
@@ -10,6 +9,7 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import updates as update_blocks
+from handlers import payload
 from handlers.common import deferred, deps
 from services import agencies, cases, updates
 from services.timeline import history, page
@@ -28,23 +28,23 @@ def edit_update(
 ) -> None:
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
-        update = updates.get(session, int(action["value"]))
+        update = updates.get(session, payload.button_id(action))
         case = update.case
-        cases.require_open(case)
-        updates.check_editable(update, user, d.settings.update_edit_minutes)
+        updates.require_may_correct(session, case, update, user, d.settings.update_edit_minutes)
         view = update_blocks.update_form(case, [], today=date.today(), existing=update)
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 
 def turn_page(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:
     d, user = deps(context), body["user"]["id"]
-    query = json.loads(action["value"])
+    query = payload.button_object(action)
+    number, since = payload.page_number(query.get("page")), payload.optional_date(query.get("since"))
+    agency = payload.optional_text(query.get("agency"), limit=100)
     with d.db.reader() as session:
-        case = cases.get_by_reference(session, query["case"])
-        since = date.fromisoformat(query["since"]) if query.get("since") else None
-        entries = history(session, case, user, agency_slug=query.get("agency"), since=since)
-        shown, pages = page(entries, query["page"])
-        blocks = update_blocks.timeline(case, shown, min(query["page"], pages), pages, _query(query))
+        case = cases.get_by_reference(session, payload.reference(query))
+        entries = history(session, case, user, agency_slug=agency, since=since)
+        shown, pages = page(entries, number)
+        blocks = update_blocks.timeline(case, shown, min(number, pages), pages, _query(query))
     respond(text=f"Case {case.reference}: timeline", blocks=blocks, replace_original=True)
 
 
@@ -52,13 +52,14 @@ def turn_sharing_page(
     body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext
 ) -> None:
     d, user = deps(context), body["user"]["id"]
-    query = json.loads(action["value"])
+    query = payload.button_object(action)
+    number = payload.page_number(query.get("page"))
     with d.db.reader() as session:
-        case = cases.get_by_reference(session, query["case"])
+        case = cases.get_by_reference(session, payload.reference(query))
         cases.require_lead(case, user, "see the sharing log")
         by_id = {a.id: a for a in agencies.all_agencies(session)}
-        shown, pages = page(updates.sharing_log(session, case), query["page"])
-        blocks = update_blocks.sharing(case, shown, by_id, min(query["page"], pages), pages)
+        shown, pages = page(updates.sharing_log(session, case), number)
+        blocks = update_blocks.sharing(case, shown, by_id, min(number, pages), pages)
     respond(text=f"Case {case.reference}: sharing log", blocks=blocks, replace_original=True)
 
 

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from blocks import messages
 from blocks import updates as update_blocks
 from flows import update_posting
-from handlers.common import deferred, deps, request_ref
+from handlers.common import deferred, deps, request_ref, typed_text
 from models import UpdateKind
 from services import cases, updates
 from services.errors import InvalidInput
@@ -47,7 +47,7 @@ def handle_update(body: dict[str, Any], client: WebClient, respond: Respond, con
         client.views_open(trigger_id=body["trigger_id"], view=view)
         return
     draft = updates.UpdateDraft(
-        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=text
+        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=typed_text(text)
     )
     try:
         updates.check_draft(draft)

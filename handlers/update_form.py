@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
@@ -12,9 +10,10 @@ from slack_sdk import WebClient
 from blocks import modals
 from blocks import updates as update_blocks
 from flows import update_posting
+from handlers import payload
 from handlers.common import deps, reported, request_ref
-from models import Risk
-from services import cases, deliveries, updates
+from models import Risk, UpdateKind
+from services import agencies, cases, deliveries, inputs, updates
 from services.errors import CasehubError
 
 
@@ -23,35 +22,40 @@ def register(app: App) -> None:
 
 
 def draft_from(view: dict[str, Any]) -> updates.UpdateDraft:
+    """The form's values, typed; one the form never offered is refused on its field."""
     form = modals.values(view)
-    risk = form.get("risk")
-    try:
-        contact = date.fromisoformat(form.get("contact_date") or "")
-    except ValueError:
-        contact = date.today()
+    agency, risk = form.get("agency"), form.get("risk")
     return updates.UpdateDraft(
-        agency_slug=form.get("agency"),
-        contact_date=contact,
-        kind=updates.parse_kind(form.get("kind") or "other"),
-        observed=form.get("observed") or "",
-        risk=None if risk in (None, update_blocks.NO_CHANGE) else Risk(risk),
-        protective_factors=form.get("protective_factors"),
-        concerns=form.get("concerns"),
-        asks=form.get("asks"),
-        restricted=bool(form.get("restricted")),
-        identifiers_confirmed=bool(form.get("confirm_identifiers")),
+        agency_slug=None if agency is None else agencies.chosen_slug(agency, field="agency"),
+        contact_date=inputs.parse_date(
+            form.get("contact_date"), field="contact_date", what="date of contact"
+        ),
+        kind=inputs.parse_choice(
+            UpdateKind, form.get("kind") or UpdateKind.OTHER, field="kind", what="a kind of update"
+        ),
+        observed=inputs.text(form.get("observed"), field="observed"),
+        risk=None
+        if risk in (None, update_blocks.NO_CHANGE)
+        else inputs.parse_choice(Risk, risk, field="risk", what="a risk level"),
+        protective_factors=inputs.text(form.get("protective_factors"), field="protective_factors") or None,
+        concerns=inputs.text(form.get("concerns"), field="concerns") or None,
+        asks=inputs.text(form.get("asks"), field="asks") or None,
+        restricted=inputs.ticked(form.get("restricted"), field="restricted"),
+        identifiers_confirmed=inputs.ticked(form.get("confirm_identifiers"), field="confirm_identifiers"),
     )
 
 
 def _problem(session: Any, view: dict[str, Any], user: str, window: int) -> CasehubError | None:
-    meta = json.loads(view["private_metadata"])
-    draft = draft_from(view)
     try:
-        case = cases.get_by_reference(session, meta["case"])
+        meta = payload.metadata(view)
+        reference, update_id = payload.reference(meta), payload.optional_identifier(meta, "update")
+        draft = draft_from(view)
+        case = cases.get_by_reference(session, reference)
         cases.require_open(case)
         updates.check_draft(draft)
-        if meta.get("update"):
-            updates.check_editable(updates.get(session, meta["update"]), user, window)
+        if update_id is not None:
+            update = updates.in_case(session, case, update_id)
+            updates.require_may_correct(session, case, update, user, window)
         else:
             updates.choose_agency(session, case, user, draft.agency_slug)
     except CasehubError as error:
@@ -79,12 +83,13 @@ def record_update(
     with d.db.reader() as session:
         if _problem(session, view, user, d.settings.update_edit_minutes) is not None:
             return  # the form was sent back with the reason
-    meta = json.loads(view["private_metadata"])
+    meta = payload.metadata(view)
+    update_id = payload.optional_identifier(meta, "update")
     draft = draft_from(view)
     with d.db.session() as session:
-        case = cases.get_by_reference(session, meta["case"])
-        if meta.get("update"):
-            update = updates.get(session, meta["update"])
+        case = cases.get_by_reference(session, payload.reference(meta))
+        if update_id is not None:
+            update = updates.in_case(session, case, update_id)
             if not deliveries.claim(session, ref):
                 return  # this correction was delivered before
             updates.correct(

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
+from blocks.kit import escape
 from models import (
     Action,
     ActionEvent,
@@ -22,10 +23,13 @@ from models import (
     Role,
     utcnow,
 )
-from services import audit, cases, reminders, timeline
+from services import audit, cases, inputs, reminders, timeline
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 TEXT_MAX = 500
+REASON_MAX = 500
+# An action is due from today to this many years ahead: a later date is a typing slip.
+DUE_YEARS_AHEAD = 2
 SIMILARITY = 0.6
 _WORDS = re.compile(r"[a-z0-9]+")
 
@@ -47,9 +51,17 @@ def parse_priority(value: str) -> Priority:
         raise InvalidInput(f"`{value}` is not a priority.", hint="Use low, normal, high or urgent.") from None
 
 
-def check_due(due: date, *, field: str = "due") -> None:
-    if due < date.today():
+def check_due(due: date, *, field: str = "due", today: date | None = None) -> None:
+    today = today or date.today()
+    if due < today:
         raise InvalidInput(f"{due.isoformat()} is in the past; give a date from today on.", field=field)
+    latest = inputs.years_from(today, DUE_YEARS_AHEAD)
+    if due > latest:
+        raise InvalidInput(
+            f"{due.isoformat()} is more than {DUE_YEARS_AHEAD} years ahead; give a date up to "
+            f"{latest.isoformat()}.",
+            field=field,
+        )
 
 
 def check_text(text: str) -> None:
@@ -96,7 +108,7 @@ def resolve_owner(session: Session, case: Case, draft: ActionDraft) -> Agency:
         )
     ):
         raise InvalidInput(
-            f"<@{draft.owner}> is not a member of {agency.name}.",
+            f"<@{draft.owner}> is not a member of {escape(agency.name)}.",
             hint="The owner must belong to the owning agency.",
             field="owner",
         )
@@ -120,7 +132,8 @@ def similar_open(session: Session, case: Case, agency: Agency, text: str) -> Act
 class LooksDuplicate(InvalidInput):
     def __init__(self, existing: Action) -> None:
         super().__init__(
-            f"This looks like #{existing.number} “{existing.text[:80]}” ({existing.agency.name}, due "
+            f"This looks like #{existing.number} “{escape(existing.text[:80])}” "
+            f"({escape(existing.agency.name)}, due "
             f"{existing.due.isoformat()}), which is still open. Save it anyway, or cancel.",
             field="text",
         )
@@ -200,6 +213,16 @@ def by_id(session: Session, action_id: int) -> Action:
     return action
 
 
+def in_case(session: Session, case: Case, action_id: int) -> Action:
+    """The action a form names, which must be one of the case the form is about."""
+    action = session.get(Action, action_id)
+    if action is None or action.case_id != case.id:
+        raise NotFound(
+            f"Case {case.reference} has no such action.", hint="`/action list all` lists its actions."
+        )
+    return action
+
+
 def _in_owning_agency(session: Session, action: Action, user: str) -> bool:
     return (
         session.scalar(
@@ -219,13 +242,22 @@ def require_open_action(action: Action) -> None:
 
 
 def require_may_update(session: Session, case: Case, action: Action, actor: str, doing: str) -> None:
-    """The owner, the owning agency and the lead coordinator complete and extend an action."""
+    """The owner, the owning agency and the lead coordinator complete and extend an action.
+
+    Each of them must still work on the case at that moment: an owner who has since lost
+    their role in every agency taking part no longer may.
+    """
+    if action.case_id != case.id:
+        raise NotFound(f"Case {case.reference} has no such action.")
     cases.require_open(case)
     require_open_action(action)
-    if actor not in (action.owner, case.lead_user_id) and not _in_owning_agency(session, action, actor):
+    is_lead = cases.acts_as_lead(session, case, actor)
+    if actor != action.owner and not is_lead and not _in_owning_agency(session, action, actor):
         raise NotAllowed(
-            f"Only the owner, {action.agency.name} or the lead coordinator can {doing} #{action.number}."
+            f"Only the owner, {escape(action.agency.name)} or the lead coordinator can {doing} "
+            f"#{action.number}."
         )
+    cases.require_worker(session, case, actor, doing + " actions")
 
 
 def complete(session: Session, *, case: Case, action: Action, actor: str, request_ref: str) -> None:
@@ -246,6 +278,8 @@ def check_extend(session: Session, *, case: Case, action: Action, due: date, rea
         raise InvalidInput(f"The new date must be after {action.due.isoformat()}.", field="due")
     if len(reason.strip()) < 3:
         raise InvalidInput("Say why the date moves.", field="reason")
+    if len(reason) > REASON_MAX:
+        raise InvalidInput(f"This is {len(reason)} characters; the limit is {REASON_MAX}.", field="reason")
 
 
 def extend(
@@ -272,6 +306,8 @@ def check_reassign(
     session: Session, *, case: Case, action: Action, agency_slug: str | None, owner: str | None, actor: str
 ) -> Agency:
     """The agency `reassign` would give the action, or why it would be refused; changes nothing."""
+    if action.case_id != case.id:
+        raise NotFound(f"Case {case.reference} has no such action.")
     cases.require_open(case)
     require_open_action(action)
     cases.require_lead(case, actor, "reassign actions")
@@ -396,8 +432,8 @@ def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timelin
         .options(joinedload(Action.agency))
     )
     for event, action in rows:
-        reason = f" ({event.details['reason']})" if event.details.get("reason") else ""
-        text = f"{words.get(event.kind, event.kind)}: #{action.number} {action.text[:200]}{reason}"
+        reason = f" ({escape(event.details['reason'])})" if event.details.get("reason") else ""
+        text = f"{words.get(event.kind, event.kind)}: #{action.number} {escape(action.text[:200])}{reason}"
         out.append(timeline.Entry(event.at, "action", action.agency.name, text))
     return out
 

@@ -51,6 +51,13 @@ def check_slug(slug: str) -> str:
     return slug
 
 
+def chosen_slug(value: object, *, field: str) -> str:
+    """An agency picked from a form's list: a slug, which the service then looks up."""
+    if isinstance(value, str) and _SLUG.fullmatch(value):
+        return value
+    raise InvalidInput("Choose an agency from the list.", field=field)
+
+
 def get(session: Session, slug: str) -> Agency:
     agency = session.scalar(select(Agency).where(Agency.slug == slug.lower()))
     if agency is None:

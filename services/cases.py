@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, utcnow
-from services import agencies, audit
+from services import agencies, audit, inputs
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 
 # Crockford's base32: no I, L, O or U, so a reference survives being read aloud on the phone.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 REFERENCE_LENGTH = 6
 SUMMARY_MAX = 2000
+AGENCY_REFERENCE_MAX = 64
+OUTCOME_MAX = 2000
+LESSONS_MAX = 3000
+# How often a case is reviewed, in weeks: the form's choices and `/review every` alike.
+REVIEW_WEEKS_MIN, REVIEW_WEEKS_MAX = 1, 52
+# Consent is recorded when it is decided; a decision older than this is not news to record.
+CONSENT_YEARS_BACK = 2
+_WHOLE_NUMBER = re.compile(r"[+-]?[0-9]{1,30}")
 
 # Moves the lead coordinator may make with `/case stage`. Closing goes through `/case close`,
 # which asks for an outcome. Support needs consent (or a record that none is required).
@@ -65,6 +74,27 @@ def parse_risk(value: str) -> Risk:
         ) from None
 
 
+def parse_review_weeks(value: object, *, field: str | None = None) -> int:
+    """A review cadence in weeks, as typed (`/review every 4 weeks`) or chosen in the case form."""
+    if not isinstance(value, str) or not _WHOLE_NUMBER.fullmatch(value.strip()):
+        raise InvalidInput(
+            f"`{inputs.echo(value)}` is not a number of weeks.",
+            hint=f"Use {REVIEW_WEEKS_MIN} to {REVIEW_WEEKS_MAX}.",
+            field=field,
+        )
+    weeks = int(value)
+    check_review_weeks(weeks, field=field)
+    return weeks
+
+
+def check_review_weeks(weeks: int, *, field: str | None = None) -> None:
+    if not REVIEW_WEEKS_MIN <= weeks <= REVIEW_WEEKS_MAX:
+        raise InvalidInput(
+            f"Reviews can be every {REVIEW_WEEKS_MIN} to {REVIEW_WEEKS_MAX} weeks, not every {weeks}.",
+            field=field,
+        )
+
+
 @dataclass(frozen=True)
 class CaseDraft:
     summary: str
@@ -86,8 +116,11 @@ def check_draft(draft: CaseDraft) -> None:
         )
     if not draft.agency_slugs:
         raise InvalidInput("Choose at least one participating agency.", field="agencies")
-    if draft.agency_reference and len(draft.agency_reference) > 64:
-        raise InvalidInput("The agency reference is at most 64 characters.", field="agency_reference")
+    if draft.agency_reference and len(draft.agency_reference) > AGENCY_REFERENCE_MAX:
+        raise InvalidInput(
+            f"The agency reference is at most {AGENCY_REFERENCE_MAX} characters.", field="agency_reference"
+        )
+    check_review_weeks(draft.review_every_weeks, field="review_weeks")
 
 
 def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
@@ -207,8 +240,18 @@ def roles_in_case(session: Session, case: Case, user_id: str) -> list[Membership
     )
 
 
+def acts_as_lead(session: Session, case: Case, user_id: str) -> bool:
+    """The case's lead, as long as they still hold a coordinator's role.
+
+    A lead who has lost it (left the hub, say) keeps no right over the case: an admin hands
+    their cases over with `/agency handover`. Checked at the moment of every change, never
+    taken from what a form or button carries.
+    """
+    return user_id == case.lead_user_id and agencies.is_coordinator(session, user_id)
+
+
 def require_participant(session: Session, case: Case, user_id: str) -> None:
-    if user_id == case.lead_user_id or roles_in_case(session, case, user_id):
+    if acts_as_lead(session, case, user_id) or roles_in_case(session, case, user_id):
         return
     raise NotAllowed(
         f"You are not in an agency taking part in case {case.reference}.",
@@ -223,7 +266,7 @@ def require_worker(session: Session, case: Case, user_id: str, doing: str) -> li
     """
     roles = roles_in_case(session, case, user_id)
     working = [m for m in roles if m.role is not Role.OBSERVER]
-    if working or user_id == case.lead_user_id:
+    if working or acts_as_lead(session, case, user_id):
         return working
     if roles:
         raise NotAllowed(
@@ -241,6 +284,12 @@ def require_lead(case: Case, user_id: str, doing: str) -> None:
         raise NotAllowed(
             f"Only the lead coordinator (<@{case.lead_user_id}>) may {doing}.",
             hint="Ask them, or ask them to hand the case over to you.",
+        )
+    session = object_session(case)
+    if session is None or not acts_as_lead(session, case, user_id):
+        raise NotAllowed(
+            f"You are no longer a coordinator, so you cannot {doing}.",
+            hint="A casehub admin can hand your cases over with `/agency handover`.",
         )
 
 
@@ -303,8 +352,15 @@ def record_consent(
     """Record consent; returns True when a withdrawal moved the case back to panel decision."""
     require_open(case)
     require_lead(case, actor, "record consent")
-    if on > date.today():
+    today = date.today()
+    if on > today:
         raise InvalidInput(f"{on.isoformat()} is in the future; give the date consent was decided.")
+    earliest = inputs.years_from(today, -CONSENT_YEARS_BACK)
+    if on < earliest:
+        raise InvalidInput(
+            f"{on.isoformat()} is more than {CONSENT_YEARS_BACK} years ago; "
+            f"give the date consent was decided, from {earliest.isoformat()} on."
+        )
     case.consent, case.consent_date = consent, on
     moved_back = consent is Consent.WITHDRAWN and case.stage is Stage.SUPPORT
     audit.record(
@@ -368,11 +424,20 @@ def remove_agency(session: Session, *, case: Case, agency: Agency, actor: str, r
     )
 
 
+def check_closing(outcome: str, lessons: str) -> None:
+    """The checks of the close form that need no database."""
+    if not outcome.strip():
+        raise InvalidInput("Say what the outcome was.", field="outcome")
+    if len(outcome) > OUTCOME_MAX:
+        raise InvalidInput(f"This is {len(outcome)} characters; the limit is {OUTCOME_MAX}.", field="outcome")
+    if len(lessons) > LESSONS_MAX:
+        raise InvalidInput(f"This is {len(lessons)} characters; the limit is {LESSONS_MAX}.", field="lessons")
+
+
 def close(session: Session, *, case: Case, outcome: str, lessons: str, actor: str, request_ref: str) -> None:
     require_open(case)
     require_lead(case, actor, "close the case")
-    if not outcome.strip():
-        raise InvalidInput("Say what the outcome was.", field="outcome")
+    check_closing(outcome, lessons)
     case.stage = Stage.CLOSED
     case.closed_at = utcnow()
     case.outcome, case.lessons = outcome.strip(), lessons.strip() or None

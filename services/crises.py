@@ -8,6 +8,7 @@ from datetime import datetime, time, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import Agency, Case, Crisis, Page, Update
 from services import audit, cases, digests, identifiers, oncall, timeline
 from services.errors import CasehubError, Conflict, InvalidInput, NotAllowed, NotFound
@@ -15,13 +16,14 @@ from services.reminders import Due, Rules, plan_review
 from services.worktime import at_local, local_date
 
 SUMMARY_MAX = 1000
+OUTCOME_MAX = 2000
 
 
 class CrisisOpen(CasehubError):
     def __init__(self, crisis: Crisis) -> None:
         super().__init__(
             f"A crisis is already open on this case (raised {crisis.raised_at:%Y-%m-%d %H:%M} UTC): "
-            f"{crisis.summary[:200]}",
+            f"{escape(crisis.summary[:200])}",
             hint="Its status is pinned in the channel. `/crisis resolve <outcome>` ends it.",
         )
         self.crisis = crisis
@@ -234,7 +236,7 @@ def escalate_due(
             )
             continue
         text = (
-            f":rotating_light: Nobody at *{agency.name}* has acknowledged the crisis on case "
+            f":rotating_light: Nobody at *{escape(agency.name)}* has acknowledged the crisis on case "
             f"*{case.reference}* (raised {crisis.raised_at:%H:%M} UTC), after its whole escalation chain."
         )
         for user in dict.fromkeys([case.lead_user_id, *rules.admins]):
@@ -260,7 +262,9 @@ def handovers_due(session: Session, now: datetime) -> list[tuple[Crisis, Case, s
         case = session.get_one(Case, crisis.case_id)
         lines = []
         for page in pages(session, crisis):
-            who = session.get_one(Agency, page.agency_id).name if page.agency_id else "lead coordinator"
+            who = (
+                escape(session.get_one(Agency, page.agency_id).name) if page.agency_id else "lead coordinator"
+            )
             state = (
                 f"acknowledged by <@{page.acknowledged_by}> at {page.acknowledged_at:%H:%M}"
                 if page.acknowledged_at
@@ -273,8 +277,8 @@ def handovers_due(session: Session, now: datetime) -> list[tuple[Crisis, Case, s
             .where(Update.case_id == case.id, Update.created_at >= crisis.raised_at)
             .group_by(Agency.name)
         ).all()
-        updates_line = ", ".join(f"{name}: {count}" for name, count in filed) or "none"
-        status = "still open" if crisis.state == "open" else f"resolved: {crisis.outcome}"
+        updates_line = ", ".join(f"{escape(name)}: {count}" for name, count in filed) or "none"
+        status = "still open" if crisis.state == "open" else f"resolved: {escape(crisis.outcome or '')}"
         text = (
             f":sunrise: Overnight hand-over for case *{case.reference}*. Crisis raised "
             f"{crisis.raised_at:%Y-%m-%d %H:%M} UTC by <@{crisis.raised_by}> ({status}).\n"
@@ -302,8 +306,12 @@ def resolve(
         )
     if actor not in (case.lead_user_id, crisis.raised_by):
         raise NotAllowed("Only the lead coordinator or whoever raised the crisis resolves it.")
+    # Who raised it may resolve it only while they still work on the case.
+    cases.require_worker(session, case, actor, "resolve a crisis")
     if not outcome.strip():
         raise InvalidInput("Say how it ended.", hint="For example `/crisis resolve Police attended; safe`.")
+    if len(outcome.strip()) > OUTCOME_MAX:
+        raise InvalidInput(f"The outcome is {len(outcome.strip())} characters; the limit is {OUTCOME_MAX}.")
     crisis.state, crisis.outcome, crisis.resolved_by, crisis.resolved_at = (
         "resolved",
         outcome.strip(),
@@ -344,7 +352,9 @@ def page_by_id(session: Session, page_id: int) -> Page:
 def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timeline.Entry]:
     out = []
     for crisis in session.scalars(select(Crisis).where(Crisis.case_id == case.id)):
-        out.append(timeline.Entry(crisis.raised_at, "crisis", None, f"🚨 crisis raised: {crisis.summary}"))
+        out.append(
+            timeline.Entry(crisis.raised_at, "crisis", None, f"🚨 crisis raised: {escape(crisis.summary)}")
+        )
         for page in pages(session, crisis):
             agency = session.get(Agency, page.agency_id).name if page.agency_id else None
             what = "paged" if page.level == 0 else f"escalated (level {page.level}) to"
@@ -357,7 +367,9 @@ def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timelin
                 )
         if crisis.resolved_at:
             out.append(
-                timeline.Entry(crisis.resolved_at, "crisis", None, f"crisis resolved: {crisis.outcome}")
+                timeline.Entry(
+                    crisis.resolved_at, "crisis", None, f"crisis resolved: {escape(crisis.outcome or '')}"
+                )
             )
     return out
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class CasehubError(Exception):
-    """A refusal to show the user; nothing has been changed when it is raised."""
+    """A refusal to show the user; nothing has been changed when it is raised.
+
+    `message` and `hint` are Slack mrkdwn (backticks, `<@U…>`): stored text a person typed
+    (an agency's name, an action, a summary) goes into them escaped (`blocks.kit.escape`).
+    """
 
     def __init__(self, message: str, *, hint: str | None = None, field: str | None = None) -> None:
         super().__init__(message)

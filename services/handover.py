@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import Action, ActionEvent, ActionStatus, Agency, Case, Role, Stage
 from services import agencies, audit, cases, reminders
 from services.errors import InvalidInput, NotAllowed, NotFound
@@ -31,7 +32,9 @@ def require_may_hand_over(session: Session, agency: Agency, actor: str, *, is_ad
         return
     membership = agencies.membership_of(session, agency, actor)
     if membership is None or membership.role is not Role.COORDINATOR:
-        raise NotAllowed(f"Only casehub admins and coordinators of {agency.name} hand over its roles.")
+        raise NotAllowed(
+            f"Only casehub admins and coordinators of {escape(agency.name)} hand over its roles."
+        )
 
 
 def agency_for(session: Session, predecessor: str, slug: str | None) -> Agency:

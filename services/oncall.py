@@ -8,10 +8,14 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import Agency, EscalationChain, Membership, OnCallOverride, OnCallRota, Role, utcnow
-from services import agencies, audit
+from services import agencies, audit, inputs
 from services.errors import InvalidInput, NotAllowed
 from services.worktime import at_local, zone
+
+# An override is set for cover someone has agreed to; further ahead than this is a typing slip.
+COVER_YEARS_AHEAD = 1
 
 
 def timezone_of(agency: Agency, default: str) -> str:
@@ -23,7 +27,9 @@ def require_may_change(session: Session, agency: Agency, actor: str, *, is_admin
         return
     membership = agencies.membership_of(session, agency, actor)
     if membership is None or membership.role is not Role.COORDINATOR:
-        raise NotAllowed(f"Only casehub admins and coordinators of {agency.name} change its on-call cover.")
+        raise NotAllowed(
+            f"Only casehub admins and coordinators of {escape(agency.name)} change its on-call cover."
+        )
 
 
 def set_override(
@@ -38,9 +44,17 @@ def set_override(
     request_ref: str,
 ) -> OnCallOverride:
     require_may_change(session, agency, actor, is_admin=is_admin)
-    starts = starts or utcnow()
+    now = utcnow()
+    starts = starts or now
     if ends is not None and ends <= starts:
         raise InvalidInput("The end of the cover is before its start.", hint="Give `to` after `from`.")
+    if ends is not None and ends <= now:
+        raise InvalidInput("That cover is over already.", hint="Give a `to` in the future.")
+    latest = datetime.combine(inputs.years_from(now.date(), COVER_YEARS_AHEAD), now.timetz())
+    if max(starts, ends or starts) > latest:
+        raise InvalidInput(
+            f"That is too far ahead: on-call cover can be set up to {latest:%Y-%m-%d %H:%M} UTC."
+        )
     override = OnCallOverride(
         agency_id=agency.id, user_id=user, starts_at=starts, ends_at=ends, created_by=actor
     )
@@ -172,9 +186,11 @@ def chain(session: Session, agency: Agency, admins: list[str]) -> list[str]:
 
 
 def parse_moment(day: str, clock: str, tz: str) -> datetime:
+    """`YYYY-MM-DD HH:MM` in the agency's time zone."""
     try:
-        return at_local(date.fromisoformat(day), time.fromisoformat(clock), tz)
-    except ValueError:
+        return at_local(inputs.parse_date(day), inputs.parse_time(clock), tz)
+    except InvalidInput:
         raise InvalidInput(
-            f"`{day} {clock}` is not a date and time.", hint="Write YYYY-MM-DD HH:MM."
+            f"`{inputs.echo(f'{day} {clock}')}` is not a date and time.",
+            hint=f"Write YYYY-MM-DD HH:MM, in the years {inputs.FIRST_DAY.year} to {inputs.LAST_DAY.year}.",
         ) from None

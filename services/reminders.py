@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from blocks.kit import escape
 from models import Action, ActionStatus, Case, FollowUp, Membership, Role, Stage, Update
 from services.worktime import WorkingHours, at_local, local_date, zone
 
@@ -111,7 +112,7 @@ def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
         names = []
         for agency in silent:
             members = " ".join(f"<@{u}>" for u, a in people if a == agency.id)
-            names.append(f"{agency.name} ({members or 'no members'})")
+            names.append(f"{escape(agency.name)} ({members or 'no members'})")
         review_day = local_date(case.next_review_at, rules.default_tz)
         text = (
             f":calendar: The review of case *{case.reference}* is on {review_day.isoformat()}. "
@@ -193,7 +194,7 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
         recipients = [action.owner] if action.owner else staff.get(action.agency_id, [])
         if not recipients:
             recipients = [case.lead_user_id]  # nobody to tell in the agency: the lead hears of it
-        label = f"*#{action.number}* on case *{case.reference}*: {action.text[:200]}"
+        label = f"*#{action.number}* on case *{case.reference}*: {escape(action.text[:200])}"
         wakes = []
         for user in recipients:
             tz = tz_of(user)
@@ -234,7 +235,7 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
                     f"action-escalated:{action.id}:{action.due}",
                     case.lead_user_id,
                     f":rotating_light: {label} is {late} working days overdue "
-                    f"({action.agency.name}). It may need reassigning.",
+                    f"({escape(action.agency.name)}). It may need reassigning.",
                     lead_tz,
                 )
             )

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import Case, FollowUp, Review, Risk, utcnow
-from services import actions, audit, cases, timeline
+from services import actions, audit, cases, inputs, timeline
 from services.errors import InvalidInput
 from services.reminders import Rules, plan_review
 from services.worktime import at_local, local_date
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DEFAULT_TIME = time(10, 0)
-_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-
-def parse_time(value: str) -> time:
-    match = _TIME.match(value)
-    if not match:
-        raise InvalidInput(f"`{value}` is not a time.", hint="Write times as HH:MM, for example 14:30.")
-    return time(int(match.group(1)), int(match.group(2)))
+DECISIONS_MAX = 3000
+NOTE_MAX = 500
+# A review is recorded once held, within this many years; the next one is set up to a year ahead
+# (the longest cadence, 52 weeks, fits).
+HELD_YEARS_BACK = 1
+NEXT_REVIEW_YEARS_AHEAD = 1
+# Follow-up reviews come 6 and 12 months after closing, and may be recorded late.
+FOLLOW_UP_YEARS_BACK = 2
+# Each action agreed at a review is posted on its own; more belong in `/action add`.
+AGREED_MAX = 20
 
 
 def parse_weekday(value: str) -> int:
@@ -33,13 +35,6 @@ def parse_weekday(value: str) -> int:
         if len(key) >= 3 and name.startswith(key):
             return index
     raise InvalidInput(f"`{value}` is not a weekday.", hint="Use monday … sunday (or mon … sun).")
-
-
-def check_weeks(weeks: int) -> None:
-    if not 1 <= weeks <= 52:
-        raise InvalidInput(
-            f"Every {weeks} weeks is not a cadence casehub accepts.", hint="Choose from 1 to 52 weeks."
-        )
 
 
 def next_from(case: Case, after: date, tz: str) -> datetime:
@@ -70,7 +65,7 @@ def set_cadence(
     tz = rules.default_tz
     cases.require_open(case)
     cases.require_lead(case, actor, "change the review cadence")
-    check_weeks(weeks)
+    cases.check_review_weeks(weeks)
     case.review_every_weeks, case.review_weekday, case.review_time = weeks, weekday, at
     base = local_date(case.last_review_at or case.opened_at, tz)
     case.next_review_at = next_from(case, base, tz)
@@ -100,6 +95,11 @@ def set_next(
     moment = at_local(day, at or case.review_time or DEFAULT_TIME, tz)
     if moment < utcnow():
         raise InvalidInput(f"{day.isoformat()} is in the past; give a date from today on.")
+    latest = inputs.years_from(local_date(utcnow(), tz), NEXT_REVIEW_YEARS_AHEAD)
+    if day > latest:
+        raise InvalidInput(
+            f"{day.isoformat()} is too far ahead; set the next review by {latest.isoformat()}."
+        )
     case.next_review_at = moment
     plan_review(case, rules, tz)
     audit.record(
@@ -132,12 +132,15 @@ def parse_agreed(text: str | None) -> list[AgreedAction]:
                 f"Line {number} of the agreed actions needs: what | agency | YYYY-MM-DD.", field="actions"
             )
         try:
-            due = date.fromisoformat(parts[2])
-        except ValueError:
-            raise InvalidInput(
-                f"Line {number}: `{parts[2]}` is not a date (YYYY-MM-DD).", field="actions"
-            ) from None
+            due = inputs.parse_date(parts[2], field="actions", what="due date")
+        except InvalidInput as error:
+            raise InvalidInput(f"Line {number}: {error.message}", field="actions") from None
         agreed.append(AgreedAction(parts[0], parts[1].lower(), due))
+        if len(agreed) > AGREED_MAX:
+            raise InvalidInput(
+                f"At most {AGREED_MAX} actions can be agreed in one review; add more with `/action add`.",
+                field="actions",
+            )
     return agreed
 
 
@@ -157,11 +160,27 @@ def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -
     today = date.today()
     if draft.held_on > today:
         raise InvalidInput("A review is recorded once held: the date is in the future.", field="held_on")
+    earliest = inputs.years_from(today, -HELD_YEARS_BACK)
+    if draft.held_on < earliest:
+        raise InvalidInput(
+            f"{draft.held_on.isoformat()} is too long ago: record a review held from "
+            f"{earliest.isoformat()} on.",
+            field="held_on",
+        )
     if draft.next_review <= today:
         raise InvalidInput("The next review must be after today.", field="next_review")
+    latest = inputs.years_from(today, NEXT_REVIEW_YEARS_AHEAD)
+    if draft.next_review > latest:
+        raise InvalidInput(f"The next review must be by {latest.isoformat()}.", field="next_review")
+    participating = {a.slug for a in case.agencies}
+    if not set(draft.agencies_present) <= participating:
+        raise InvalidInput("Choose the agencies present from the list.", field="present")
     if len(draft.decisions.strip()) < 3:
         raise InvalidInput("Record what was decided.", field="decisions")
-    participating = {a.slug for a in case.agencies}
+    if len(draft.decisions) > DECISIONS_MAX:
+        raise InvalidInput(
+            f"This is {len(draft.decisions)} characters; the limit is {DECISIONS_MAX}.", field="decisions"
+        )
     for item in draft.agreed:
         if item.agency_slug not in participating:
             raise InvalidInput(f"`{item.agency_slug}` does not take part in this case.", field="actions")
@@ -249,8 +268,16 @@ def record_follow_up(
 ) -> FollowUp:
     """Mark the earliest follow-up review still to hold as held (the case is closed by then)."""
     cases.require_lead(case, actor, "record follow-up reviews")
-    if held_on > date.today():
+    today = date.today()
+    if held_on > today:
         raise InvalidInput(f"{held_on.isoformat()} is in the future; give the date it was held.")
+    earliest = inputs.years_from(today, -FOLLOW_UP_YEARS_BACK)
+    if held_on < earliest:
+        raise InvalidInput(
+            f"{held_on.isoformat()} is too long ago: record a follow-up held from {earliest.isoformat()} on."
+        )
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"The note is {len(note)} characters; the limit is {NOTE_MAX}.")
     follow_up = session.scalar(
         select(FollowUp)
         .where(FollowUp.case_id == case.id, FollowUp.held_on.is_(None))
@@ -282,7 +309,9 @@ def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timelin
         if review.next_review_at:
             text += f"; next review {review.next_review_at:%Y-%m-%d}"
         out.append(
-            timeline.Entry(review.recorded_at, "review", None, text + f". Decisions: {review.decisions}")
+            timeline.Entry(
+                review.recorded_at, "review", None, text + f". Decisions: {escape(review.decisions)}"
+            )
         )
     return out
 

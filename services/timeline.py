@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import AuditEvent, Case, CaseAgency, Update
 from services import cases, updates
 
@@ -21,8 +22,8 @@ T = TypeVar("T")
 class Entry:
     at: datetime
     kind: str  # update, restricted, edit, agency, stage, consent, closed, and what later sources add
-    agency: str | None
-    text: str
+    agency: str | None  # the agency's name, as stored
+    text: str  # mrkdwn: what a person typed is escaped by the source that made the entry
     update_id: int | None = None
 
 
@@ -68,7 +69,8 @@ def _updates(session: Session, case: Case, viewer: str) -> list[Entry]:
         risk = f" · risk {update.risk.value}" if update.risk else ""
         if updates.can_see_in_full(session, case, update, viewer):
             text = (
-                f"*{update.kind.value}* (contact {update.contact_date.isoformat()}){risk}: {update.observed}"
+                f"*{update.kind.value}* (contact {update.contact_date.isoformat()}){risk}: "
+                f"{escape(update.observed)}"
             )
             if update.restricted:
                 text = "🔒 " + text
@@ -113,7 +115,7 @@ def _decisions(session: Session, case: Case) -> list[Entry]:
         elif event.action == "case.stage":
             text = f"stage {details.get('previous')} → {details.get('stage')}"
             if details.get("reason"):
-                text += f" ({details['reason']})"
+                text += f" ({escape(details['reason'])})"
         elif event.action == "case.consent":
             text = f"consent {details.get('consent')} ({details.get('date')})"
         else:

@@ -20,11 +20,13 @@ from models import (
     UpdateRevision,
     utcnow,
 )
-from services import audit, cases, identifiers
+from services import audit, cases, identifiers, inputs
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 LIMITS = {"observed": 3000, "protective_factors": 1500, "concerns": 1500, "asks": 1500}
 TEXT_FIELDS = tuple(LIMITS)
+# An update reports a recent contact: from this many years back to today.
+CONTACT_YEARS_BACK = 1
 
 
 @dataclass(frozen=True)
@@ -44,21 +46,19 @@ class UpdateDraft:
         return {name: getattr(self, name) for name in TEXT_FIELDS}
 
 
-def parse_kind(value: str) -> UpdateKind:
-    try:
-        return UpdateKind(value)
-    except ValueError:
-        raise InvalidInput(
-            f"`{value}` is not a kind of update.", hint=", ".join(k.value for k in UpdateKind)
-        ) from None
-
-
 def check_draft(draft: UpdateDraft, *, today: date | None = None) -> None:
     """Checks that need no database; each error names its form field."""
     today = today or date.today()
     if draft.contact_date > today:
         raise InvalidInput(
             f"{draft.contact_date.isoformat()} is in the future; give the date of the contact.",
+            field="contact_date",
+        )
+    earliest = inputs.years_from(today, -CONTACT_YEARS_BACK)
+    if draft.contact_date < earliest:
+        raise InvalidInput(
+            f"{draft.contact_date.isoformat()} is too long ago: an update reports a recent contact, "
+            f"from {earliest.isoformat()} on.",
             field="contact_date",
         )
     if len((draft.observed or "").strip()) < 3:
@@ -181,6 +181,25 @@ def get(session: Session, update_id: int) -> Update:
     return update
 
 
+def in_case(session: Session, case: Case, update_id: int) -> Update:
+    """The update a form names, which must be one of the case the form is about."""
+    update = session.get(Update, update_id)
+    if update is None or update.case_id != case.id:
+        raise NotFound(f"Case {case.reference} has no such update.")
+    return update
+
+
+def require_may_correct(
+    session: Session, case: Case, update: Update, user_id: str, window_minutes: int
+) -> None:
+    """The filer, within the window, while they still work on the case."""
+    if update.case_id != case.id:
+        raise NotFound(f"Case {case.reference} has no such update.")
+    cases.require_open(case)
+    check_editable(update, user_id, window_minutes)
+    cases.require_worker(session, case, user_id, "correct updates")
+
+
 def check_editable(update: Update, user_id: str, window_minutes: int, now: datetime | None = None) -> None:
     if update.filer != user_id:
         raise NotAllowed("Only the person who filed an update may correct it.")
@@ -202,8 +221,7 @@ def correct(
     window_minutes: int,
     request_ref: str,
 ) -> None:
-    cases.require_open(case)
-    check_editable(update, editor, window_minutes)
+    require_may_correct(session, case, update, editor, window_minutes)
     check_draft(draft)
     session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update)))
     update.contact_date, update.kind = draft.contact_date, draft.kind

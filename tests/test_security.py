@@ -238,3 +238,33 @@ def test_a_unit_of_work_that_fails_after_a_savepoint_keeps_nothing(database):
         assert deliveries.claim(session, "test:kept")
     with database.reader() as session:
         assert session.get(Delivery, "test:kept") is not None
+
+
+def test_a_failed_insert_logs_nothing_that_was_typed(database):
+    """SQL parameters are hidden; a database's own message (PostgreSQL's DETAIL repeats the row)
+    is left out of every logged traceback."""
+    import io
+
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.logs import ContentFreeFormatter
+    from models import Delivery
+
+    typed = "Jamie Example born 12/03/2011"
+    with database.session() as session:
+        session.add(Delivery(key=typed))
+    with pytest.raises(IntegrityError) as failed, database.session() as session:
+        session.add(Delivery(key=typed))
+    assert "hidden due to hide_parameters" in str(failed.value)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(ContentFreeFormatter("%(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("test.content-free")
+    logger.addHandler(handler)
+    try:
+        logger.error("unexpected error in a listener", exc_info=failed.value)
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "IntegrityError" in logged and "Traceback" in logged
+    assert typed not in logged and "Jamie" not in logged

@@ -25,6 +25,18 @@ TOKEN = "xoxb-test-token"
 BOT_USER = "UBOT"
 TEAM = "T0CASEHUB"
 _NAME = re.compile(r"^[a-z0-9_-]+$")
+# What Slack turns into a notification for many people when it reads it unescaped in mrkdwn.
+BROADCAST = re.compile(r"<!(?:channel|here|everyone|subteam\^)")
+# The calls whose text Slack shows people (response_url replies are recorded apart).
+SHOWN = {
+    "chat.postMessage",
+    "chat.update",
+    "chat.postEphemeral",
+    "views.open",
+    "views.push",
+    "views.update",
+    "views.publish",
+}
 # Rate-limit tiers per method (calls a minute), as Slack documents them.
 TIERS = {
     "conversations.create": 20,
@@ -203,6 +215,25 @@ class FakeSlack:
         """Everything casehub sent to Slack, for checks that nothing personal leaked."""
         with self.lock:
             return json.dumps([c.args for c in self.calls]) + json.dumps(self.responses)
+
+    def read_texts(self) -> list[tuple[str, str]]:
+        """(method, text) for every text casehub sent that Slack reads as mrkdwn.
+
+        That is a message's `text` and every text object but plain_text ones, in messages,
+        response_url replies and views. plain_text objects, input values, button values and
+        metadata are shown, or kept, as they are.
+        """
+        with self.lock:
+            sent = [(c.method, c.args) for c in self.calls if c.method in SHOWN]
+            sent += [("response_url", reply) for replies in self.responses.values() for reply in replies]
+        return [(method, text) for method, args in sent for text in _read_as_mrkdwn(args)]
+
+    def broadcasts(self) -> list[tuple[str, str]]:
+        """(method, text) for every text casehub sent where Slack would read a broadcast.
+
+        The fake refuses none (Slack would not): a test says which, if any, it expects.
+        """
+        return [(method, text) for method, text in self.read_texts() if BROADCAST.search(text)]
 
     def replies(self, response_url: str) -> list[dict[str, Any]]:
         return self.responses[response_url.rsplit("/", 1)[-1]]
@@ -659,6 +690,23 @@ def _decode(value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+def _read_as_mrkdwn(payload: Any) -> list[str]:
+    """Every `text` in a payload, its blocks and views decoded, but for plain_text objects'."""
+    if isinstance(payload, list):
+        return [text for item in payload for text in _read_as_mrkdwn(item)]
+    if not isinstance(payload, dict) or payload.get("type") == "plain_text":
+        return []
+    found = []
+    for key, value in payload.items():
+        if key in ("blocks", "view", "attachments"):  # sent as JSON in a form-encoded call
+            value = _decode(value)
+        if key == "text" and isinstance(value, str):
+            found.append(value)
+        elif isinstance(value, dict | list):
+            found += _read_as_mrkdwn(value)
+    return found
 
 
 def _truthy(value: Any) -> bool:

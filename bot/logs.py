@@ -1,0 +1,34 @@
+"""Logging that never carries what people typed.
+
+casehub's own log lines name events, ids and kinds of error, never free text. An exception's
+message can quote content, though: a database error's DETAIL repeats the row it refused, a
+parsing error the value it could not read. So a traceback names the code path and the type
+of the error, and leaves its message out.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from types import TracebackType
+
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+
+
+class ContentFreeFormatter(logging.Formatter):
+    def formatException(self, ei: ExcInfo) -> str:
+        kind, _error, trace = ei
+        frames = "".join(traceback.format_tb(trace)) if trace is not None else ""
+        name = f"{kind.__module__}.{kind.__qualname__}" if kind is not None else "unknown error"
+        return f"Traceback (most recent call last):\n{frames}{name} (message withheld: it may quote content)"
+
+
+def configure(level: str | int = "INFO") -> None:
+    """Route every log line of this process through the content-free formatter."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(ContentFreeFormatter(FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
