@@ -84,7 +84,7 @@ def test_quick_note_with_an_identifier_is_refused(slack, database, case):
 def test_identifiers_are_flagged_on_the_field_until_confirmed(slack, fake, database, case):
     view, reply = file_update(slack, case, concerns="Lives at SW1A 1AA with an uncle.")
     errors = reply.json()["errors"]
-    assert list(errors) == ["concerns"] and "a UK postcode" in errors["concerns"]
+    assert list(errors) == ["concerns"] and "a postcode" in errors["concerns"]
     assert stored_updates(database) == []
     confirmed = slack.submit(
         view,
