@@ -62,18 +62,28 @@ def banner(
 
 
 def page_message(
-    crisis: Crisis, case: Case, page: Page, agency: Agency | None, notice: str
+    crisis: Crisis, case: Case, page: Page, agency: Agency | None, notice: str, *, insider: bool = True
 ) -> tuple[str, list[Block]]:
+    """A page. Someone outside the case (an admin at the end of a chain, an on-call person who is
+    not in a participating agency) gets the reference, the notice and whom to call, not the summary."""
     role = f"on call for *{escape(agency.name)}*" if agency else "the lead coordinator"
     if page.level:
         role = f"next in the escalation chain of *{escape(agency.name if agency else '')}*"
     text = f"Crisis on case {case.reference}: please acknowledge. {notice}"
-    blocks = [
-        section(f":rotating_light: *{escape(notice)}*"),
-        section(
+    if insider:
+        body = (
             f"Crisis on case *{case.reference}* (<#{case.channel_id}>). You are paged as {role}.\n"
             f"*What is happening:* {escape(crisis.summary)}"
-        ),
+        )
+    else:
+        body = (
+            f"Crisis on case *{case.reference}*. You are paged as {role}. You do not work on this "
+            f"case, so what is happening is not shared here: call the lead coordinator, "
+            f"<@{case.lead_user_id}>, or whoever raised it, <@{crisis.raised_by}>."
+        )
+    blocks = [
+        section(f":rotating_light: *{escape(notice)}*"),
+        section(body),
         actions(button("Acknowledge", "crisis_ack", str(page.id), style="danger")),
     ]
     return text, blocks
@@ -88,11 +98,18 @@ def acknowledged(case: Case, page: Page) -> list[Block]:
     ]
 
 
-def email_text(crisis: Crisis, case: Case, notice: str) -> str:
-    # Plain text, nothing personal: the reference and the summary, as the page says.
+def email_text(crisis: Crisis, case: Case, notice: str, *, summary: bool, insider: bool) -> str:
+    """Plain text that leaves the partnership's systems: the reference, the notice and where to
+    look in Slack; the summary only when the settings ask for it and the recipient works on the case."""
+    what = f"What is happening: {crisis.summary}\n\n" if summary and insider else ""
+    where = (
+        f"partners coordinate in the case channel, #{case.channel_name}"
+        if insider and case.channel_name
+        else "the page names the lead coordinator to call"
+    )
     return (
-        f"{notice}\n\nCrisis on case {case.reference}.\nWhat is happening: {crisis.summary}\n\n"
-        "Open Slack and acknowledge the page from casehub, then join the case channel.\n"
+        f"{notice}\n\nCrisis on case {case.reference}.\n{what}"
+        f"Open Slack: acknowledge the page casehub sent you as a direct message; {where}.\n"
     )
 
 

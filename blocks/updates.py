@@ -27,7 +27,8 @@ from blocks.kit import (
 )
 from blocks.messages import risk_label
 from blocks.modals import metadata
-from models import Agency, Case, Membership, Risk, SharingRecord, Update, UpdateKind
+from models import Agency, Case, Disclosure, Membership, Risk, SharingRecord, Update, UpdateKind
+from services.sharing import PAGE_WITH_SUMMARY
 from services.timeline import Entry
 from services.updates import LIMITS, AgencyPicture
 
@@ -89,11 +90,6 @@ def update_form(
             "Restricted",
             "Only the lead coordinator and my agency see it in full",
             ticked=bool(existing and existing.restricted),
-        ),
-        checkbox_input(
-            "confirm_identifiers",
-            "Possible identifiers",
-            "I have checked: text flagged as a possible identifier does not identify the person",
         ),
     ]
     return form(
@@ -177,27 +173,67 @@ def timeline(
 
 
 def sharing(
-    case: Case, records: Sequence[SharingRecord], agencies_by_id: dict[int, Agency], number: int, pages: int
+    case: Case,
+    records: Sequence[SharingRecord],
+    agencies_by_id: dict[int, Agency],
+    number: int,
+    pages: int,
+    *,
+    bases: dict[str, str],
 ) -> list[Block]:
+    """The log: what was disclosed to whom, and its purpose and lawful basis, shown by its label."""
     blocks: list[Block] = [header(f"Case {case.reference}: sharing log")]
     if not records:
         return [*blocks, section("Nothing has been shared yet.")]
     for record in records:
-        source = escape(agencies_by_id[record.from_agency_id].name)
-        target = (
-            escape(agencies_by_id[record.to_agency_id].name)
-            if record.to_agency_id
-            else f"<@{record.to_user}>"
-        )
         blocks.append(
             section(
-                f"`{record.at:%Y-%m-%d %H:%M}` *{source}* (<@{record.shared_by}>) shared a "
-                f"*{record.kind}* update with *{target}*\n_Why:_ {escape(record.reason)}"
+                f"`{record.at:%Y-%m-%d %H:%M}` {_disclosed(record, agencies_by_id)}\n"
+                f"_Purpose and lawful basis:_ {escape(_basis_label(record.basis, bases))}"
             )
         )
     blocks.append(context(f"Page {number} of {pages} (page 1 is the most recent)"))
     blocks.extend(_pager("sharing", {"case": case.reference}, number, pages))
     return fit_message(blocks)
+
+
+def _disclosed(record: SharingRecord, agencies_by_id: dict[int, Agency]) -> str:
+    def agency(agency_id: int | None) -> str:
+        return escape(agencies_by_id[agency_id].name) if agency_id in agencies_by_id else "an agency"
+
+    person = f"<@{record.to_user}>" if record.to_user else ""
+    target = f"<@{record.to_user}>" if record.to_user else f"*{agency(record.to_agency_id)}*"
+    by = f"<@{record.shared_by}>"
+    match record.disclosure:
+        case Disclosure.UPDATE:
+            return f"*{agency(record.from_agency_id)}* ({by}) shared a *{record.kind}* update with {target}"
+        case Disclosure.CORRECTION:
+            return (
+                f"*{agency(record.from_agency_id)}* ({by}) shared a correction of a *{record.kind}* "
+                f"update with {target}"
+            )
+        case Disclosure.EARLIER_UPDATE:
+            return (
+                f"{by} added *{agency(record.to_agency_id)}*, which sees an earlier *{record.kind}* "
+                f"update of *{agency(record.from_agency_id)}* in the channel"
+            )
+        case Disclosure.CRISIS_PAGE | Disclosure.CRISIS_EMAIL:
+            email = record.disclosure == Disclosure.CRISIS_EMAIL
+            how = "an e-mail copy of a crisis page" if email else "a crisis page"
+            what = "with the summary" if record.kind == PAGE_WITH_SUMMARY else "with the reference and notice"
+            return f"{by} raised a crisis: {how} {what} went to {person}"
+        case Disclosure.HANDOVER:
+            return (
+                f"{by} handed over a role in *{agency(record.from_agency_id)}*: {person} receives "
+                f"the case's information"
+            )
+    return f"{by} shared *{escape(record.kind)}* with {target}"
+
+
+def _basis_label(key: str | None, bases: dict[str, str]) -> str:
+    if key is None:
+        return "not recorded (shared before purposes were recorded)"
+    return bases.get(key, f"{key} (no longer configured)")
 
 
 def _pager(kind: str, query: dict[str, Any], number: int, pages: int) -> list[Block]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from bot import logs
+from bot import logs, mail
 from bot.db import Database, UnmigratedDatabase
 from bot.settings import ConfigurationError, Settings, load_settings
 
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return import_agencies(args.file)
     settings = load_settings()
     Database(settings.database_url).check_migrated()
+    mail.check_at_start(settings)
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
     if args.command == "scheduler":
@@ -112,13 +113,14 @@ def serve_http(settings: Settings, workers: int, threads: int) -> int:
 def serve_socket(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import create_app
+    from bot.app import create_app, prepare_identifier_check
 
     if settings.slack_app_token is None:
         raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
     # Socket Mode hands bolt parsed payloads, not raw HTTP requests to pass to another
     # process: the slow part runs on the listener threads instead.
     app = create_app(settings, Database(settings.database_url), workers=0)
+    prepare_identifier_check()
     SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
     return 0
 

@@ -17,6 +17,7 @@ from bot.slack import make_client
 from bot.work import HandOffListenerRunner, ProcessLazyListenerRunner
 from handlers import register_listeners
 from handlers.common import Deps, tell_user
+from services import identifiers
 
 log = logging.getLogger("casehub")
 
@@ -57,6 +58,18 @@ def create_app(
     app.error(report_error)
     register_listeners(app)
     return app
+
+
+def prepare_identifier_check() -> None:
+    """Load the identifier check's models at start-up, so that no request waits for them.
+
+    If it cannot run, the process still starts (status, lists and help need no check) and says
+    so once; every free text is refused until the check can run, never shared unchecked.
+    """
+    try:
+        identifiers.warm_up()
+    except identifiers.DetectorUnavailable:
+        log.error("the identifier check cannot run: free text will be refused until it can")
 
 
 class ProvideDeps(Middleware):

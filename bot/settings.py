@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import re
 from datetime import time
+from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from models.update import Disclosure
+
 _CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+_BASIS_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -47,8 +52,23 @@ class Settings(BaseSettings):
     )
     crisis_ack_minutes: int = Field(default=10, ge=1, le=240)
     early_review_working_days: int = Field(default=2, ge=0, le=20)
-    smtp_url: SecretStr | None = None  # smtp://user:password@host:port, or smtps://… for TLS
+    # smtp://user:password@host:port upgrades with STARTTLS; smtps://… is TLS from the start.
+    # Mail in clear only when explicitly allowed (declared first: SMTP_URL's check reads it).
+    smtp_allow_plaintext: bool = False
+    smtp_url: SecretStr | None = None
     smtp_from: str = "casehub@localhost"
+    # Certificate authorities for the mail server (PEM); unset: the system's.
+    smtp_ca_file: str | None = None
+    # Page copies carry no free text unless this says so: they leave the partnership's systems.
+    smtp_include_summary: bool = False
+    # Purposes and lawful bases of disclosures, by key (the first is the default), and which
+    # one each kind of disclosure records; both are stored by key and shown by label.
+    sharing_bases: dict[str, str] = Field(
+        default_factory=lambda: {
+            "safeguarding": "Safeguarding, under the partnership's information-sharing agreement"
+        }
+    )
+    sharing_basis_for: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("casehub_admins", mode="before")
     @classmethod
@@ -81,6 +101,48 @@ class Settings(BaseSettings):
     @classmethod
     def _slash_terminated(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _mail_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and urlparse(value.get_secret_value()).scheme not in ("smtp", "smtps"):
+            raise ValueError("use smtp://host:port (STARTTLS) or smtps://host:port (TLS)")
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError("no such file")
+        return value
+
+    @field_validator("sharing_bases")
+    @classmethod
+    def _check_bases(cls, value: dict[str, str]) -> dict[str, str]:
+        if not value:
+            raise ValueError("name at least one purpose and lawful basis")
+        for key, label in value.items():
+            if not _BASIS_KEY.match(key):
+                raise ValueError(f"{key!r} is not a key: 1-32 lowercase letters, digits or '-'")
+            if not 0 < len(label.strip()) <= 200:
+                raise ValueError(f"the label of {key!r} must be 1-200 characters")
+        return value
+
+    @field_validator("sharing_basis_for")
+    @classmethod
+    def _check_basis_choices(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        known = info.data.get("sharing_bases") or {}
+        for disclosure, key in value.items():
+            if disclosure not in Disclosure.__members__.values():
+                kinds = ", ".join(d.value for d in Disclosure)
+                raise ValueError(f"{disclosure!r} is not a kind of disclosure ({kinds})")
+            if key not in known:
+                raise ValueError(f"{key!r} is not one of SHARING_BASES")
+        return value
+
+    def sharing_basis(self, disclosure: Disclosure) -> str:
+        """The key of the purpose and lawful basis recorded for this kind of disclosure."""
+        return self.sharing_basis_for.get(disclosure.value, next(iter(self.sharing_bases)))
 
     @property
     def socket_mode(self) -> bool:

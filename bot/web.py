@@ -112,13 +112,14 @@ def wsgi_app(app: App, db: Database, secret: str) -> WSGIApp:
 
 def application_from_environment() -> WSGIApp:
     """gunicorn's entry point: `gunicorn 'bot.web:application_from_environment()'`."""
-    from bot.app import create_app
+    from bot.app import create_app, prepare_identifier_check
     from bot.settings import load_settings
 
     settings = load_settings()
     db = Database(settings.database_url)
     db.check_migrated()
     app = create_app(settings, db)
+    prepare_identifier_check()
     lazy = app.listener_runner.lazy_listener_runner
     if isinstance(lazy, ProcessLazyListenerRunner):
         lazy.start_workers()  # now, in the serving process, rather than on the first request

@@ -50,7 +50,7 @@ _STOP = None
 
 
 def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
-    from bot.app import create_app
+    from bot.app import create_app, prepare_identifier_check
     from bot.db import Database
 
     run_at_lowest_priority()
@@ -62,6 +62,7 @@ def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
     app: App = create_app(settings, Database(settings.database_url), verify_requests=False, workers=0)
+    prepare_identifier_check()
     reports.put((ident, None))  # ready for work
     while True:
         try:

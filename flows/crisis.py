@@ -10,31 +10,40 @@ import logging
 import smtplib
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
-from urllib.parse import urlparse
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from blocks import crisis as crisis_blocks
+from bot import mail
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
 from flows import notify
 from flows.rules import crisis_rules
-from models import Agency, Case, Crisis, Notice, Page
-from services import crises, deliveries, oncall, outbox
+from models import Agency, Case, Crisis, Disclosure, Notice, Page
+from services import cases, crises, deliveries, oncall, outbox, sharing
 from services.reminders import Due
 
 log = logging.getLogger(__name__)
 
 
-def page_dues(session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str) -> list[Due]:  # type: ignore[no-untyped-def]
+def page_dues(  # type: ignore[no-untyped-def]
+    session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str, *, basis: str
+) -> list[Due]:
+    """The page messages, recorded for sending, each recorded in the sharing log with what it carries.
+
+    Whether someone works on the case is the database's word (the lead, or a member of a
+    participating agency), not the channel's member list, which Slack lets members change.
+    """
+    insiders = cases.entitled_users(session, case)
     dues = []
     for page in new_pages:
         agency = session.get(Agency, page.agency_id) if page.agency_id else None
-        text, blocks = crisis_blocks.page_message(crisis, case, page, agency, notice)
+        insider = page.user_id in insiders
+        text, blocks = crisis_blocks.page_message(crisis, case, page, agency, notice, insider=insider)
         dues.append(Due(f"page:{page.key}", page.user_id, text, None, blocks=blocks))
+        sharing.page_sent(session, case, crisis, page, with_summary=insider, basis=basis)
     return dues
 
 
@@ -55,6 +64,7 @@ def raise_and_page(
     raised_via: str,
     request_ref: str,
     now: datetime,
+    confirmed: frozenset[str] = frozenset(),
 ) -> Raised:
     with db.session() as session:
         case = session.get_one(Case, case_id)
@@ -62,6 +72,7 @@ def raise_and_page(
             session,
             case=case,
             summary=summary,
+            confirmed=confirmed,
             actor=user,
             raised_via=raised_via,
             request_ref=request_ref,
@@ -71,7 +82,14 @@ def raise_and_page(
         if created:
             outbox.record(
                 session,
-                page_dues(session, crisis, case, crises.pages(session, crisis), settings.emergency_notice),
+                page_dues(
+                    session,
+                    crisis,
+                    case,
+                    crises.pages(session, crisis),
+                    settings.emergency_notice,
+                    basis=settings.sharing_basis(Disclosure.CRISIS_PAGE),
+                ),
             )
         crisis_id = crisis.id
     if created:
@@ -90,13 +108,25 @@ def deliver(db: Database, client: WebClient, settings: Settings, crisis_id: int,
 
 
 def email_copies(db: Database, client: WebClient, settings: Settings, crisis_id: int) -> None:
+    """E-mail each page: no free text unless SMTP_INCLUDE_SUMMARY, and never to someone outside
+    the case; each copy sent is recorded in the sharing log."""
     with db.reader() as session:
         crisis = session.get_one(Crisis, crisis_id)
         case = session.get_one(Case, crisis.case_id)
-        body = crisis_blocks.email_text(crisis, case, settings.emergency_notice)
-        recipients = [(p.key, p.user_id) for p in crises.pages(session, crisis)]
+        insiders = cases.entitled_users(session, case)
+        recipients = [(p.id, p.key, p.user_id, p.user_id in insiders) for p in crises.pages(session, crisis)]
+        bodies = {
+            insider: crisis_blocks.email_text(
+                crisis,
+                case,
+                settings.emergency_notice,
+                summary=settings.smtp_include_summary,
+                insider=insider,
+            )
+            for insider in (True, False)
+        }
         subject = f"casehub: crisis on case {case.reference}"
-    for key, user in recipients:
+    for page_id, key, user, insider in recipients:
         try:
             address = client.users_info(user=user)["user"].get("profile", {}).get("email")
         except SlackApiError as error:
@@ -105,27 +135,21 @@ def email_copies(db: Database, client: WebClient, settings: Settings, crisis_id:
         if not address:
             continue
         try:
-            with db.session() as session:  # the claim commits only if the mail went
+            with db.session() as session:  # the claim and the record commit only if the mail went
                 if not deliveries.claim(session, f"email:{key}"):
                     continue
-                send_mail(settings, address, subject, body)
+                sharing.page_sent(
+                    session,
+                    session.get_one(Case, case.id),
+                    session.get_one(Crisis, crisis_id),
+                    session.get_one(Page, page_id),
+                    with_summary=settings.smtp_include_summary and insider,
+                    by_email=True,
+                    basis=settings.sharing_basis(Disclosure.CRISIS_EMAIL),
+                )
+                mail.send(settings, address, subject, bodies[insider])
         except (OSError, smtplib.SMTPException) as error:
-            log.warning("e-mail copy of page %s not sent: %s", key, error)
-
-
-def send_mail(settings: Settings, to: str, subject: str, body: str) -> None:
-    assert settings.smtp_url is not None
-    url = urlparse(settings.smtp_url.get_secret_value())
-    message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = settings.smtp_from, to, subject
-    message.set_content(body)
-    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(
-        url.hostname or "localhost", url.port or (465 if url.scheme == "smtps" else 25), timeout=10
-    ) as smtp:
-        if url.username:
-            smtp.login(url.username, url.password or "")
-        smtp.send_message(message)
+            log.warning("e-mail copy of page %s not sent: %s", key, type(error).__name__)
 
 
 def refresh_banner(db: Database, client: WebClient, settings: Settings, crisis_id: int) -> None:
@@ -194,7 +218,12 @@ def escalate(db: Database, client: WebClient, settings: Settings, now: datetime)
         for page in new_pages:
             crisis = session.get_one(Crisis, page.crisis_id)
             dues += page_dues(
-                session, crisis, session.get_one(Case, crisis.case_id), [page], settings.emergency_notice
+                session,
+                crisis,
+                session.get_one(Case, crisis.case_id),
+                [page],
+                settings.emergency_notice,
+                basis=settings.sharing_basis(Disclosure.CRISIS_PAGE),
             )
         for crisis, case, text in crises.handovers_due(session, now):
             dues.append(Due(f"crisis-handover:{crisis.id}:lead", case.lead_user_id, text, None))

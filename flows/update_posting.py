@@ -43,14 +43,26 @@ def post(db: Database, client: WebClient, *, update_id: int, filer: str) -> None
 
 
 def refresh(db: Database, client: WebClient, *, update_id: int) -> None:
+    """Show a corrected update. The channel message is the only place casehub posts an update's
+    text, so an update restricted after filing is taken back there: the message becomes the
+    restricted notice, or is deleted if Slack refuses the edit."""
     with db.reader() as session:
         update = session.get_one(Update, update_id)
         case = session.get_one(Case, update.case_id)
         if update.channel_ts is None:
             return
         text, blocks = update_blocks.update_message(update, case)
-        channel, ts = case.channel_id, update.channel_ts
+        channel, ts, restricted = case.channel_id, update.channel_ts, update.restricted
     try:
         client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     except SlackApiError as error:
         log.warning("could not refresh update %s: %s", update_id, describe_error(error))
+        if restricted:
+            try:
+                client.chat_delete(channel=channel, ts=ts)
+            except SlackApiError as again:
+                log.error(
+                    "restricted update %s is still shown in full in its channel: %s",
+                    update_id,
+                    describe_error(again),
+                )

@@ -10,10 +10,10 @@ from slack_sdk import WebClient
 from sqlalchemy.orm import Session
 
 from blocks import actions as action_blocks
-from blocks import modals
+from blocks import findings, modals
 from flows import action_posting
 from handlers import payload
-from handlers.common import deps, reported, request_ref
+from handlers.common import answer_form, deps, reported, request_ref
 from models import Action, Case, Priority
 from services import actions, agencies, cases, deliveries, inputs
 from services.errors import CasehubError
@@ -37,6 +37,7 @@ def add_draft(view: dict[str, Any]) -> actions.ActionDraft:
             Priority, form.get("priority") or Priority.NORMAL, field="priority", what="a priority"
         ),
         duplicate_confirmed=inputs.ticked(form.get("confirm_duplicate"), field="confirm_duplicate"),
+        confirmed=findings.confirmed(view),
     )
 
 
@@ -50,13 +51,6 @@ def _owner(form: dict[str, modals.FormValue]) -> str | None:
     return None if chosen is None else inputs.parse_person(chosen, field="owner", what="an owner")
 
 
-def _ack_problem(ack: Ack, problem: CasehubError | None, default_field: str) -> None:
-    if problem is None:
-        ack()
-    else:
-        ack(response_action="errors", errors={problem.field or default_field: problem.message})
-
-
 def _add_problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
     try:
         with d.db.reader() as session:
@@ -68,7 +62,7 @@ def _add_problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None
 
 
 def check_add(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    _ack_problem(ack, _add_problem(deps(context), view, body["user"]["id"]), "text")
+    answer_form(ack, view, _add_problem(deps(context), view, body["user"]["id"]), field="text")
 
 
 def record_add(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
@@ -95,6 +89,7 @@ def _extend(
     values = {
         "due": inputs.parse_date(form.get("due"), field="due", what="due date"),
         "reason": inputs.text(form.get("reason"), field="reason"),
+        "confirmed": findings.ticked_in(form),
     }
     if ref is None:
         actions.check_extend(session, case=case, action=action, actor=user, **values)
@@ -135,7 +130,8 @@ def _apply(d: Any, view: dict[str, Any], user: str, change: Change, ref: str | N
 
 def _changer(change: Change, default_field: str) -> tuple[Callable[..., None], Callable[..., None]]:
     def check(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-        _ack_problem(ack, _apply(deps(context), view, body["user"]["id"], change, None), default_field)
+        problem = _apply(deps(context), view, body["user"]["id"], change, None)
+        answer_form(ack, view, problem, field=default_field)
 
     def record(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
         d, user = deps(context), body["user"]["id"]

@@ -12,7 +12,7 @@ from blocks.kit import escape
 from flows import case_channel
 from flows import handover as flows_handover
 from handlers.common import deferred, deps, request_ref, split_args, typed_text, user_arg
-from models import AgencyKind, Role
+from models import AgencyKind, Disclosure, Role
 from services import agencies, cases, deliveries, handover
 from services.errors import InvalidInput, NotAllowed
 
@@ -166,6 +166,7 @@ def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, b
             actor=user,
             is_admin=d.settings.is_admin(user),
             request_ref=ref,
+            basis=d.settings.sharing_basis(Disclosure.HANDOVER),
         )
     problems = flows_handover.apply_in_slack(d.db, client, result, bot_user_id)
     text = (

@@ -15,6 +15,7 @@ from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel
 from handlers.common import Deps, date_arg, deferred, deps, request_ref, split_args
+from models import Disclosure
 from services import agencies, cases, deliveries, updates
 from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
@@ -133,7 +134,7 @@ def show_sharing(call: Call) -> None:
         cases.require_lead(case, call.user, "see the sharing log")
         by_id = {a.id: a for a in agencies.all_agencies(session)}
         shown, pages = page(updates.sharing_log(session, case), 1)
-        blocks = update_blocks.sharing(case, shown, by_id, 1, pages)
+        blocks = update_blocks.sharing(case, shown, by_id, 1, pages, bases=call.deps.settings.sharing_bases)
     call.say(f"Case {case.reference}: sharing log", blocks)
 
 
@@ -196,8 +197,18 @@ def change_agencies(call: Call) -> None:
         if not deliveries.claim(session, call.ref):
             return
         before = cases.entitled_users(session, case)
-        change = cases.add_agency if verb == "add" else cases.remove_agency
-        change(session, case=case, agency=agency, actor=call.user, request_ref=call.ref)
+        earlier = 0
+        if verb == "add":
+            earlier = cases.add_agency(
+                session,
+                case=case,
+                agency=agency,
+                actor=call.user,
+                request_ref=call.ref,
+                basis=call.deps.settings.sharing_basis(Disclosure.EARLIER_UPDATE),
+            )
+        else:
+            cases.remove_agency(session, case=case, agency=agency, actor=call.user, request_ref=call.ref)
         session.flush()
         session.expire(case, ["participations"])
         after = cases.entitled_users(session, case)
@@ -213,6 +224,12 @@ def change_agencies(call: Call) -> None:
     verb_text = "joined" if verb == "add" else "left"
     call.client.chat_postMessage(channel=call.channel, text=f"{name} has {verb_text} this case.")
     note = messages.membership_notice(added, removed)
+    if earlier:
+        # Slack shows a private channel's history to whoever joins: the lead is told what that is.
+        note = (note or f"{name} has joined the case.") + (
+            f"\n{name} sees the channel's history: {earlier} earlier update(s), recorded in "
+            "`/case sharing` as shared with it."
+        )
     if failed:
         note = (note or "") + "\nCould not change: " + ", ".join(f"<@{u}>" for u in failed)
     call.say(note or f"{name} has {verb_text} the case.")

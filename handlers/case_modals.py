@@ -9,11 +9,11 @@ from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from blocks import modals
+from blocks import findings, modals
 from flows import case_channel
 from flows.rules import reminder_rules
 from handlers import payload
-from handlers.common import deps, reported, request_ref
+from handlers.common import answer_form, deps, reported, request_ref
 from models import Risk
 from services import agencies, cases, deliveries, inputs, reviews
 from services.errors import CasehubError
@@ -41,6 +41,7 @@ def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
         ),
         agency_reference=inputs.text(form.get("agency_reference"), field="agency_reference") or None,
         review_every_weeks=4 if weeks is None else cases.parse_review_weeks(weeks, field="review_weeks"),
+        confirmed=findings.ticked_in(form),
     )
 
 
@@ -50,7 +51,7 @@ def check_open(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: Bo
     try:
         cases.check_draft(_draft(view, body["user"]["id"]))
     except CasehubError as error:
-        ack(response_action="errors", errors={error.field or "summary": error.message})
+        answer_form(ack, view, error, field="summary")
         return
     ack()
 
@@ -90,27 +91,30 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         )
 
 
-def _closing(view: dict[str, Any]) -> tuple[str, str, bool]:
-    """The close form's outcome, lessons and whether to schedule the follow-up reviews."""
+def _closing(view: dict[str, Any]) -> tuple[str, str, bool, frozenset[str]]:
+    """The close form's outcome, lessons, whether to schedule the follow-up reviews, and the
+    findings of the identifier check the lead confirmed."""
     form = modals.values(view)
     outcome = inputs.text(form.get("outcome"), field="outcome")
     lessons = inputs.text(form.get("lessons"), field="lessons")
-    cases.check_closing(outcome, lessons)
-    return outcome, lessons, inputs.ticked(form.get("follow_ups"), modals.FOLLOW_UPS, field="follow_ups")
+    confirmed = findings.ticked_in(form)
+    cases.check_closing(outcome, lessons, confirmed)
+    follow_ups = inputs.ticked(form.get("follow_ups"), modals.FOLLOW_UPS, field="follow_ups")
+    return outcome, lessons, follow_ups, confirmed
 
 
 def check_close(ack: Ack, view: dict[str, Any], context: BoltContext) -> None:
     try:
         _closing(view)
     except CasehubError as error:
-        ack(response_action="errors", errors={error.field or "outcome": error.message})
+        answer_form(ack, view, error, field="outcome")
         return
     ack()
 
 
 def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     try:
-        outcome, lessons, follow_ups = _closing(view)
+        outcome, lessons, follow_ups, confirmed = _closing(view)
     except CasehubError:
         return  # sent back to the form by `check_close`
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
@@ -126,6 +130,7 @@ def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, 
             lessons=lessons,
             actor=user,
             request_ref=ref,
+            confirmed=confirmed,
         )
         if follow_ups:
             reviews.schedule_follow_ups(session, case)

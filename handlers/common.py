@@ -14,12 +14,13 @@ from typing import Any
 from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
 
-from blocks import messages
+from blocks import findings, messages
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
 from services import inputs
 from services.errors import CasehubError, InvalidInput
+from services.sharing_gate import IdentifierFound
 
 log = logging.getLogger("casehub")
 
@@ -160,6 +161,24 @@ def reported(listener: Callable[..., None]) -> Callable[..., None]:
                 context.ack()
 
     return run
+
+
+def answer_form(ack: Ack, view: dict[str, Any], problem: CasehubError | None, *, field: str) -> None:
+    """Accept a submitted form, or show what is wrong on its field (`field` when the refusal
+    names none) with what was typed kept. Text that may identify the person is quoted on its
+    field; the first time a finding may be a false alarm, the form comes back with a box to
+    confirm each such finding."""
+    if problem is None:
+        ack()
+    elif isinstance(problem, IdentifierFound) and findings.needs_confirming(view, problem.findings):
+        ack(response_action="update", view=findings.with_findings(view, problem.findings))
+    elif isinstance(problem, IdentifierFound):
+        ack(response_action="errors", errors=problem.errors())
+    else:
+        # Slack refuses the whole answer if an error names an input the form does not have.
+        named = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
+        where = problem.field if problem.field in named else field
+        ack(response_action="errors", errors={where: problem.message})
 
 
 def acknowledge(ack: Ack) -> None:

@@ -8,12 +8,12 @@ from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import crisis as crisis_blocks
-from blocks import messages, modals
+from blocks import findings, messages, modals
 from blocks.kit import escape
 from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers import payload
-from handlers.common import deferred, deps, reported, request_ref, typed_text
+from handlers.common import answer_form, deferred, deps, reported, request_ref, typed_text
 from models import utcnow
 from services import cases, crises, deliveries, inputs, updates
 from services.errors import CasehubError
@@ -142,7 +142,7 @@ def _form(view: dict[str, Any]) -> tuple[str, str]:
 def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
     try:
         reference, summary = _form(view)
-        crises.check_summary(summary)
+        crises.check_summary(summary, findings.confirmed(view))
         with d.db.reader() as session:
             crises.check_may_raise(session, cases.get_by_reference(session, reference), user)
     except CasehubError as error:
@@ -151,11 +151,7 @@ def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
 
 
 def check_raise(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    problem = _problem(deps(context), view, body["user"]["id"])
-    if problem is None:
-        ack()
-    else:
-        ack(response_action="errors", errors={"summary": problem.message})
+    answer_form(ack, view, _problem(deps(context), view, body["user"]["id"]), field="summary")
 
 
 def raise_from_form(
@@ -177,4 +173,5 @@ def raise_from_form(
         raised_via=ref,
         request_ref=ref,
         now=utcnow(),
+        confirmed=findings.confirmed(view),
     )

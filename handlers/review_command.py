@@ -9,12 +9,21 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext, Respond
 from slack_sdk import WebClient
 
-from blocks import messages, modals
+from blocks import findings, messages, modals
 from blocks import reviews as review_blocks
 from flows import action_posting, case_channel
 from flows.rules import reminder_rules
 from handlers import payload
-from handlers.common import date_arg, deferred, deps, reported, request_ref, split_args, typed_text
+from handlers.common import (
+    answer_form,
+    date_arg,
+    deferred,
+    deps,
+    reported,
+    request_ref,
+    split_args,
+    typed_text,
+)
 from models import Risk
 from services import cases, deliveries, inputs, reviews
 from services.errors import CasehubError, InvalidInput
@@ -137,6 +146,7 @@ def _draft(view: dict[str, Any]) -> reviews.ReviewDraft:
         ),
         next_review=inputs.parse_date(form.get("next_review"), field="next_review", what="next review date"),
         agreed=reviews.parse_agreed(inputs.text(form.get("actions"), field="actions")),
+        confirmed=findings.ticked_in(form),
     )
 
 
@@ -151,11 +161,7 @@ def _problem(d: Any, view: dict[str, Any], user: str) -> CasehubError | None:
 
 
 def check_record(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
-    problem = _problem(deps(context), view, body["user"]["id"])
-    if problem is None:
-        ack()
-    else:
-        ack(response_action="errors", errors={problem.field or "decisions": problem.message})
+    answer_form(ack, view, _problem(deps(context), view, body["user"]["id"]), field="decisions")
 
 
 def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, context: BoltContext) -> None:

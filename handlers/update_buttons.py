@@ -59,7 +59,9 @@ def turn_sharing_page(
         cases.require_lead(case, user, "see the sharing log")
         by_id = {a.id: a for a in agencies.all_agencies(session)}
         shown, pages = page(updates.sharing_log(session, case), number)
-        blocks = update_blocks.sharing(case, shown, by_id, min(number, pages), pages)
+        blocks = update_blocks.sharing(
+            case, shown, by_id, min(number, pages), pages, bases=d.settings.sharing_bases
+        )
     respond(text=f"Case {case.reference}: sharing log", blocks=blocks, replace_original=True)
 
 

@@ -7,12 +7,12 @@ from typing import Any
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
 
-from blocks import modals
+from blocks import findings, modals
 from blocks import updates as update_blocks
 from flows import update_posting
 from handlers import payload
-from handlers.common import deps, reported, request_ref
-from models import Risk, UpdateKind
+from handlers.common import answer_form, deps, reported, request_ref
+from models import Disclosure, Risk, UpdateKind
 from services import agencies, cases, deliveries, inputs, updates
 from services.errors import CasehubError
 
@@ -41,7 +41,7 @@ def draft_from(view: dict[str, Any]) -> updates.UpdateDraft:
         concerns=inputs.text(form.get("concerns"), field="concerns") or None,
         asks=inputs.text(form.get("asks"), field="asks") or None,
         restricted=inputs.ticked(form.get("restricted"), field="restricted"),
-        identifiers_confirmed=inputs.ticked(form.get("confirm_identifiers"), field="confirm_identifiers"),
+        confirmed=findings.confirmed(view),
     )
 
 
@@ -67,13 +67,8 @@ def check_update(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: 
     d = deps(context)
     with d.db.reader() as session:
         problem = _problem(session, view, body["user"]["id"], d.settings.update_edit_minutes)
-    if problem is None:
-        ack()
-    elif problem.field:
-        ack(response_action="errors", errors={problem.field: problem.message})
-    else:
-        # Not about one field (a closed case, a lapsed edit window): say so at the top of the form.
-        ack(response_action="errors", errors={"observed": problem.message})
+    # Not about one field (a closed case, a lapsed edit window): said at the top of the form.
+    answer_form(ack, view, problem, field="observed")
 
 
 def record_update(
@@ -100,11 +95,18 @@ def record_update(
                 editor=user,
                 window_minutes=d.settings.update_edit_minutes,
                 request_ref=ref,
+                basis=d.settings.sharing_basis(Disclosure.CORRECTION),
             )
             update_id, created, corrected = update.id, False, True
         else:
             update, created = updates.file(
-                session, case=case, draft=draft, filer=user, filed_via=ref, request_ref=ref
+                session,
+                case=case,
+                draft=draft,
+                filer=user,
+                filed_via=ref,
+                request_ref=ref,
+                basis=d.settings.sharing_basis(Disclosure.UPDATE),
             )
             update_id, corrected = update.id, False
     if created:

@@ -7,7 +7,7 @@ from models.base import Base, utcnow
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
 from models.review import FollowUp, Notice, Preference, Review
-from models.update import SharingRecord, Update, UpdateKind, UpdateRevision
+from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
 
 __all__ = [
     "Action",
@@ -22,6 +22,7 @@ __all__ = [
     "Consent",
     "Crisis",
     "Delivery",
+    "Disclosure",
     "EscalationChain",
     "FollowUp",
     "Membership",

@@ -69,6 +69,17 @@ class UpdateRevision(Base):
     update: Mapped[Update] = relationship(back_populates="revisions")
 
 
+class Disclosure(enum.StrEnum):
+    """The kinds of disclosure the sharing log records."""
+
+    UPDATE = "update"  # an update filed, shared with the case's agencies (or the lead alone)
+    CORRECTION = "correction"  # its corrected content, shared again
+    EARLIER_UPDATE = "earlier-update"  # in the channel's history when an agency joins
+    CRISIS_PAGE = "crisis-page"  # a page, to its recipient
+    CRISIS_EMAIL = "crisis-email"  # the e-mail copy of a page
+    HANDOVER = "handover"  # a successor taking over someone's cases
+
+
 class SharingRecord(Base):
     """Who shared what kind of information with whom, when and why (append-only)."""
 
@@ -77,11 +88,19 @@ class SharingRecord(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"))
-    from_agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"))
+    disclosure: Mapped[str] = mapped_column(
+        String(32), default=Disclosure.UPDATE.value, server_default=Disclosure.UPDATE.value
+    )
+    # What was disclosed: an update, a crisis, or (for a hand-over) the case as a whole.
+    update_id: Mapped[int | None] = mapped_column(ForeignKey("updates.id"))
+    crisis_id: Mapped[int | None] = mapped_column(ForeignKey("crises.id"))
+    from_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     shared_by: Mapped[str] = mapped_column(String(32))
-    # An agency, or (for restricted updates) the lead coordinator alone.
+    # An agency, or one person (the lead for restricted updates, whoever is paged, a successor).
     to_agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"))
     to_user: Mapped[str | None] = mapped_column(String(32))
+    # What kind of information: the update's kind, or what a page or hand-over carried.
     kind: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(300))
+    # A key of SHARING_BASES; None only for entries made before purposes were recorded.
+    basis: Mapped[str | None] = mapped_column(String(32))

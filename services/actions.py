@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -23,7 +24,7 @@ from models import (
     Role,
     utcnow,
 )
-from services import audit, cases, inputs, reminders, timeline
+from services import audit, cases, inputs, reminders, sharing_gate, timeline
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 TEXT_MAX = 500
@@ -42,6 +43,8 @@ class ActionDraft:
     due: date
     priority: Priority = Priority.NORMAL
     duplicate_confirmed: bool = False
+    # The findings of the identifier check confirmed one by one (`sharing_gate.key`).
+    confirmed: frozenset[str] = frozenset()
 
 
 def parse_priority(value: str) -> Priority:
@@ -64,11 +67,12 @@ def check_due(due: date, *, field: str = "due", today: date | None = None) -> No
         )
 
 
-def check_text(text: str) -> None:
+def check_text(text: str, confirmed: Collection[str] = (), *, field: str = "text") -> None:
     if len(text.strip()) < 3:
-        raise InvalidInput("Say what is to be done.", field="text")
+        raise InvalidInput("Say what is to be done.", field=field)
     if len(text) > TEXT_MAX:
-        raise InvalidInput(f"This is {len(text)} characters; the limit is {TEXT_MAX}.", field="text")
+        raise InvalidInput(f"This is {len(text)} characters; the limit is {TEXT_MAX}.", field=field)
+    sharing_gate.check({field: text}, confirmed, form="`/action add` without text")
 
 
 def resolve_owner(session: Session, case: Case, draft: ActionDraft) -> Agency:
@@ -143,7 +147,7 @@ class LooksDuplicate(InvalidInput):
 def check_new(session: Session, case: Case, draft: ActionDraft, actor: str) -> Agency:
     cases.require_open(case)
     require_case_worker(session, case, actor)
-    check_text(draft.text)
+    check_text(draft.text, draft.confirmed)
     check_due(draft.due)
     agency = resolve_owner(session, case, draft)
     if not draft.duplicate_confirmed:
@@ -189,6 +193,9 @@ def add(
         case=case,
         agency=agency,
         number=number,
+    )
+    sharing_gate.admit(
+        session, {"text": draft.text}, draft.confirmed, actor=actor, request_ref=request_ref, case=case
     )
     return action, True
 
@@ -270,7 +277,16 @@ def complete(session: Session, *, case: Case, action: Action, actor: str, reques
     )
 
 
-def check_extend(session: Session, *, case: Case, action: Action, due: date, reason: str, actor: str) -> None:
+def check_extend(
+    session: Session,
+    *,
+    case: Case,
+    action: Action,
+    due: date,
+    reason: str,
+    actor: str,
+    confirmed: Collection[str] = (),
+) -> None:
     """Whether `extend` would be refused, and why; changes nothing."""
     require_may_update(session, case, action, actor, "extend")
     check_due(due)
@@ -280,12 +296,24 @@ def check_extend(session: Session, *, case: Case, action: Action, due: date, rea
         raise InvalidInput("Say why the date moves.", field="reason")
     if len(reason) > REASON_MAX:
         raise InvalidInput(f"This is {len(reason)} characters; the limit is {REASON_MAX}.", field="reason")
+    sharing_gate.check({"reason": reason}, confirmed)
 
 
 def extend(
-    session: Session, *, case: Case, action: Action, due: date, reason: str, actor: str, request_ref: str
+    session: Session,
+    *,
+    case: Case,
+    action: Action,
+    due: date,
+    reason: str,
+    actor: str,
+    request_ref: str,
+    confirmed: Collection[str] = (),
 ) -> None:
-    check_extend(session, case=case, action=action, due=due, reason=reason, actor=actor)
+    check_extend(session, case=case, action=action, due=due, reason=reason, actor=actor, confirmed=confirmed)
+    sharing_gate.admit(
+        session, {"reason": reason}, confirmed, actor=actor, request_ref=request_ref, case=case
+    )
     previous, action.due = action.due, due
     reminders.plan_action(action)
     _event(

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Agency, AgencyKind, Membership, Role
-from services import audit
+from services import audit, sharing_gate
 from services.errors import Conflict, InvalidInput, NotFound
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -74,6 +74,8 @@ def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str,
     name = name.strip()
     if not name or len(name) > 120:
         raise InvalidInput("The display name must be 1-120 characters.")
+    # An agency's name is shown on every case it takes part in.
+    sharing_gate.check({"name": name})
     if session.scalar(select(Agency.id).where(Agency.slug == slug)) is not None:
         raise Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
     agency = Agency(slug=slug, name=name, kind=kind)
@@ -196,14 +198,17 @@ def import_registry(
         kind = parse_kind(str(entry.get("kind", "other")))
         agency = session.scalar(select(Agency).where(Agency.slug == slug))
         if agency is None:
-            agency = add(
-                session,
-                slug=slug,
-                name=str(entry["name"]),
-                kind=kind,
-                actor=actor,
-                request_ref=request_ref,
-            )
+            try:
+                agency = add(
+                    session,
+                    slug=slug,
+                    name=str(entry["name"]),
+                    kind=kind,
+                    actor=actor,
+                    request_ref=request_ref,
+                )
+            except sharing_gate.IdentifierFound as found:
+                raise InvalidInput(f"Entry {index} (`{slug}`): {found.message}", hint=found.hint) from None
             agencies_changed += 1
         if entry.get("timezone"):
             agency.timezone = str(entry["timezone"])

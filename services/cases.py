@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -12,8 +13,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, utcnow
-from services import agencies, audit, inputs
+from services import agencies, audit, inputs, sharing, sharing_gate
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
+from services.identifiers import Finding
 
 # Crockford's base32: no I, L, O or U, so a reference survives being read aloud on the phone.
 REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -103,6 +105,8 @@ class CaseDraft:
     agency_slugs: tuple[str, ...]
     agency_reference: str | None = None
     review_every_weeks: int = 4
+    # The findings of the identifier check confirmed one by one (`sharing_gate.key`).
+    confirmed: frozenset[str] = frozenset()
 
 
 def check_draft(draft: CaseDraft) -> None:
@@ -121,6 +125,8 @@ def check_draft(draft: CaseDraft) -> None:
             f"The agency reference is at most {AGENCY_REFERENCE_MAX} characters.", field="agency_reference"
         )
     check_review_weeks(draft.review_every_weeks, field="review_weeks")
+    # The summary is on the case's status card; the agency's own reference never leaves casehub.
+    sharing_gate.check({"summary": draft.summary}, draft.confirmed)
 
 
 def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
@@ -191,6 +197,9 @@ def open_case(
         risk=case.risk.value,
         lead=case.lead_user_id,
         agencies=[a.slug for a in chosen],
+    )
+    sharing_gate.admit(
+        session, {"summary": draft.summary}, draft.confirmed, actor=opener, request_ref=request_ref, case=case
     )
     return case, True
 
@@ -387,13 +396,17 @@ def record_consent(
     return moved_back
 
 
-def add_agency(session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str) -> None:
+def add_agency(
+    session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str, basis: str
+) -> int:
+    """Add an agency; returns how many earlier updates it now sees (recorded as disclosed)."""
     require_open(case)
     require_lead(case, actor, "change which agencies take part")
     if agency in case.agencies:
         raise Conflict(f"`{agency.slug}` already takes part in case {case.reference}.")
     session.add(CaseAgency(case=case, agency=agency, added_by=actor))
     session.flush()
+    earlier = sharing.earlier_updates(session, case, agency, actor=actor, basis=basis)
     audit.record(
         session,
         actor=actor,
@@ -401,7 +414,9 @@ def add_agency(session: Session, *, case: Case, agency: Agency, actor: str, requ
         request_ref=request_ref,
         case=case,
         agency=agency,
+        earlier_updates=earlier,
     )
+    return earlier
 
 
 def remove_agency(session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str) -> None:
@@ -424,20 +439,31 @@ def remove_agency(session: Session, *, case: Case, agency: Agency, actor: str, r
     )
 
 
-def check_closing(outcome: str, lessons: str) -> None:
-    """The checks of the close form that need no database."""
+def check_closing(outcome: str, lessons: str, confirmed: Collection[str] = ()) -> list[Finding]:
+    """The checks of the close form that need no database; returns the findings confirmed."""
     if not outcome.strip():
         raise InvalidInput("Say what the outcome was.", field="outcome")
     if len(outcome) > OUTCOME_MAX:
         raise InvalidInput(f"This is {len(outcome)} characters; the limit is {OUTCOME_MAX}.", field="outcome")
     if len(lessons) > LESSONS_MAX:
         raise InvalidInput(f"This is {len(lessons)} characters; the limit is {LESSONS_MAX}.", field="lessons")
+    return sharing_gate.check({"outcome": outcome, "lessons": lessons}, confirmed)
 
 
-def close(session: Session, *, case: Case, outcome: str, lessons: str, actor: str, request_ref: str) -> None:
+def close(
+    session: Session,
+    *,
+    case: Case,
+    outcome: str,
+    lessons: str,
+    actor: str,
+    request_ref: str,
+    confirmed: Collection[str] = (),
+) -> None:
     require_open(case)
     require_lead(case, actor, "close the case")
-    check_closing(outcome, lessons)
+    overridden = check_closing(outcome, lessons, confirmed)
+    sharing_gate.record_overrides(session, overridden, actor=actor, request_ref=request_ref, case=case)
     case.stage = Stage.CLOSED
     case.closed_at = utcnow()
     case.outcome, case.lessons = outcome.strip(), lessons.strip() or None

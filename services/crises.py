@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Agency, Case, Crisis, Page, Update
-from services import audit, cases, digests, identifiers, oncall, timeline
+from services import audit, cases, digests, oncall, sharing_gate, timeline
 from services.errors import CasehubError, Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import Due, Rules, plan_review
 from services.worktime import at_local, local_date
@@ -42,7 +43,7 @@ def open_crisis(session: Session, case: Case) -> Crisis | None:
     return session.scalar(select(Crisis).where(Crisis.case_id == case.id, Crisis.state == "open"))
 
 
-def check_summary(summary: str) -> str:
+def check_summary(summary: str, confirmed: Collection[str] = ()) -> str:
     summary = summary.strip()
     if not summary:
         raise InvalidInput(
@@ -54,13 +55,8 @@ def check_summary(summary: str) -> str:
         raise InvalidInput(
             f"The summary is {len(summary)} characters; the limit is {SUMMARY_MAX}.", field="summary"
         )
-    findings = identifiers.scan(summary, "summary")
-    if findings:
-        raise InvalidInput(
-            f"The summary looks like it holds {findings[0].label} (“{findings[0].excerpt}”).",
-            hint="Pages go to partners' phones and e-mail: leave identifiers out.",
-            field="summary",
-        )
+    # Pages go to partners' phones and e-mail.
+    sharing_gate.check({"summary": summary}, confirmed)
     return summary
 
 
@@ -82,11 +78,12 @@ def raise_crisis(
     request_ref: str,
     now: datetime,
     rules: CrisisRules,
+    confirmed: Collection[str] = (),
 ) -> tuple[Crisis, bool]:
     existing = session.scalar(select(Crisis).where(Crisis.raised_via == raised_via))
     if existing is not None:
         return existing, False
-    summary = check_summary(summary)
+    summary = check_summary(summary, confirmed)
     check_may_raise(session, case, actor)
     hours = rules.review.hours
     handover = None
@@ -136,6 +133,9 @@ def raise_crisis(
         case=case,
         crisis=crisis.id,
         outside_hours=handover is not None,
+    )
+    sharing_gate.admit(
+        session, {"summary": summary}, confirmed, actor=actor, request_ref=request_ref, case=case
     )
     return crisis, True
 
@@ -312,6 +312,7 @@ def resolve(
         raise InvalidInput("Say how it ended.", hint="For example `/crisis resolve Police attended; safe`.")
     if len(outcome.strip()) > OUTCOME_MAX:
         raise InvalidInput(f"The outcome is {len(outcome.strip())} characters; the limit is {OUTCOME_MAX}.")
+    sharing_gate.check({"outcome": outcome})
     crisis.state, crisis.outcome, crisis.resolved_by, crisis.resolved_at = (
         "resolved",
         outcome.strip(),

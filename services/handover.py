@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Action, ActionEvent, ActionStatus, Agency, Case, Role, Stage
-from services import agencies, audit, cases, reminders
+from services import agencies, audit, cases, reminders, sharing
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 _RANK = {Role.OBSERVER: 0, Role.MEMBER: 1, Role.COORDINATOR: 2}
@@ -60,6 +60,7 @@ def hand_over(
     actor: str,
     is_admin: bool,
     request_ref: str,
+    basis: str,
 ) -> Handover:
     require_may_hand_over(session, agency, actor, is_admin=is_admin)
     if predecessor == successor:
@@ -108,6 +109,33 @@ def hand_over(
                 lead=successor,
             )
             result.lead_cases.append(case.id)
+    # The successor receives each case's information: recorded where they did not have it yet
+    # (a lead's cases always: the lead also sees restricted updates).
+    for case_id, case in affected.items():
+        lead = case_id in result.lead_cases
+        if lead or successor not in result.before.get(case_id, set()):
+            sharing.handed_over(
+                session,
+                case,
+                agency,
+                predecessor=predecessor,
+                successor=successor,
+                actor=actor,
+                lead=lead,
+                basis=basis,
+            )
+    for case in led:
+        if case.id in result.lead_cases and case.id not in affected:
+            sharing.handed_over(
+                session,
+                case,
+                agency,
+                predecessor=predecessor,
+                successor=successor,
+                actor=actor,
+                lead=True,
+                basis=basis,
+            )
     audit.record(
         session,
         actor=actor,

@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Case, FollowUp, Review, Risk, utcnow
-from services import actions, audit, cases, inputs, timeline
+from services import actions, audit, cases, inputs, sharing_gate, timeline
 from services.errors import InvalidInput
+from services.identifiers import Finding
 from services.reminders import Rules, plan_review
 from services.worktime import at_local, local_date
 
@@ -152,9 +153,12 @@ class ReviewDraft:
     risk_after: Risk
     next_review: date
     agreed: list[AgreedAction]
+    # The findings of the identifier check confirmed one by one (`sharing_gate.key`).
+    confirmed: frozenset[str] = frozenset()
 
 
-def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -> None:
+def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -> list[Finding]:
+    """Whether `record` would be refused, and why; returns the findings the lead confirmed."""
     cases.require_open(case)
     cases.require_lead(case, actor, "record reviews")
     today = date.today()
@@ -181,11 +185,14 @@ def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -
         raise InvalidInput(
             f"This is {len(draft.decisions)} characters; the limit is {DECISIONS_MAX}.", field="decisions"
         )
+    agreed = "\n".join(item.text for item in draft.agreed)
+    overridden = sharing_gate.check({"decisions": draft.decisions, "actions": agreed}, draft.confirmed)
     for item in draft.agreed:
         if item.agency_slug not in participating:
             raise InvalidInput(f"`{item.agency_slug}` does not take part in this case.", field="actions")
-        actions.check_text(item.text)
+        actions.check_text(item.text, draft.confirmed, field="actions")
         actions.check_due(item.due, field="actions")
+    return overridden
 
 
 def record(
@@ -202,7 +209,10 @@ def record(
     existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
     if existing is not None:
         return existing, False, []
-    check_record(session, case, draft, actor)
+    overridden = check_record(session, case, draft, actor)
+    decided = [finding for finding in overridden if finding.field == "decisions"]
+    # Each action agreed is stored as an action, which records its own confirmations.
+    agreed = sharing_gate.confirmed_as([f for f in overridden if f.field == "actions"], "text")
     next_at = at_local(draft.next_review, case.review_time or DEFAULT_TIME, tz)
     review = Review(
         case_id=case.id,
@@ -223,7 +233,9 @@ def record(
         action, _ = actions.add(
             session,
             case=case,
-            draft=actions.ActionDraft(item.text, item.agency_slug, None, item.due, duplicate_confirmed=True),
+            draft=actions.ActionDraft(
+                item.text, item.agency_slug, None, item.due, duplicate_confirmed=True, confirmed=agreed
+            ),
             actor=actor,
             created_via=f"{recorded_via}:action:{index}",
             request_ref=request_ref,
@@ -242,6 +254,7 @@ def record(
         next=next_at.isoformat(),
         actions=len(action_ids),
     )
+    sharing_gate.record_overrides(session, decided, actor=actor, request_ref=request_ref, case=case)
     return review, True, action_ids
 
 
@@ -278,6 +291,7 @@ def record_follow_up(
         )
     if len(note) > NOTE_MAX:
         raise InvalidInput(f"The note is {len(note)} characters; the limit is {NOTE_MAX}.")
+    sharing_gate.check({"note": note})
     follow_up = session.scalar(
         select(FollowUp)
         .where(FollowUp.case_id == case.id, FollowUp.held_on.is_(None))

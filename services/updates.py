@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from models import (
     Agency,
     Case,
+    Disclosure,
     Membership,
     Risk,
     Role,
@@ -20,7 +21,7 @@ from models import (
     UpdateRevision,
     utcnow,
 )
-from services import audit, cases, identifiers, inputs
+from services import audit, cases, inputs, sharing, sharing_gate
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 LIMITS = {"observed": 3000, "protective_factors": 1500, "concerns": 1500, "asks": 1500}
@@ -40,7 +41,8 @@ class UpdateDraft:
     concerns: str | None = None
     asks: str | None = None
     restricted: bool = False
-    identifiers_confirmed: bool = False
+    # The findings of the identifier check the filer confirmed, one by one (`sharing_gate.key`).
+    confirmed: frozenset[str] = frozenset()
 
     def texts(self) -> dict[str, str | None]:
         return {name: getattr(self, name) for name in TEXT_FIELDS}
@@ -67,10 +69,7 @@ def check_draft(draft: UpdateDraft, *, today: date | None = None) -> None:
         text = getattr(draft, name) or ""
         if len(text) > limit:
             raise InvalidInput(f"This is {len(text)} characters; the limit is {limit}.", field=name)
-    if not draft.identifiers_confirmed:
-        findings = identifiers.scan_fields(draft.texts())
-        if findings:
-            raise InvalidInput(findings[0].message(), field=findings[0].field)
+    sharing_gate.check(draft.texts(), draft.confirmed, form="`/update` without text")
 
 
 def filing_agencies(session: Session, case: Case, user_id: str) -> list[Membership]:
@@ -105,7 +104,14 @@ def choose_agency(session: Session, case: Case, user_id: str, slug: str | None) 
 
 
 def file(
-    session: Session, *, case: Case, draft: UpdateDraft, filer: str, filed_via: str, request_ref: str
+    session: Session,
+    *,
+    case: Case,
+    draft: UpdateDraft,
+    filer: str,
+    filed_via: str,
+    request_ref: str,
+    basis: str,
 ) -> tuple[Update, bool]:
     """Store an update and log with whom it is shared; returns (update, created)."""
     existing = session.scalar(select(Update).where(Update.filed_via == filed_via))
@@ -131,7 +137,7 @@ def file(
     )
     session.add(update)
     session.flush()
-    _log_sharing(session, case, update)
+    sharing.update_shared(session, case, update, disclosure=Disclosure.UPDATE, shared_by=filer, basis=basis)
     audit.record(
         session,
         actor=filer,
@@ -143,35 +149,15 @@ def file(
         kind=update.kind.value,
         risk=update.risk.value if update.risk else None,
         restricted=update.restricted,
-        identifiers_confirmed=draft.identifiers_confirmed and bool(identifiers.scan_fields(draft.texts())),
+    )
+    sharing_gate.admit(
+        session, draft.texts(), draft.confirmed, actor=filer, request_ref=request_ref, case=case
     )
     return update, True
 
 
 def _clean(text: str | None) -> str | None:
     return (text or "").strip() or None
-
-
-def _log_sharing(session: Session, case: Case, update: Update) -> None:
-    why = f"{update.agency.name} filed a {update.kind.value} update on case {case.reference}"
-    if update.restricted:
-        recipients: list[tuple[Agency | None, str | None]] = [(None, case.lead_user_id)]
-        why += " (restricted: the lead coordinator only)"
-    else:
-        recipients = [(agency, None) for agency in case.agencies if agency.id != update.agency_id]
-    for agency, user in recipients:
-        session.add(
-            SharingRecord(
-                case_id=case.id,
-                update_id=update.id,
-                from_agency_id=update.agency_id,
-                shared_by=update.filer,
-                to_agency_id=agency.id if agency else None,
-                to_user=user,
-                kind=update.kind.value,
-                reason=why[:300],
-            )
-        )
 
 
 def get(session: Session, update_id: int) -> Update:
@@ -220,7 +206,13 @@ def correct(
     editor: str,
     window_minutes: int,
     request_ref: str,
+    basis: str,
 ) -> None:
+    """Correct an update; the corrected content is shared again, and recorded as such.
+
+    Restricting it here takes it back from partners' view: its channel message becomes the
+    restricted notice (flows/update_posting.refresh).
+    """
     require_may_correct(session, case, update, editor, window_minutes)
     check_draft(draft)
     session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update)))
@@ -228,10 +220,24 @@ def correct(
     update.observed, update.risk = draft.observed.strip(), draft.risk
     update.protective_factors = _clean(draft.protective_factors)
     update.concerns, update.asks = _clean(draft.concerns), _clean(draft.asks)
+    newly_restricted = draft.restricted and not update.restricted
     update.restricted = draft.restricted
     update.edited_at = utcnow()
+    sharing.update_shared(
+        session, case, update, disclosure=Disclosure.CORRECTION, shared_by=editor, basis=basis
+    )
     audit.record(
-        session, actor=editor, action="update.corrected", request_ref=request_ref, case=case, update=update.id
+        session,
+        actor=editor,
+        action="update.corrected",
+        request_ref=request_ref,
+        case=case,
+        update=update.id,
+        restricted=update.restricted,
+        newly_restricted=newly_restricted,
+    )
+    sharing_gate.admit(
+        session, draft.texts(), draft.confirmed, actor=editor, request_ref=request_ref, case=case
     )
 
 
@@ -294,8 +300,4 @@ def picture(session: Session, case: Case) -> list[AgencyPicture]:
 
 
 def sharing_log(session: Session, case: Case) -> list[SharingRecord]:
-    return list(
-        session.scalars(
-            select(SharingRecord).where(SharingRecord.case_id == case.id).order_by(SharingRecord.id)
-        )
-    )
+    return sharing.log(session, case)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -19,6 +20,7 @@ from bot.db import Database
 from bot.executor import ListenerExecutor
 from bot.settings import Settings
 from bot.web import wsgi_app
+from bot.work import ProcessLazyListenerRunner
 from models import AgencyKind, Role
 from services import agencies
 from tests.driver import SlackDriver
@@ -148,6 +150,14 @@ class Running:
 def serve(settings: Settings, database: Database) -> Running:
     executor = ListenerExecutor(settings.listener_workers)
     app = create_app(settings, database, executor=executor)
+    lazy = app.listener_runner.lazy_listener_runner
+    if isinstance(lazy, ProcessLazyListenerRunner):
+        # As the web process does: workers start (and load the identifier check) before the
+        # first request, which would otherwise outlive its trigger waiting for them.
+        lazy.start_workers()
+        deadline = time.monotonic() + 120
+        while lazy.status()["ready"] < lazy.status()["expected"] and time.monotonic() < deadline:
+            time.sleep(0.05)
     application = wsgi_app(app, database, settings.slack_signing_secret.get_secret_value())
     server = make_server(
         "127.0.0.1", 0, application, server_class=_ThreadingServer, handler_class=_QuietHandler

@@ -73,34 +73,38 @@ def test_quick_note(slack, fake, database, case):
     assert "Attended mentoring" in json.dumps(fake.posts(case.channel)[-1]["blocks"])
 
 
-def test_quick_note_with_an_identifier_is_refused(slack, database, case):
+def test_quick_note_with_an_identifier_is_refused(slack, fake, database, case):
     said = slack.ephemeral(
         slack.command("/update", "Call mum on 07700 900123", user=SCHOOL, channel=case.channel)
     )
-    assert "looks like a phone number" in said and "Nothing was filed" in said
+    assert "looks like a phone number in your note" in said and "nothing was saved" in said
+    assert "07700" not in fake.all_text()
     assert stored_updates(database) == []
 
 
-def test_identifiers_are_flagged_on_the_field_until_confirmed(slack, fake, database, case):
+def test_identifiers_are_flagged_on_the_field_and_only_names_can_be_confirmed(slack, fake, database, case):
     view, reply = file_update(slack, case, concerns="Lives at SW1A 1AA with an uncle.")
     errors = reply.json()["errors"]
     assert list(errors) == ["concerns"] and "a postcode" in errors["concerns"]
+    assert "SW1A 1AA" in errors["concerns"]  # quoted on its field, to the person who typed it
     assert stored_updates(database) == []
-    confirmed = slack.submit(
-        view,
-        {
-            **FULL,
-            "contact_date": date.today().isoformat(),
-            "concerns": "Lives at SW1A 1AA with an uncle.",
-            "confirm_identifiers": ["yes"],
-        },
-        user=POLICE,
-    )
+    named = "Met the young person named John Smith at the hub."
+    values = {**FULL, "contact_date": date.today().isoformat(), "observed": named}
+    reply = slack.submit(view, values, user=POLICE)
+    assert reply.json()["response_action"] == "update"  # the form again, with a box per name
+    again = fake.views[view["id"]]
+    [box] = [b for b in again["blocks"] if b.get("block_id") == "confirm_findings"]
+    [name] = box["element"]["options"]
+    assert "John Smith" in name["text"]["text"]
+    unticked = slack.submit(again, values, user=POLICE)
+    assert "a name" in unticked.json()["errors"]["observed"] and stored_updates(database) == []
+    confirmed = slack.submit(again, {**values, "confirm_findings": [name["value"]]}, user=POLICE)
     assert confirmed.body == ""
     assert len(stored_updates(database)) == 1
     with database.reader() as session:
-        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "update.filed")).one()
-    assert event.details["identifiers_confirmed"] is True
+        overrides = select(AuditEvent).where(AuditEvent.action == "identifier.overridden")
+        [event] = session.scalars(overrides).all()
+    assert (event.actor, event.details) == (POLICE, {"field": "observed", "kind": "name"})
 
 
 def test_restricted_update_is_a_notice_in_the_channel(slack, fake, database, case):
