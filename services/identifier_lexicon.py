@@ -87,7 +87,8 @@ ROLE_WORDS = word_set(
     animatrice entraineur intervenant intervenante charge chargee secretaire greffier greffiere
     interprete policier policiere agent agente officier substitut delegue deleguee elu elue maire
     psy educ educs enseignant enseignante surveillant surveillante aed coordinatrice coordinateur
-    gardien gardienne capitaine commandant lieutenant major brigadier commissaire"""
+    gardien gardienne capitaine commandant lieutenant major brigadier commissaire po spo cpip dpip
+    remplacant remplacante successor successeur colleague collegue"""
 )
 # Relation words: next to a name, they make it the person concerned or their family.
 RELATION_WORDS = word_set(

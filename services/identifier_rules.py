@@ -163,6 +163,8 @@ def _role_or_relation_before(note: Note, index: int) -> str | None:
         if word.folded in lexicon.PROFESSIONAL_TITLES and word.capitalised:
             return "staff"
         if word.folded in lexicon.COURTESY_TITLES and word.capitalised:
+            if _role_ahead_of_title(note, back):
+                return "staff"
             courtesy = "title"
         elif word.folded in lexicon.ROLE_WORDS and (word.folded != "as" or word.upper):
             return "staff"
@@ -185,6 +187,41 @@ def _role_or_relation_before(note: Note, index: int) -> str | None:
             return courtesy
         back -= 1
     return courtesy
+
+
+_COPULAS = frozenset({"is", "was", "est", "etait"})
+_JOINERS = frozenset({"of", "for", "de", "du", "des", "la", "le", "l'", "d'"})
+
+
+def _role_ahead_of_title(note: Note, title: int) -> bool:
+    """A role a few words before a courtesy title: staff, as in "L'éducatrice ASE, Mme Ferreira",
+    "the new CPIP is M. Dubois" or "Head of RE Mr Hussain".
+
+    Joined to the title by a comma or a copula, the role may carry a few words of its own
+    (a service, an adjective); otherwise only acronyms and "of"/"de" may stand between, so
+    that "Teacher reported Mrs Begum came in" still reads Mrs Begum as a name.
+    """
+    words = note.words
+    if title == 0:
+        return False
+    back = title - 1
+    joined = "," in note.text[words[back].end : words[title].start]
+    if words[back].folded in _COPULAS:
+        joined, back = True, back - 1
+    for _ in range(5 if joined else 3):
+        if back < 0:
+            return False
+        word = words[back]
+        if word.folded in lexicon.RELATION_WORDS:
+            return False
+        if word.folded in lexicon.ROLE_WORDS and (word.folded != "as" or word.upper):
+            return True
+        if not joined and not (word.upper or word.folded in _JOINERS):
+            return False
+        if word.initial:
+            return False
+        back -= 1
+    return False
 
 
 _APPOSITION = re.compile(r"^\s*(?:\(|,|\s[-–—]|\s(?=(?:the|our|notre|votre|from|du|de|of|at|au)\b))", re.I)

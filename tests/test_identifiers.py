@@ -210,3 +210,28 @@ def test_the_check_fails_closed_when_a_scan_breaks(monkeypatch):
     monkeypatch.setattr(identifiers, "_engine", Broken())
     with pytest.raises(DetectorUnavailable):
         scan("any text at all", "observed")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Head of RE Mr Hussain spoke with him after the lesson",
+        "L'éducatrice ASE, Mme Ferreira, reprend le suivi la semaine prochaine",
+        "Le nouveau CPIP est M. Dubois, il appellera lundi",
+        "PO Jo Barnes off sick, SPO Gareth Lowe covering",
+        "Son remplaçant, M. Girard, prendra contact avec la famille",
+    ],
+)
+def test_staff_named_after_their_role_are_left_alone(text):
+    assert [f for f in scan(text, "observed") if f.kind is Kind.NAME] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Teacher reported Mrs Begum came to the gate shouting", "Begum"),
+        ("Le professeur a vu la mère, Mme Haddad, devant le collège", "Haddad"),
+    ],
+)
+def test_a_role_word_elsewhere_in_the_sentence_does_not_hide_a_family_name(text, name):
+    assert name in [f.excerpt for f in scan(text, "observed") if f.kind is Kind.NAME]
