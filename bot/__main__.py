@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "agencies":
         return import_agencies(args.file)
     settings = load_settings()
+    logs.log_slack_requests(settings.log_slack_requests)
     Database(settings.database_url).check_migrated()
     mail.check_at_start(settings)
     if args.command == "web":

@@ -13,6 +13,10 @@ import traceback
 from types import TracebackType
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The libraries that log Slack's request and response bodies (at DEBUG).
+SLACK_LOGGERS = ("slack_bolt", "slack_sdk")
+
+log = logging.getLogger("casehub")
 
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
@@ -32,3 +36,17 @@ def configure(level: str | int = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    log_slack_requests(False)
+
+
+def log_slack_requests(enabled: bool) -> None:
+    """Slack's request and response bodies carry what people typed: out of the log, even at
+    DEBUG, unless `LOG_SLACK_REQUESTS` asks for them (for a short diagnosis), which is said."""
+    for name in SLACK_LOGGERS:
+        quiet = max(logging.INFO, logging.getLogger().level)
+        logging.getLogger(name).setLevel(logging.NOTSET if enabled else quiet)
+    if enabled:
+        log.warning(
+            "LOG_SLACK_REQUESTS is on: Slack request and response bodies, with what people typed, "
+            "are written to the log at DEBUG. Turn it off when the diagnosis is done."
+        )

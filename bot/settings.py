@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     smtp_ca_file: str | None = None
     # Page copies carry no free text unless this says so: they leave the partnership's systems.
     smtp_include_summary: bool = False
+    # bolt and slack-sdk log request and response bodies at DEBUG: what people typed.
+    log_slack_requests: bool = False
     # Purposes and lawful bases of disclosures, by key (the first is the default), and which
     # one each kind of disclosure records; both are stored by key and shown by label.
     sharing_bases: dict[str, str] = Field(

@@ -59,6 +59,7 @@ def _worker(settings: Settings, ident: int, jobs: Any, reports: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logs.configure(logging.INFO)
+    logs.log_slack_requests(settings.log_slack_requests)
     # The web process has verified the signature already; a queued request may be older
     # than the five minutes a fresh verification allows.
     app: App = create_app(settings, Database(settings.database_url), verify_requests=False, workers=0)

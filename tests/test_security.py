@@ -268,3 +268,22 @@ def test_a_failed_insert_logs_nothing_that_was_typed(database):
     logged = stream.getvalue()
     assert "IntegrityError" in logged and "Traceback" in logged
     assert typed not in logged and "Jamie" not in logged
+
+
+def test_slack_request_bodies_stay_out_of_the_log_unless_asked_for(caplog):
+    from bot import logs
+
+    bolt = logging.getLogger("slack_bolt.App")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        root.setLevel(logging.DEBUG)  # as LOG_LEVEL=DEBUG does
+        logs.log_slack_requests(False)
+        assert not bolt.isEnabledFor(logging.DEBUG)
+        with caplog.at_level(logging.WARNING, logger="casehub"):
+            logs.log_slack_requests(True)
+        assert bolt.isEnabledFor(logging.DEBUG)
+        assert "LOG_SLACK_REQUESTS is on" in caplog.text
+    finally:
+        root.setLevel(level)
+        logs.log_slack_requests(False)
