@@ -29,22 +29,33 @@ class ContentFreeFormatter(logging.Formatter):
         return f"Traceback (most recent call last):\n{frames}{name} (message withheld: it may quote content)"
 
 
+class SlackBodies(logging.Filter):
+    """Drops what bolt and slack-sdk log below INFO (request and response bodies, with what
+    people typed) unless `LOG_SLACK_REQUESTS` asks for it. A filter on the handler, because
+    bolt sets its own loggers' levels."""
+
+    enabled = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.enabled or record.levelno >= logging.INFO or not record.name.startswith(SLACK_LOGGERS)
+
+
+SLACK_BODIES = SlackBodies()
+
+
 def configure(level: str | int = "INFO") -> None:
     """Route every log line of this process through the content-free formatter."""
     handler = logging.StreamHandler()
     handler.setFormatter(ContentFreeFormatter(FORMAT))
+    handler.addFilter(SLACK_BODIES)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    log_slack_requests(False)
 
 
 def log_slack_requests(enabled: bool) -> None:
-    """Slack's request and response bodies carry what people typed: out of the log, even at
-    DEBUG, unless `LOG_SLACK_REQUESTS` asks for them (for a short diagnosis), which is said."""
-    for name in SLACK_LOGGERS:
-        quiet = max(logging.INFO, logging.getLogger().level)
-        logging.getLogger(name).setLevel(logging.NOTSET if enabled else quiet)
+    """Let Slack's request and response bodies into the log (for a short diagnosis), and say so."""
+    SLACK_BODIES.enabled = enabled
     if enabled:
         log.warning(
             "LOG_SLACK_REQUESTS is on: Slack request and response bodies, with what people typed, "

@@ -271,19 +271,25 @@ def test_a_failed_insert_logs_nothing_that_was_typed(database):
 
 
 def test_slack_request_bodies_stay_out_of_the_log_unless_asked_for(caplog):
+    import io
+
     from bot import logs
 
-    bolt = logging.getLogger("slack_bolt.App")
-    root = logging.getLogger()
-    level = root.level
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logs.SLACK_BODIES)  # as on the handler `logs.configure` installs
     try:
-        root.setLevel(logging.DEBUG)  # as LOG_LEVEL=DEBUG does
-        logs.log_slack_requests(False)
-        assert not bolt.isEnabledFor(logging.DEBUG)
+        for name in ("slack_bolt.App", "slack_sdk.web.base_client"):
+            record = logging.LogRecord(name, logging.DEBUG, __file__, 1, "body: text=typed", None, None)
+            handler.handle(record)
+        handler.handle(logging.LogRecord("casehub", logging.DEBUG, __file__, 1, "casehub's own", None, None))
+        assert "typed" not in stream.getvalue() and "casehub's own" in stream.getvalue()
         with caplog.at_level(logging.WARNING, logger="casehub"):
             logs.log_slack_requests(True)
-        assert bolt.isEnabledFor(logging.DEBUG)
+        handler.handle(
+            logging.LogRecord("slack_bolt.App", logging.DEBUG, __file__, 1, "now typed", None, None)
+        )
+        assert "now typed" in stream.getvalue()
         assert "LOG_SLACK_REQUESTS is on" in caplog.text
     finally:
-        root.setLevel(level)
         logs.log_slack_requests(False)
