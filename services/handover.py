@@ -111,7 +111,8 @@ def hand_over(
             result.lead_cases.append(case.id)
     # The successor receives each case's information: recorded where they did not have it yet
     # (a lead's cases always: the lead also sees restricted updates).
-    for case_id, case in affected.items():
+    handed = {**affected, **{case.id: case for case in led if case.id in result.lead_cases}}
+    for case_id, case in handed.items():
         lead = case_id in result.lead_cases
         if lead or successor not in result.before.get(case_id, set()):
             sharing.handed_over(
@@ -122,18 +123,6 @@ def hand_over(
                 successor=successor,
                 actor=actor,
                 lead=lead,
-                basis=basis,
-            )
-    for case in led:
-        if case.id in result.lead_cases and case.id not in affected:
-            sharing.handed_over(
-                session,
-                case,
-                agency,
-                predecessor=predecessor,
-                successor=successor,
-                actor=actor,
-                lead=True,
                 basis=basis,
             )
     audit.record(

@@ -186,6 +186,17 @@ def test_restricting_an_update_after_filing_replaces_its_channel_message(slack, 
     assert event.details["newly_restricted"] is True
 
 
+def test_a_restricted_update_slack_will_not_edit_is_deleted_from_the_channel(slack, fake, database, case):
+    file_update(slack, case)
+    update = the_update(database)
+    fake.fail("chat.update", "msg_too_long")
+    reply = correct_update(slack, case, update.id, restricted=["yes"])
+    assert reply.status == 200 and not reply.body
+    assert not [m for m in fake.posts(case.channel) if m["ts"] == update.channel_ts]
+    assert "online forums" not in json.dumps(fake.posts(case.channel))
+    assert [c.method for c in fake.calls if c.method == "chat.delete" and c.ok] == ["chat.delete"]
+
+
 def test_a_correction_is_recorded_as_shared_again(slack, fake, database, case):
     file_update(slack, case)
     correct_update(slack, case, the_update(database).id, observed="Corrected: the visit was by phone.")

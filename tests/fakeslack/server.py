@@ -52,6 +52,7 @@ TIERS = {
     "users.info": 100,
     "conversations.open": 50,
     "chat.update": 50,
+    "chat.delete": 50,
     "chat.postEphemeral": 100,
     "conversations.members": 100,
     "conversations.history": 50,
@@ -624,6 +625,19 @@ class FakeSlack:
         message.update(text=args.get("text") or message["text"], edits=message["edits"] + 1)
         if blocks is not None:
             message["blocks"] = blocks
+        return {"channel": channel.id, "ts": message["ts"]}
+
+    def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A bot token deletes the bot's own messages only."""
+        channel = self._channel(args.get("channel"))
+        message = next(
+            (m for m in self.messages if m["channel"] == channel.id and m["ts"] == args.get("ts")), None
+        )
+        if message is None:
+            raise SlackError("message_not_found")
+        if message["user"] != BOT_USER:
+            raise SlackError("cant_delete_message")
+        self.messages.remove(message)
         return {"channel": channel.id, "ts": message["ts"]}
 
     def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
