@@ -6,6 +6,7 @@ from models.audit import AuditEvent, Delivery
 from models.base import Base, utcnow
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
+from models.job import Job, JobState
 from models.review import FollowUp, Notice, Preference, Review
 from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
 
@@ -25,6 +26,8 @@ __all__ = [
     "Disclosure",
     "EscalationChain",
     "FollowUp",
+    "Job",
+    "JobState",
     "Membership",
     "Notice",
     "OnCallOverride",
