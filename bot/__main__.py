@@ -22,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "1")))
     web.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "64")))
     commands.add_parser("socket", help="connect to Slack in Socket Mode (needs SLACK_APP_TOKEN)")
+    worker = commands.add_parser("worker", help="do the work recorded by web and socket processes")
+    worker.add_argument("--threads", type=int, default=None, help="worker threads (default: JOB_THREADS)")
+    jobs_cmd = commands.add_parser("jobs", help="see and deal with parked jobs")
+    jobs_sub = jobs_cmd.add_subparsers(dest="action", required=True)
+    jobs_sub.add_parser("list", help="the queue's state and every parked job")
+    for verb, what in (("retry", "try parked jobs again"), ("drop", "give parked jobs up, deleting them")):
+        job_verb = jobs_sub.add_parser(verb, help=what)
+        job_verb.add_argument("ids", type=int, nargs="+", metavar="ID")
     commands.add_parser("scheduler", help="run reviews, nudges and digests (one active process)")
     agencies_cmd = commands.add_parser("agencies", help="manage the agency registry")
     agencies_sub = agencies_cmd.add_subparsers(dest="action", required=True)
@@ -52,12 +60,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "agencies":
         return import_agencies(args.file)
+    if args.command == "jobs":
+        return manage_jobs(args.action, getattr(args, "ids", []))
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
     Database(settings.database_url).check_migrated()
     mail.check_at_start(settings)
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
+    if args.command == "worker":
+        return serve_jobs(settings, args.threads)
     if args.command == "scheduler":
         from bot import scheduler
 
@@ -90,6 +102,56 @@ def import_agencies(path: Path) -> int:
     return 0
 
 
+def manage_jobs(action: str, ids: list[int]) -> int:
+    from bot.jobs import JobQueue
+
+    settings = _database_only()
+    db = Database(settings.database_url)
+    db.check_migrated()
+    queue = JobQueue(db)
+    if action == "list":
+        stats = queue.stats()
+        print(
+            f"{stats.queued} queued (the oldest waiting {stats.oldest_age_seconds:.0f} s), "
+            f"{stats.running} running, {stats.parked} parked"
+        )
+        for job in queue.parked():
+            who = job.person or "-"
+            print(
+                f"  job {job.id}: {job.listener} from {who}, {job.attempts} attempt(s), last error "
+                f"{job.last_error or '-'}, received {job.created_at:%Y-%m-%d %H:%M} UTC"
+            )
+        return 0
+    changed = queue.requeue(ids) if action == "retry" else queue.drop(ids)
+    verb = "queued again" if action == "retry" else "dropped"
+    print(
+        f"{changed} of {len(ids)} job(s) {verb}"
+        + ("" if changed == len(ids) else " (the others are not parked)")
+    )
+    return 0 if changed == len(ids) else 1
+
+
+def serve_jobs(settings: Settings, threads: int | None) -> int:
+    """A worker process: claims and does jobs until told to stop, finishing what it has."""
+    import signal
+    import threading
+
+    from bot.app import assemble, prepare_identifier_check
+
+    casehub = assemble(
+        settings, Database(settings.database_url), threads=threads or settings.job_threads or 4
+    )
+    prepare_identifier_check()
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    casehub.start()
+    print("casehub worker: waiting for jobs", file=sys.stderr)
+    stop.wait()
+    casehub.stop()
+    return 0
+
+
 def serve_http(settings: Settings, workers: int, threads: int) -> int:
     from gunicorn.app.base import BaseApplication
 
@@ -114,15 +176,17 @@ def serve_http(settings: Settings, workers: int, threads: int) -> int:
 def serve_socket(settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    from bot.app import create_app, prepare_identifier_check
+    from bot.app import assemble, prepare_identifier_check
 
     if settings.slack_app_token is None:
         raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
-    # Socket Mode hands bolt parsed payloads, not raw HTTP requests to pass to another
-    # process: the slow part runs on the listener threads instead.
-    app = create_app(settings, Database(settings.database_url), workers=0)
+    casehub = assemble(settings, Database(settings.database_url))
     prepare_identifier_check()
-    SocketModeHandler(app, settings.slack_app_token.get_secret_value()).start()
+    casehub.start()
+    try:
+        SocketModeHandler(casehub.app, settings.slack_app_token.get_secret_value()).start()
+    finally:
+        casehub.stop()
     return 0
 
 

@@ -36,12 +36,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """SQL parameters carry what people typed: `hide_parameters` keeps them out of every error."""
+def make_engine(url: str, *, timeout: float | None = None) -> Engine:
+    """SQL parameters carry what people typed: `hide_parameters` keeps them out of every error.
+
+    With a `timeout` (seconds), connecting, waiting for a lock and running a statement are each
+    bounded by it, for work that must give up quickly rather than wait (recording a job while
+    Slack waits for its answer). Without, SQLite waits 30 s for its write lock.
+    """
+    wait = 30.0 if timeout is None else timeout
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True
+            url, connect_args={"timeout": wait, "check_same_thread": False}, hide_parameters=True
         )
 
         @event.listens_for(engine, "connect")
@@ -54,7 +60,7 @@ def make_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
             cursor.close()
 
         @event.listens_for(engine, "begin")
@@ -66,7 +72,20 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    if timeout is None:
+        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        hide_parameters=True,
+        connect_args={
+            "connect_timeout": max(1, round(timeout)),
+            "options": f"-c statement_timeout={int(timeout * 1000)} -c lock_timeout={int(timeout * 1000)}",
+        },
+    )
 
 
 def alembic_config(url: str) -> Config:
@@ -77,9 +96,9 @@ def alembic_config(url: str) -> Config:
 
 
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, timeout=timeout)
         self._sessions = sessionmaker(self.engine.execution_options(**{WRITES: True}), expire_on_commit=False)
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -30,11 +30,18 @@ class Settings(BaseSettings):
     casehub_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     case_channel_prefix: str = "case"
     strict_membership: bool = False
-    # Threads that run listeners after the acknowledgement; bolt's default of five
-    # makes acknowledgements queue behind slow Slack calls under load.
-    listener_workers: int = Field(default=16, ge=1, le=512)
-    # Processes that run the slow part of each request (0: threads of the web process).
-    work_processes: int = Field(default=2, ge=0, le=64)
+    # The job queue: threads of each web process that do the work after Slack's answer (0: none,
+    # leave it to `python -m bot worker` processes), besides one kept for opening forms.
+    job_threads: int = Field(default=4, ge=0, le=64)
+    # A job whose worker stops renewing this lease is taken again by another worker.
+    job_lease_seconds: float = Field(default=60.0, ge=0.5, le=3600)
+    # A job that fails for a reason that may pass (Slack or the database unavailable) is tried
+    # again after JOB_RETRY_SECONDS, doubling each time up to five minutes, and parked after
+    # JOB_MAX_ATTEMPTS attempts; the admins are told.
+    job_max_attempts: int = Field(default=8, ge=1, le=100)
+    job_retry_seconds: float = Field(default=2.0, ge=0.01, le=300)
+    # How often idle workers look for jobs recorded by other processes.
+    job_poll_seconds: float = Field(default=0.5, ge=0.01, le=60)
     default_timezone: str = "Europe/London"
     working_hours_start: time = time(8, 0)
     working_hours_end: time = time(18, 0)

@@ -18,7 +18,6 @@ from slack_bolt import App, BoltRequest, BoltResponse
 
 from bot.db import Database
 from bot.signature import MAX_BODY_BYTES, verify
-from bot.work import ProcessLazyListenerRunner
 
 log = logging.getLogger("casehub.web")
 
@@ -82,16 +81,10 @@ _REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Ser
 
 def wsgi_app(app: App, db: Database, secret: str) -> WSGIApp:
     slack = slack_events(app, secret)
-    lazy = app.listener_runner.lazy_listener_runner
-    workers = lazy if isinstance(lazy, ProcessLazyListenerRunner) else None
 
     def health() -> dict[str, Any]:
         database = db.is_reachable()
-        report: dict[str, Any] = {"ok": database, "database": "up" if database else "down"}
-        if workers is not None:  # acknowledged work is done there: without them it would wait
-            report["workers"] = status = workers.status()
-            report["ok"] = database and status["ready"] == status["expected"]
-        return report
+        return {"ok": database, "database": "up" if database else "down"}
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz":
@@ -111,16 +104,21 @@ def wsgi_app(app: App, db: Database, secret: str) -> WSGIApp:
 
 
 def application_from_environment() -> WSGIApp:
-    """gunicorn's entry point: `gunicorn 'bot.web:application_from_environment()'`."""
-    from bot.app import create_app, prepare_identifier_check
+    """gunicorn's entry point: `gunicorn 'bot.web:application_from_environment()'`.
+
+    Loaded in each serving process (not before forking): the workers' threads start here.
+    """
+    import atexit
+
+    from bot.app import assemble, prepare_identifier_check
     from bot.settings import load_settings
 
     settings = load_settings()
     db = Database(settings.database_url)
     db.check_migrated()
-    app = create_app(settings, db)
+    casehub = assemble(settings, db)
     prepare_identifier_check()
-    lazy = app.listener_runner.lazy_listener_runner
-    if isinstance(lazy, ProcessLazyListenerRunner):
-        lazy.start_workers()  # now, in the serving process, rather than on the first request
-    return wsgi_app(app, db, settings.slack_signing_secret.get_secret_value())
+    casehub.start()
+    # On a deploy or restart the running jobs get the platform's grace period to finish.
+    atexit.register(casehub.stop)
+    return wsgi_app(casehub.app, db, settings.slack_signing_secret.get_secret_value())

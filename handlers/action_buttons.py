@@ -19,8 +19,8 @@ from services import actions, cases, deliveries
 def register(app: App) -> None:
     # Home lists many actions, each with its own Done button: action_done:<id> there.
     app.action(re.compile(r"^action_done(:\d+)?$"))(**deferred(mark_done))
-    app.action("action_extend")(**deferred(open_extend))
-    app.action("action_reassign")(**deferred(open_reassign))
+    app.action("action_extend")(**deferred(open_extend, urgent=True))
+    app.action("action_reassign")(**deferred(open_reassign, urgent=True))
     app.action("action_save_anyway")(**deferred(save_anyway))
     app.action("action_cancel")(**deferred(cancel))
 

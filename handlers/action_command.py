@@ -33,7 +33,12 @@ _OPTION = re.compile(r"^(due|agency|priority):(.+)$", re.IGNORECASE)
 
 
 def register(app: App) -> None:
-    app.command("/action")(**deferred(handle_action))
+    app.command("/action")(**deferred(handle_action, urgent=_opens_form))
+
+
+def _opens_form(body: dict[str, Any]) -> bool:
+    """`/action add` alone opens the form."""
+    return (body.get("text") or "").strip().lower() == "add"
 
 
 def handle_action(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:

@@ -14,7 +14,7 @@ from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel
-from handlers.common import Deps, date_arg, deferred, deps, request_ref, split_args
+from handlers.common import Deps, date_arg, deferred, deps, first_word, request_ref, split_args
 from models import Disclosure
 from services import agencies, cases, deliveries, updates
 from services.errors import InvalidInput, NotAllowed
@@ -66,7 +66,7 @@ class Call:
 
 
 def register(app: App) -> None:
-    app.command("/case")(**deferred(handle_case))
+    app.command("/case")(**deferred(handle_case, urgent=lambda body: first_word(body) in FORMS))
 
 
 def handle_case(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
@@ -257,6 +257,9 @@ def retry_setup(call: Call) -> None:
         bot_user_id=call.context.bot_user_id or "",
     )
 
+
+# Subcommands that open a form with the command's trigger.
+FORMS = {"open", "close"}
 
 SUBCOMMANDS: dict[str, Callable[[Call], None]] = {
     "help": show_help,

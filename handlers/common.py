@@ -15,6 +15,7 @@ from slack_bolt import Ack, BoltContext
 from slack_sdk.errors import SlackApiError
 
 from blocks import findings, messages
+from bot import jobs
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
@@ -148,6 +149,11 @@ def reported(listener: Callable[..., None]) -> Callable[..., None]:
 
     bolt's own error handler runs too late for this: an exception after `ack()` makes
     the sync runner drop the acknowledgement and hold the HTTP reply for 3 seconds.
+
+    In a job, a failure that may pass (Slack or the database briefly unavailable) is told to
+    no one while the job will be tried again: it is raised for the queue to retry. A failure
+    that is not casehub refusing the request is raised too, once told, so that the job is
+    parked and the admins hear of it.
     """
 
     @functools.wraps(listener)
@@ -156,9 +162,13 @@ def reported(listener: Callable[..., None]) -> Callable[..., None]:
         try:
             listener(**kwargs)
         except Exception as error:
+            if jobs.will_retry(error):
+                raise
             tell_user(error, context)
             if context.ack is not None and context.ack.response is None:
                 context.ack()
+            if jobs.current_job() is not None and _unfinished(error):
+                raise
 
     return run
 
@@ -185,10 +195,32 @@ def acknowledge(ack: Ack) -> None:
     ack()
 
 
-def deferred(listener: Callable[..., None]) -> dict[str, Any]:
-    """Acknowledge at once on the request thread; do the work afterwards on the listener pool.
+def _unfinished(error: Exception) -> bool:
+    """Whether the job should be parked for an admin, not counted as done: anything but casehub
+    refusing the request or Slack refusing a call for good (the person has been told of both)."""
+    if isinstance(error, CasehubError):
+        return False
+    return not isinstance(error, SlackApiError) or jobs.is_transient(error)
+
+
+FormTest = Callable[[dict[str, Any]], bool]
+
+
+def deferred(listener: Callable[..., None], *, urgent: bool | FormTest = False) -> dict[str, Any]:
+    """Acknowledge at once on the request thread; the work is recorded and done by a worker.
 
     With `process_before_response=True` bolt runs the `ack` function before replying and
-    the `lazy` ones after, so no acknowledgement ever queues behind slow work.
+    hands the `lazy` ones to the job queue, which records them before the reply is sent.
+    `urgent` says whether the work opens a form with the request's trigger or pages people
+    in a crisis (or, given a request's body, whether this one does): those jobs go first, as
+    Slack lets a trigger open a form only within 3 seconds of the click or command.
     """
-    return {"ack": acknowledge, "lazy": [reported(listener)]}
+    work = reported(listener)
+    work.urgent = urgent  # type: ignore[attr-defined]
+    return {"ack": acknowledge, "lazy": [work]}
+
+
+def first_word(body: dict[str, Any]) -> str:
+    """The subcommand of a slash command's text, lower-cased ("" for none)."""
+    words = (body.get("text") or "").split(maxsplit=1)
+    return words[0].lower() if words else ""

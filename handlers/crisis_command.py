@@ -13,7 +13,7 @@ from blocks.kit import escape
 from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers import payload
-from handlers.common import answer_form, deferred, deps, reported, request_ref, typed_text
+from handlers.common import answer_form, deferred, deps, first_word, reported, request_ref, typed_text
 from models import utcnow
 from services import cases, crises, deliveries, inputs, updates
 from services.errors import CasehubError
@@ -32,10 +32,15 @@ HELP = messages.usage(
 
 
 def register(app: App) -> None:
-    app.command("/crisis")(**deferred(handle_crisis))
+    app.command("/crisis")(**deferred(handle_crisis, urgent=_pages))
     app.action("crisis_ack")(**deferred(acknowledge))
-    app.action("crisis_from_update")(**deferred(open_raise_form))
+    app.action("crisis_from_update")(**deferred(open_raise_form, urgent=True))
     app.view(crisis_blocks.RAISE_FORM)(ack=reported(check_raise), lazy=[reported(raise_from_form)])
+
+
+def _pages(body: dict[str, Any]) -> bool:
+    """`/crisis <what is happening>` pages people: it goes before other work."""
+    return first_word(body) not in ("", "help", "status", "resolve")
 
 
 def handle_crisis(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:

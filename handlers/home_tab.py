@@ -17,7 +17,7 @@ from services.errors import InvalidInput, NotAllowed
 def register(app: App) -> None:
     app.event("app_home_opened")(**deferred(home_opened))
     app.action("home_refresh")(**deferred(refresh))
-    app.action("home_open_case")(**deferred(open_case_form))
+    app.action("home_open_case")(**deferred(open_case_form, urgent=True))
 
 
 def home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:

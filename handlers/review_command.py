@@ -19,6 +19,7 @@ from handlers.common import (
     date_arg,
     deferred,
     deps,
+    first_word,
     reported,
     request_ref,
     split_args,
@@ -48,7 +49,7 @@ _DATE_SHAPED = re.compile(r"[0-9]{1,4}[-/.][0-9]{1,2}[-/.][0-9]{1,4}")
 
 
 def register(app: App) -> None:
-    app.command("/review")(**deferred(handle_review))
+    app.command("/review")(**deferred(handle_review, urgent=lambda body: first_word(body) == "record"))
     app.view(review_blocks.RECORD_FORM)(ack=reported(check_record), lazy=[reported(save_record)])
 
 

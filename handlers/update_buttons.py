@@ -16,7 +16,7 @@ from services.timeline import history, page
 
 
 def register(app: App) -> None:
-    app.action("update_edit")(**deferred(edit_update))
+    app.action("update_edit")(**deferred(edit_update, urgent=True))
     app.action("timeline_earlier")(**deferred(turn_page))
     app.action("timeline_later")(**deferred(turn_page))
     app.action("sharing_earlier")(**deferred(turn_sharing_page))

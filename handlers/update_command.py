@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from blocks import messages
 from blocks import updates as update_blocks
 from flows import update_posting
-from handlers.common import deferred, deps, request_ref, typed_text
+from handlers.common import deferred, deps, first_word, request_ref, typed_text
 from models import Disclosure, UpdateKind
 from services import cases, updates
 
@@ -28,7 +28,7 @@ HELP = messages.usage(
 
 
 def register(app: App) -> None:
-    app.command("/update")(**deferred(handle_update))
+    app.command("/update")(**deferred(handle_update, urgent=lambda body: not first_word(body)))
 
 
 def handle_update(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from socketserver import ThreadingMixIn
@@ -15,12 +14,10 @@ import pytest
 from slack_bolt import App
 from sqlalchemy import text
 
-from bot.app import create_app
+from bot.app import Casehub, assemble
 from bot.db import Database
-from bot.executor import ListenerExecutor
 from bot.settings import Settings
 from bot.web import wsgi_app
-from bot.work import ProcessLazyListenerRunner
 from models import AgencyKind, Role
 from services import agencies
 from tests.driver import SlackDriver
@@ -113,8 +110,10 @@ def make_settings(fake: FakeSlack, database: Database, **overrides: object) -> S
         "database_url": database.url,
         "slack_api_url": fake.api_url,
         "casehub_admins": [ADMIN],
-        "listener_workers": 8,
-        "work_processes": 0,
+        "job_threads": 4,
+        "job_lease_seconds": 5,
+        "job_retry_seconds": 0.05,
+        "job_max_attempts": 4,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]
@@ -142,43 +141,47 @@ class _QuietHandler(WSGIRequestHandler):
 @dataclass
 class Running:
     url: str
-    executor: ListenerExecutor
+    casehub: Casehub
     server: _ThreadingServer
-    app: App
+
+    @property
+    def app(self) -> App:
+        return self.casehub.app
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        assert self.casehub.workers is not None
+        return self.casehub.workers.wait_idle(timeout)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.casehub.stop(timeout=10)
 
 
-def serve(settings: Settings, database: Database) -> Running:
-    executor = ListenerExecutor(settings.listener_workers)
-    app = create_app(settings, database, executor=executor)
-    lazy = app.listener_runner.lazy_listener_runner
-    if isinstance(lazy, ProcessLazyListenerRunner):
-        # As the web process does: workers start (and load the identifier check) before the
-        # first request, which would otherwise outlive its trigger waiting for them.
-        lazy.start_workers()
-        deadline = time.monotonic() + 120
-        while lazy.status()["ready"] < lazy.status()["expected"] and time.monotonic() < deadline:
-            time.sleep(0.05)
-    application = wsgi_app(app, database, settings.slack_signing_secret.get_secret_value())
+def serve(settings: Settings, database: Database, *, threads: int | None = None) -> Running:
+    """casehub as its web process runs it, on a loopback port: the app, its workers, and the
+    token checked before the first request (the workers wait for it)."""
+    casehub = assemble(settings, database, threads=threads).start()
+    assert casehub.identity.wait(10), "the fake Slack did not answer auth.test"
+    application = wsgi_app(casehub.app, database, settings.slack_signing_secret.get_secret_value())
     server = make_server(
         "127.0.0.1", 0, application, server_class=_ThreadingServer, handler_class=_QuietHandler
     )
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_port}", executor, server, app)
+    return Running(f"http://127.0.0.1:{server.server_port}", casehub, server)
 
 
 @pytest.fixture
 def running(settings: Settings, database: Database) -> Iterator[Running]:
     app = serve(settings, database)
     yield app
-    app.executor.wait_idle(timeout=30)
-    app.server.shutdown()
-    app.server.server_close()
-    app.executor.shutdown(wait=True)
+    app.wait_idle(timeout=30)
+    app.stop()
 
 
 @pytest.fixture
 def slack(running: Running, fake: FakeSlack) -> SlackDriver:
-    return SlackDriver(running.url, SECRET, fake, running.executor)
+    return SlackDriver(running.url, SECRET, fake, running)
 
 
 @pytest.fixture

@@ -10,11 +10,14 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from bot.executor import ListenerExecutor
 from tests.fakeslack.server import TEAM, FakeSlack
+
+
+class Settles(Protocol):
+    def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
 _ids = itertools.count(1)
 
@@ -37,8 +40,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class SlackDriver:
-    def __init__(self, url: str, secret: str, fake: FakeSlack, executor: ListenerExecutor) -> None:
-        self.url, self.secret, self.fake, self.executor = url, secret, fake, executor
+    def __init__(self, url: str, secret: str, fake: FakeSlack, work: Settles) -> None:
+        self.url, self.secret, self.fake, self.work = url, secret, fake, work
 
     # ---- transport ------------------------------------------------------------------------------
     def post(
@@ -75,7 +78,7 @@ class SlackDriver:
         return again
 
     def settle(self) -> None:
-        assert self.executor.wait_idle(timeout=30), "listeners still running after 30 s"
+        assert self.work.wait_idle(timeout=30), "work still queued or running after 30 s"
 
     def _form(self, payload: dict[str, Any], **kwargs: Any) -> Reply:
         body = urlencode({"payload": json.dumps(payload)}).encode()

@@ -48,6 +48,15 @@ def forged_command(fake, user: str = COORD) -> bytes:
 MALFORMED_TIMESTAMPS = ["x", "", "1796073518.696", "-1", "1e9", "0x6B0E4C2E", "1_796_073_518", "9" * 40]
 
 
+
+@pytest.fixture
+def slack(slack, fake):
+    """The driver, with the fake's count starting after casehub's token check at start (its
+    only Slack call before a request): from then on, any call is one a request caused."""
+    fake.requests_received = 0
+    return slack
+
+
 @pytest.mark.parametrize("timestamp", MALFORMED_TIMESTAMPS)
 def test_a_malformed_timestamp_is_refused_and_causes_nothing(slack, fake, caplog, timestamp):
     caplog.set_level(logging.DEBUG)

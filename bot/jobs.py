@@ -1,0 +1,622 @@
+"""The durable job queue: what Slack has been answered for is recorded first, then done.
+
+A listener answers Slack at once and leaves its slow part to a lazy function (bolt's public
+ack/lazy model). bolt hands that function, with a copy of the request, to the app's lazy
+listener runner; casehub's runner records the request in the `jobs` table of casehub's own
+database and returns only once that is committed, so the acknowledgement Slack receives
+means the work is on record. If it cannot be recorded within `RECORD_TIMEOUT` seconds, the
+person is told at once that nothing was saved.
+
+Workers (threads of the web process, or `python -m bot worker` processes) claim jobs under a
+lease, dispatch the recorded request again through a bolt app of their own with bolt's
+lazy-only headers (as bolt's own serverless adapters do), and record the outcome. A worker
+that dies leaves its lease to expire; the job is then taken again. Each job runs at least
+once; the idempotency keys of the services (each change records the Slack request that made
+it) make its effect happen once.
+
+Why a table rather than a queue library: the embedded setup has SQLite and nothing else to
+run, the production one PostgreSQL; a table in the same database serves both, commits with
+the same guarantees as the record itself, and needs no broker to install, watch or back up.
+PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_bolt import App, BoltRequest
+from slack_bolt.kwargs_injection import build_required_kwargs
+from slack_bolt.lazy_listener import LazyListenerRunner
+from slack_bolt.util.utils import get_arg_names_of_callable
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm import aliased
+
+from bot.db import Database
+from models import Job, JobState, utcnow
+
+log = logging.getLogger(__name__)
+
+URGENT, NORMAL = 0, 1  # job priorities: forms to open within their trigger's 3 s, and pages, first
+RECORD_TIMEOUT = 2.0  # seconds to record a job before telling the person nothing was saved
+KEEP_DONE = timedelta(days=1)  # a finished job's row (without its request) guards against duplicates
+_OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
+
+
+class NotRecorded(Exception):
+    """A request's work could not be recorded: Slack must not be told it was accepted."""
+
+
+# ---- what a job is, and how it ran ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    listener: str
+    mode: str  # "form" or "json" (HTTP bodies as Slack sent them), "socket" (a Socket Mode payload)
+    body: str
+    person: str | None
+    attempts: int  # including this one
+    max_attempts: int
+
+    @property
+    def last_attempt(self) -> bool:
+        return self.attempts >= self.max_attempts
+
+    def request(self) -> BoltRequest:
+        """The recorded request, marked for bolt to run only the named lazy function."""
+        headers = {"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": self.listener}
+        if self.mode == "socket":
+            return BoltRequest(body=json.loads(self.body), headers=headers, mode="socket_mode")
+        kind = "application/json" if self.mode == "json" else "application/x-www-form-urlencoded"
+        return BoltRequest(body=self.body, headers={**headers, "content-type": kind})
+
+
+@dataclass
+class Outcome:
+    ran: bool = False
+    error: Exception | None = None
+
+
+# The job a worker thread is running, and what became of it; read by listeners (see
+# `will_retry`) and by the runner that calls the lazy function.
+_current: ContextVar[tuple[Claimed, Outcome] | None] = ContextVar("casehub_job", default=None)
+
+
+def is_transient(error: BaseException) -> bool:
+    """A failure that trying again later may cure: Slack or the database briefly unavailable."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 200)
+        return status >= 500 or status == 429 or error.response.get("error") in ("ratelimited",)
+    if isinstance(error, OperationalError | PoolTimeout):
+        return True
+    if isinstance(error, DBAPIError):
+        return bool(error.connection_invalidated)
+    return isinstance(error, OSError)  # connection refused or reset, timeouts, unreachable hosts
+
+
+def will_retry(error: BaseException) -> bool:
+    """Whether the job running on this thread will be tried again after this error.
+
+    Then its listener tells the person nothing: they hear once, when it is done or has failed
+    for good. Outside a job (an acknowledgement), nothing is retried.
+    """
+    current = _current.get()
+    return current is not None and is_transient(error) and not current[0].last_attempt
+
+
+def current_job() -> Claimed | None:
+    current = _current.get()
+    return current[0] if current else None
+
+
+def error_kind(error: BaseException) -> str:
+    """What kind of failure, for the job's record: never a message, which may quote input."""
+    if isinstance(error, SlackApiError):
+        code = error.response.get("error") if hasattr(error.response, "get") else None
+        return f"SlackApiError:{code or getattr(error.response, 'status_code', '?')}"[:200]
+    return type(error).__name__[:200]
+
+
+def request_key(listener: str, body: str) -> str:
+    """The same request delivered twice (a retry, a double submission) has the same key."""
+    return hashlib.sha256(f"{listener}\n{body}".encode()).hexdigest()
+
+
+# ---- the queue -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    running: int
+    parked: int
+    oldest_age_seconds: float  # of the oldest job waiting to be claimed; 0 when none waits
+
+
+@dataclass(frozen=True)
+class Parked:
+    id: int
+    listener: str
+    person: str | None
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class JobQueue:
+    """The jobs table: recording, claiming under a lease, and each outcome."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        lease: float = 60.0,
+        max_attempts: int = 8,
+        retry_after: float = 2.0,
+        record_timeout: float = RECORD_TIMEOUT,
+    ) -> None:
+        self.db = db
+        # Recording happens while Slack waits for its answer: on an engine that gives up quickly.
+        self._recorder = Database(db.url, timeout=record_timeout)
+        self.lease = timedelta(seconds=lease)
+        self.max_attempts = max_attempts
+        self.retry_after = retry_after
+        self._postgres = db.engine.dialect.name == "postgresql"
+
+    def dispose(self) -> None:
+        self._recorder.dispose()
+
+    def backoff(self, attempts: int) -> timedelta:
+        """Waits of `retry_after`, doubling per attempt, up to five minutes."""
+        return timedelta(seconds=min(300.0, self.retry_after * 2 ** max(0, attempts - 1)))
+
+    def record(self, *, listener: str, mode: str, body: str, person: str | None, priority: int) -> bool:
+        """Record a request's work, committed on return; False when it was recorded already."""
+        insert = postgresql_insert if self._postgres else sqlite_insert
+        statement = (
+            insert(Job)
+            .values(
+                request_key=request_key(listener, body),
+                listener=listener,
+                mode=mode,
+                body=body,
+                person=person,
+                priority=priority,
+                state=JobState.QUEUED.value,
+                attempts=0,
+                run_after=utcnow(),
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["request_key"])
+        )
+        try:
+            with self._recorder.session() as session:
+                return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+        except SQLAlchemyError as error:
+            raise NotRecorded(error_kind(error)) from error
+
+    def claim(self, worker: str, *, urgent_only: bool = False, now: datetime | None = None) -> Claimed | None:
+        """Take the next job that may run: most urgent first, then oldest, one person's in order."""
+        now = now or utcnow()
+        earlier = aliased(Job)
+        waits_for_earlier = exists().where(
+            earlier.person == Job.person, earlier.id < Job.id, earlier.state.in_(_OPEN)
+        )
+        query = (
+            select(Job.id, Job.listener, Job.mode, Job.body, Job.person, Job.attempts)
+            .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
+            .where(or_(Job.person.is_(None), ~waits_for_earlier))
+            .order_by(Job.priority, Job.id)
+            .limit(1)
+        )
+        if urgent_only:
+            query = query.where(Job.priority == URGENT)
+        if self._postgres:
+            query = query.with_for_update(skip_locked=True, of=Job)
+        with self.db.session() as session:
+            row = session.execute(query).first()
+            if row is None:
+                return None
+            session.execute(
+                update(Job)
+                .where(Job.id == row.id)
+                .values(
+                    state=JobState.RUNNING.value,
+                    attempts=Job.attempts + 1,
+                    lease_until=now + self.lease,
+                    claimed_by=worker,
+                )
+            )
+        return Claimed(
+            row.id, row.listener, row.mode, row.body or "", row.person, row.attempts + 1, self.max_attempts
+        )
+
+    def _close(self, job_id: int, worker: str, **values: Any) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.state == JobState.RUNNING.value, Job.claimed_by == worker)
+                .values(lease_until=None, **values)
+            )
+
+    def finish(self, job_id: int, worker: str) -> None:
+        """Done: the request (what was typed) is forgotten; the row stays a day against duplicates."""
+        self._close(job_id, worker, state=JobState.DONE.value, body=None, finished_at=utcnow())
+
+    def retry(self, job: Claimed, worker: str, error: str) -> None:
+        self._close(
+            job.id,
+            worker,
+            state=JobState.QUEUED.value,
+            run_after=utcnow() + self.backoff(job.attempts),
+            last_error=error,
+            claimed_by=None,
+        )
+
+    def park(self, job_id: int, worker: str, error: str) -> None:
+        self._close(job_id, worker, state=JobState.PARKED.value, last_error=error, finished_at=utcnow())
+
+    def extend(self, job_ids: list[int], worker: str) -> None:
+        """Renew the leases of jobs still running here, so that only a dead worker's expire."""
+        if not job_ids:
+            return
+        with self.db.session() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.state == JobState.RUNNING.value, Job.claimed_by == worker)
+                .values(lease_until=utcnow() + self.lease)
+            )
+
+    def reclaim_expired(self, now: datetime | None = None) -> tuple[list[int], list[int]]:
+        """Jobs whose worker died: queued again, or parked once they have had every attempt.
+
+        Returns (requeued, parked) job ids.
+        """
+        now = now or utcnow()
+        with self.db.session() as session:
+            expired = session.execute(
+                select(Job.id, Job.attempts).where(Job.state == JobState.RUNNING.value, Job.lease_until < now)
+            ).all()
+            spent = [row.id for row in expired if row.attempts >= self.max_attempts]
+            again = [row.id for row in expired if row.attempts < self.max_attempts]
+            if again:
+                session.execute(
+                    update(Job)
+                    .where(Job.id.in_(again), Job.state == JobState.RUNNING.value)
+                    .values(state=JobState.QUEUED.value, lease_until=None, claimed_by=None, last_error="lost")
+                )
+            if spent:
+                session.execute(
+                    update(Job)
+                    .where(Job.id.in_(spent), Job.state == JobState.RUNNING.value)
+                    .values(state=JobState.PARKED.value, lease_until=None, last_error="lost", finished_at=now)
+                )
+        return again, spent
+
+    def purge_done(self, now: datetime | None = None) -> int:
+        cutoff = (now or utcnow()) - KEEP_DONE
+        with self.db.session() as session:
+            result = session.execute(
+                delete(Job).where(Job.state == JobState.DONE.value, Job.finished_at < cutoff)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def open_jobs(self) -> int:
+        """Jobs queued or running: none means every acknowledged request has been dealt with."""
+        with self.db.reader() as session:
+            return int(session.scalar(select(func.count()).where(Job.state.in_(_OPEN))) or 0)
+
+    def stats(self, now: datetime | None = None) -> QueueStats:
+        now = now or utcnow()
+        with self.db.reader() as session:
+            counts = dict(
+                session.execute(
+                    select(Job.state, func.count())
+                    .where(Job.state != JobState.DONE.value)
+                    .group_by(Job.state)
+                ).all()
+            )
+            oldest = session.scalar(
+                select(func.min(Job.created_at)).where(Job.state == JobState.QUEUED.value)
+            )
+        if isinstance(oldest, str):  # SQLite's aggregate of a UTC column, without its type
+            oldest = datetime.fromisoformat(oldest).replace(tzinfo=now.tzinfo)
+        return QueueStats(
+            queued=counts.get(JobState.QUEUED.value, 0),
+            running=counts.get(JobState.RUNNING.value, 0),
+            parked=counts.get(JobState.PARKED.value, 0),
+            oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
+        )
+
+    # ---- for the operator: `python -m bot jobs` --------------------------------------------------
+
+    def parked(self) -> list[Parked]:
+        with self.db.reader() as session:
+            rows = session.execute(
+                select(
+                    Job.id,
+                    Job.listener,
+                    Job.person,
+                    Job.attempts,
+                    Job.last_error,
+                    Job.created_at,
+                    Job.finished_at,
+                )
+                .where(Job.state == JobState.PARKED.value)
+                .order_by(Job.id)
+            ).all()
+        return [Parked(*row) for row in rows]
+
+    def requeue(self, job_ids: list[int]) -> int:
+        """Parked jobs tried again, with a fresh set of attempts."""
+        with self.db.session() as session:
+            result = session.execute(
+                update(Job)
+                .where(Job.id.in_(job_ids), Job.state == JobState.PARKED.value)
+                .values(state=JobState.QUEUED.value, attempts=0, run_after=utcnow(), finished_at=None)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def drop(self, job_ids: list[int]) -> int:
+        """Parked jobs given up: their requests are deleted."""
+        with self.db.session() as session:
+            result = session.execute(
+                delete(Job).where(Job.id.in_(job_ids), Job.state == JobState.PARKED.value)
+            )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# ---- bolt's side: recording at the acknowledgement, running in a worker ---------------------------
+
+
+def is_urgent(function: Callable[..., Any], body: dict[str, Any]) -> bool:
+    """Whether the lazy function opens a form with this request's trigger, or pages people
+    (`handlers.common.deferred`)."""
+    classify = getattr(function, "urgent", None)
+    if callable(classify):
+        return bool(classify(body))
+    return bool(classify)
+
+
+class DurableLazyListenerRunner(LazyListenerRunner):
+    """bolt's lazy listener runner for casehub: `start` records, `run` runs (in a worker)."""
+
+    def __init__(self, queue: JobQueue, *, recorded: Callable[[], None] | None = None) -> None:
+        self.logger = log
+        self.queue = queue
+        self._recorded = recorded or (lambda: None)
+
+    def start(self, function: Callable[..., None], request: BoltRequest) -> None:
+        if request.mode == "socket_mode":
+            mode, body = "socket", json.dumps(request.body)
+        else:
+            kind = (request.headers.get("content-type") or [""])[0]
+            mode, body = ("json" if "json" in kind else "form"), request.raw_body
+        self.queue.record(
+            listener=request.lazy_function_name or function.__name__,
+            mode=mode,
+            body=body,
+            person=request.context.user_id,
+            priority=URGENT if is_urgent(function, request.body) else NORMAL,
+        )
+        self._recorded()
+
+    def run(self, function: Callable[..., None], request: BoltRequest) -> None:
+        """Run the lazy function for the job on this thread, keeping what it raised for the worker."""
+        current = _current.get()
+        kwargs = build_required_kwargs(
+            logger=self.logger,
+            required_arg_names=get_arg_names_of_callable(function),
+            request=request,
+            response=None,
+            this_func=function,
+        )
+        if current is None:  # not a job (never expected): run it as bolt would
+            function(**kwargs)
+            return
+        current[1].ran = True
+        try:
+            function(**kwargs)
+        except Exception as error:
+            current[1].error = error
+
+
+# ---- the workers -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Running:
+    ids: set[int] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Workers:
+    """Threads that claim and run jobs: one kept for forms to open, the rest for everything.
+
+    Woken at once by a job recorded in this process (`wake`), and otherwise look every `poll`
+    seconds, for jobs recorded by other processes or whose back-off is over.
+    """
+
+    def __init__(
+        self,
+        queue: JobQueue,
+        app: App,
+        *,
+        threads: int,
+        poll: float = 1.0,
+        ready: Callable[[float], bool] | None = None,
+        parked: Callable[[Claimed, str], None] | None = None,
+    ) -> None:
+        self.queue, self.app = queue, app
+        self.threads, self.poll = threads, poll
+        self._ready = ready or (lambda timeout: True)
+        self._parked = parked or (lambda job, error: None)
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
+        self._wake = threading.Condition()
+        self._pending_wakes = 0
+        self._stop = threading.Event()
+        self._running = _Running()
+        self._started: list[threading.Thread] = []
+
+    # ---- life --------------------------------------------------------------------------------------
+    def start(self) -> Workers:
+        if self._started:
+            return self
+        self._stop.clear()
+        loops = [("jobs-urgent", True)] + [(f"jobs-{n}", False) for n in range(1, self.threads + 1)]
+        for name, urgent in loops:
+            self._started.append(threading.Thread(target=self._loop, args=(urgent,), name=name, daemon=True))
+        self._started.append(threading.Thread(target=self._housekeeping, name="jobs-leases", daemon=True))
+        for thread in self._started:
+            thread.start()
+        return self
+
+    def alive(self) -> tuple[int, int]:
+        """Worker threads running, of those started."""
+        loops = self._started[:-1]
+        return sum(thread.is_alive() for thread in loops), len(loops)
+
+    def stop(self, timeout: float = 25.0) -> None:
+        """Stop claiming; let running jobs finish within `timeout`. What is cut short is taken
+        again by another worker when its lease expires."""
+        self._stop.set()
+        self.wake()
+        deadline = time.monotonic() + timeout
+        for thread in self._started:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._running.lock:
+            left = len(self._running.ids)
+        if left:
+            log.warning("stopped with %d job(s) unfinished: they will be taken again", left)
+        self._started = []
+
+    def wake(self) -> None:
+        with self._wake:
+            self._pending_wakes += 1
+            self._wake.notify_all()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Until no job is queued or running anywhere (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.queue.open_jobs() == 0:
+                return True
+            time.sleep(0.01)
+        return False
+
+    # ---- claiming and running ----------------------------------------------------------------------
+    def _loop(self, urgent_only: bool) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            if not self._ready(self.poll):  # e.g. Slack's identity not known yet
+                continue
+            with self._wake:
+                seen = self._pending_wakes
+            try:
+                job = self.queue.claim(self.name, urgent_only=urgent_only)
+                failures = 0
+            except SQLAlchemyError as error:
+                failures += 1
+                log.warning("cannot claim jobs (%s); trying again", error_kind(error))
+                self._stop.wait(min(30.0, 0.5 * 2**failures))
+                continue
+            if job is None:
+                with self._wake:
+                    if self._pending_wakes == seen:
+                        self._wake.wait(self.poll)
+                continue
+            self._run(job)
+
+    def _run(self, job: Claimed) -> None:
+        with self._running.lock:
+            self._running.ids.add(job.id)
+        outcome = Outcome()
+        token = _current.set((job, outcome))
+        try:
+            self.app.dispatch(job.request())
+        except Exception as error:  # bolt's dispatch reports its own; this is a last resort
+            outcome.error = outcome.error or error
+        finally:
+            _current.reset(token)
+        try:
+            self._settle(job, outcome)
+        except SQLAlchemyError as error:
+            # The lease runs out and the job is taken again; its effects happen once.
+            log.error("could not record the outcome of job %s (%s)", job.id, error_kind(error))
+        finally:
+            with self._running.lock:
+                self._running.ids.discard(job.id)
+
+    def _settle(self, job: Claimed, outcome: Outcome) -> None:
+        if not outcome.ran:
+            # No listener took it: a deploy renamed the function, or the body no longer parses.
+            log.error("job %s: no listener named %s took it; parked", job.id, job.listener)
+            self.queue.park(job.id, self.name, "no listener")
+            self._parked(job, "no listener")
+        elif outcome.error is None:
+            self.queue.finish(job.id, self.name)
+        elif is_transient(outcome.error) and not job.last_attempt:
+            log.warning(
+                "job %s (%s) failed (%s), attempt %d of %d; trying again",
+                job.id,
+                job.listener,
+                error_kind(outcome.error),
+                job.attempts,
+                job.max_attempts,
+            )
+            self.queue.retry(job, self.name, error_kind(outcome.error))
+        else:
+            kind = error_kind(outcome.error)
+            log.error("job %s (%s) failed (%s) and is parked", job.id, job.listener, kind)
+            self.queue.park(job.id, self.name, kind)
+            self._parked(job, kind)
+
+    def _housekeeping(self) -> None:
+        interval = max(0.2, self.queue.lease.total_seconds() / 3)
+        purged = 0.0
+        while not self._stop.wait(interval):
+            try:
+                with self._running.lock:
+                    mine = sorted(self._running.ids)
+                self.queue.extend(mine, self.name)
+                requeued, parked = self.queue.reclaim_expired()
+                if requeued:
+                    log.warning("%d job(s) whose worker stopped are queued again", len(requeued))
+                    self.wake()
+                if parked:
+                    log.error("%d job(s) lost their worker on every attempt and are parked", len(parked))
+                if time.monotonic() - purged > 600:
+                    self.queue.purge_done()
+                    purged = time.monotonic()
+            except SQLAlchemyError as error:
+                log.warning("cannot look after job leases (%s)", error_kind(error))
+
+
+@contextmanager
+def running_job(job: Claimed) -> Iterator[Outcome]:
+    """Run code as if it were the given job (for tests of listeners' retry behaviour)."""
+    outcome = Outcome()
+    token = _current.set((job, outcome))
+    try:
+        yield outcome
+    finally:
+        _current.reset(token)
