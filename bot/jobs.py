@@ -207,10 +207,11 @@ class JobQueue:
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["request_key"])
+            .returning(Job.id)
         )
         try:
             with self._recorder.session() as session:
-                return session.execute(statement).rowcount == 1  # type: ignore[attr-defined]
+                return session.execute(statement).scalar() is not None
         except SQLAlchemyError as error:
             raise NotRecorded(error_kind(error)) from error
 

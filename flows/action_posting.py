@@ -8,29 +8,50 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from blocks import actions as action_blocks
+from bot import jobs
 from bot.db import Database
 from bot.slack import describe_error
-from models import Action, Case
+from flows import notify
+from models import Action, Case, utcnow
+from services import outbox
 
 log = logging.getLogger(__name__)
 
 
 def post_or_refresh(db: Database, client: WebClient, *, action_id: int) -> str | None:
-    """Returns a problem to tell the user about, or None."""
+    """Returns a problem to tell the user about, or None.
+
+    The first message goes through the outbox (see `update_posting.post`): posted once, and
+    posted later if Slack cannot take it now.
+    """
     with db.reader() as session:
         action = session.get_one(Action, action_id)
         case = session.get_one(Case, action.case_id)
         text, blocks = action_blocks.action_message(action, case)
-        channel, ts = case.channel_id, action.channel_ts
+        channel, ts, lead = case.channel_id, action.channel_ts, case.lead_user_id
     try:
         if ts is None:
-            ts = client.chat_postMessage(channel=channel, text=text, blocks=blocks)["ts"]
-            with db.session() as session:
-                session.get_one(Action, action_id).channel_ts = ts
+            notify.post_once(
+                db,
+                client,
+                key=outbox.post_key(outbox.ACTION_POST, action_id),
+                channel=channel or "",
+                recipient=lead,
+                text=text,
+                blocks=blocks,
+                now=utcnow(),
+            )
         else:
             client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
-    except SlackApiError as error:
+    except (SlackApiError, OSError) as error:
+        if jobs.will_retry(error):
+            raise
         log.warning("could not show action %s in its channel: %s", action_id, describe_error(error))
+        if ts is None:
+            return (
+                f"the action is recorded, but its channel message could not be posted yet "
+                f"({describe_error(error)}); casehub will post it as soon as Slack takes it"
+            )
         return (
             f"the change is recorded, but the channel message could not be updated ({describe_error(error)})"
         )

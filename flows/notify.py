@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -24,6 +25,7 @@ from bot.db import Database
 from bot.slack import describe_error
 from models import Notice
 from services import outbox
+from services.reminders import Due
 
 log = logging.getLogger(__name__)
 SEND_LIMIT = 300  # a sweep's share of Slack's rate limits; the rest goes next minute
@@ -95,6 +97,56 @@ def send_ready(
             elif outcome is False:
                 result.failed += 1
     return result
+
+
+def post_once(
+    db: Database,
+    client: WebClient,
+    *,
+    key: str,
+    channel: str,
+    recipient: str,
+    text: str,
+    blocks: list[dict[str, Any]] | None,
+    now: datetime,
+) -> str | None:
+    """Post a message casehub owes a channel exactly once; its ts, or None if another process
+    is sending it at this moment.
+
+    It is recorded in the outbox first, under `key`. A failed send raises (the job that asked
+    is tried again) and stays in the outbox, which the scheduler's sweep keeps sending until
+    Slack answers, so the channel gets it even if every attempt of the job fails. A job
+    taken again after its worker died finds the post claimed: Slack is asked whether it
+    arrived (by the key in its metadata) before it is sent again.
+    """
+    due = Due(key, recipient, text, None, channel=channel, blocks=blocks)
+    with db.session() as session:
+        outbox.record(session, [due])
+    with db.reader() as session:
+        notice = session.get_one(Notice, key)
+    if notice.state == "sent":
+        return notice.ts
+    if notice.state == "sending":
+        ts = _find_sent(client, notice)
+        if ts is not None:
+            _finish(db, notice, ts=ts, channel=None, error=None, now=now)
+            return ts
+        with db.session() as session:
+            outbox.release(session, key)
+    if not _claim(db, key, now):
+        return None
+    try:
+        response = client.chat_postMessage(
+            channel=channel,
+            text=text,
+            blocks=blocks,
+            metadata={"event_type": METADATA_TYPE, "event_payload": {"key": key}},
+        )
+    except (SlackApiError, OSError) as error:
+        _finish(db, notice, ts=None, channel=None, error=describe_error(error), now=now)
+        raise
+    _finish(db, notice, ts=response["ts"], channel=response.get("channel"), error=None, now=now)
+    return str(response["ts"])
 
 
 def recover_stale(db: Database, client: WebClient, now: datetime) -> int:

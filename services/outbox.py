@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from models import Notice, utcnow
+from models import Action, Notice, Update, utcnow
 from services.reminders import Due
 
 STALE = timedelta(minutes=5)
@@ -69,6 +69,32 @@ def mark_sent(
         .where(Notice.key == notice.key)
         .values(state="sent", ts=ts, sent_at=now, last_error=None, channel=channel or notice.channel)
     )
+    record = _posted_record(notice.key)
+    if record is not None and ts is not None:  # whoever sent it, the record learns where it is
+        model, record_id = record
+        session.execute(
+            update(model).where(model.id == record_id, model.channel_ts.is_(None)).values(channel_ts=ts)
+        )
+
+
+# Notices that are the channel message of a record: `<prefix>:<id>`.
+UPDATE_POST = "update-post"
+ACTION_POST = "action-post"
+
+
+def post_key(prefix: str, record_id: int) -> str:
+    return f"{prefix}:{record_id}"
+
+
+def _posted_record(key: str) -> tuple[type[Update] | type[Action], int] | None:
+    prefix, _, record_id = key.partition(":")
+    model = {UPDATE_POST: Update, ACTION_POST: Action}.get(prefix)
+    return (model, int(record_id)) if model is not None and record_id.isdigit() else None
+
+
+def release(session: Session, key: str) -> None:
+    """A claim whose sender died without sending: back to be claimed again."""
+    session.execute(update(Notice).where(Notice.key == key, Notice.state == "sending").values(state="failed"))
 
 
 def mark_failed(session: Session, notice: Notice, *, error: str, now: datetime) -> None:

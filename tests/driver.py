@@ -19,6 +19,7 @@ from tests.fakeslack.server import TEAM, FakeSlack
 class Settles(Protocol):
     def wait_idle(self, timeout: float = 30.0) -> bool: ...
 
+
 _ids = itertools.count(1)
 
 

@@ -48,7 +48,6 @@ def forged_command(fake, user: str = COORD) -> bytes:
 MALFORMED_TIMESTAMPS = ["x", "", "1796073518.696", "-1", "1e9", "0x6B0E4C2E", "1_796_073_518", "9" * 40]
 
 
-
 @pytest.fixture
 def slack(slack, fake):
     """The driver, with the fake's count starting after casehub's token check at start (its

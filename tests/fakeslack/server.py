@@ -182,6 +182,10 @@ class FakeSlack:
         a gateway times out after Slack did the work."""
         self._lost_answers[method] += times
 
+    def heal(self, method: str) -> None:
+        """Forget the failures still to come for `method`: Slack answers again."""
+        self._injections.pop(method, None)
+
     def delay(self, method: str, seconds: float) -> None:
         self._delays[method] = seconds
 
