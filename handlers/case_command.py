@@ -17,7 +17,7 @@ from flows import case_channel
 from handlers.common import Deps, date_arg, deferred, deps, first_word, request_ref, split_args
 from models import Disclosure
 from services import agencies, cases, deliveries, updates
-from services.errors import InvalidInput, NotAllowed
+from services.errors import InvalidInput
 from services.timeline import history, page
 
 HELP = messages.usage(
@@ -82,11 +82,7 @@ def show_help(call: Call) -> None:
 
 def open_form(call: Call) -> None:
     with call.deps.db.reader() as session:
-        if not agencies.is_coordinator(session, call.user):
-            raise NotAllowed(
-                "Only coordinators may open cases.",
-                hint="An admin can make you one with `/agency member add <slug> @you coordinator`.",
-            )
+        cases.require_may_open(session, call.user)
         registry = agencies.all_agencies(session)
     if not registry:
         raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")

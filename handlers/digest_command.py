@@ -10,8 +10,8 @@ from slack_sdk import WebClient
 from blocks import messages
 from flows import sweep
 from handlers.common import deferred, deps, request_ref, split_args
-from services import agencies, digests, inputs
-from services.errors import InvalidInput, NotAllowed
+from services import digests, inputs
+from services.errors import InvalidInput
 
 HELP = messages.usage(
     "/digest — your coordinator's digest by direct message",
@@ -38,17 +38,13 @@ def handle_digest(body: dict[str, Any], client: WebClient, respond: Respond, con
         respond(text=HELP, response_type="ephemeral")
         return
     with d.db.session() as session:
-        if not agencies.is_coordinator(session, user):
-            raise NotAllowed(
-                "Digests are for coordinators.", hint="An admin can give you the coordinator role."
-            )
-        if choice != "now":
+        if choice == "now":
+            digests.require_reader(session, user)
+        else:
             if len(args) > 2 or (choice == "off" and len(args) > 1):
                 raise InvalidInput("Too many words.", hint="For example `/digest daily 08:30`.")
-            pref = digests.preference(session, user)
-            pref.digest = choice
-            if len(args) == 2:
-                pref.digest_time = inputs.parse_time(args[1])
+            given = inputs.parse_time(args[1]) if len(args) == 2 else None
+            pref = digests.choose(session, user, choice, given, request_ref=request_ref(body))
             at = (pref.digest_time or d.settings.digest_time).strftime("%H:%M")
     if choice == "now":
         sent = sweep.send_digest_now(d.db, client, d.settings, user, f"digest-now:{request_ref(body)}")

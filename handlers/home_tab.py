@@ -10,8 +10,8 @@ from slack_sdk import WebClient
 from blocks import modals
 from flows import home
 from handlers.common import deferred, deps
-from services import agencies
-from services.errors import InvalidInput, NotAllowed
+from services import agencies, cases
+from services.errors import InvalidInput
 
 
 def register(app: App) -> None:
@@ -33,8 +33,7 @@ def open_case_form(body: dict[str, Any], client: WebClient, context: BoltContext
     """The same form as `/case open`."""
     user = body["user"]["id"]
     with deps(context).db.reader() as session:
-        if not agencies.is_coordinator(session, user):
-            raise NotAllowed("Only coordinators may open cases.")
+        cases.require_may_open(session, user)
         registry = agencies.all_agencies(session)
     if not registry:
         raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")

@@ -129,14 +129,19 @@ def check_draft(draft: CaseDraft) -> None:
     sharing_gate.check({"summary": draft.summary}, draft.confirmed)
 
 
-def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
-    """Every check on a new case; returns the chosen agencies."""
-    check_draft(draft)
-    if not agencies.is_coordinator(session, opener):
+def require_may_open(session: Session, user: str) -> None:
+    """Who may open a case: a coordinator of any agency. Asked before the form and on submission."""
+    if not agencies.is_coordinator(session, user):
         raise NotAllowed(
             "Only coordinators may open cases.",
             hint="An admin can make you one with `/agency member add <slug> @you coordinator`.",
         )
+
+
+def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
+    """Every check on a new case; returns the chosen agencies."""
+    check_draft(draft)
+    require_may_open(session, opener)
     if not agencies.is_coordinator(session, draft.lead_user_id):
         raise InvalidInput(
             f"<@{draft.lead_user_id}> is not a coordinator, so cannot lead a case.",

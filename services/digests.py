@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
-from services import updates
+from services import agencies, audit, updates
+from services.errors import NotAllowed
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
 EXTRA_SECTIONS: list[Callable[[Session, list[int]], list[str]]] = []
@@ -130,3 +131,27 @@ def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None
     leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
     prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
     return [(user, prefs.get(user)) for user in leads]
+
+
+def require_reader(session: Session, user: str) -> None:
+    """Who gets digests: coordinators, who lead cases."""
+    if not agencies.is_coordinator(session, user):
+        raise NotAllowed("Digests are for coordinators.", hint="An admin can give you the coordinator role.")
+
+
+def choose(session: Session, user: str, choice: str, at: time | None, *, request_ref: str) -> Preference:
+    """A coordinator's digest: daily, weekly or off, and at what time; audited."""
+    require_reader(session, user)
+    pref = preference(session, user)
+    pref.digest = choice
+    if at is not None:
+        pref.digest_time = at
+    audit.record(
+        session,
+        actor=user,
+        action="digest.chosen",
+        request_ref=request_ref,
+        digest=choice,
+        at=at.strftime("%H:%M") if at is not None else None,
+    )
+    return pref

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot import scheduler
 from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
-from models import Action, Case, FollowUp, Notice, Review
+from models import Action, AuditEvent, Case, FollowUp, Notice, Review
 from services import outbox, reminders
 from tests.conftest import COORD, COORD2, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.fakeslack.server import TOKEN
@@ -343,6 +343,14 @@ def test_digest_choices(slack, fake, database, settings, api, case):
     run(database, api, settings, datetime(2026, 12, 14, 9, 20, tzinfo=UTC))  # Monday after 09:15
     assert len([m for m in fake.dms(COORD) if m["text"] == "Your casehub digest"]) == 1
     slack.command("/digest", "off", user=COORD)
+    with database.reader() as session:  # each choice is accountable
+        chosen = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "digest.chosen").order_by(AuditEvent.id)
+        ).all()
+        assert [(e.actor, e.details) for e in chosen] == [
+            (COORD, {"digest": "weekly", "at": "09:15"}),
+            (COORD, {"digest": "off", "at": None}),
+        ]
     run(database, api, settings, datetime(2026, 12, 21, 9, 20, tzinfo=UTC))
     assert len([m for m in fake.dms(COORD) if m["text"] == "Your casehub digest"]) == 1
     with time_machine.travel(datetime(2026, 12, 21, 20, 0, tzinfo=UTC)):
