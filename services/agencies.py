@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import Agency, AgencyKind, Membership, Role
 from services import audit, sharing_gate
 from services.errors import Conflict, InvalidInput, NotFound
+from services.inputs import echo
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 # Slack user IDs: U (or W, in Enterprise Grid) then capital letters and digits.
@@ -229,7 +230,7 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class RegistryEntry:
-    """One agency of an imported registry, checked in full before anything is stored."""
+    """One agency of an imported registry, read and checked before any of it is stored."""
 
     slug: str
     name: str
@@ -320,7 +321,7 @@ def _members(value: object) -> Iterable[tuple[str, Role]]:
     for user_id, role in value.items():
         if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
             raise InvalidInput(
-                f"`{user_id}` is not a Slack user ID.",
+                f"`{echo(user_id)}` is not a Slack user ID.",
                 hint="A member ID is U or W followed by capital letters and digits, such as "
                 "U0123ABCDE (in Slack: a person's profile → ⋮ → Copy member ID).",
             )
