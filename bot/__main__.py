@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from bot import logs, mail
-from bot.db import Database, UnmigratedDatabase
+from bot.db import Database, DatabaseUnavailable, UnmigratedDatabase, open_database
 from bot.settings import ConfigurationError, Settings, load_settings
 
 
@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         return run(args)
-    except (ConfigurationError, UnmigratedDatabase) as error:
+    except (ConfigurationError, DatabaseUnavailable, UnmigratedDatabase) as error:
         print(error, file=sys.stderr)
         return 2
 
@@ -55,7 +55,7 @@ def _database_only() -> Settings:
 def run(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         settings = _database_only()
-        Database(settings.database_url).migrate()
+        open_database(settings.database_url).migrate()
         print("database is up to date")
         return 0
     if args.command == "agencies":
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         return manage_jobs(args.action, getattr(args, "ids", []))
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
-    Database(settings.database_url).check_migrated()
+    open_database(settings.database_url).check_migrated()
     mail.check_at_start(settings)
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
@@ -83,22 +83,37 @@ def import_agencies(path: Path) -> int:
     from services.errors import CasehubError
 
     settings = _database_only()
-    db = Database(settings.database_url)
+    db = open_database(settings.database_url)
     db.check_migrated()
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        print(f"cannot read {path}: {error}", file=sys.stderr)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        print(f"cannot read {path}: {error.strerror or type(error).__name__}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"cannot read {path}: it is not UTF-8 text", file=sys.stderr)
+        return 2
+    except yaml.MarkedYAMLError as error:
+        # The parser's own account spans several lines, with a snippet of the file.
+        mark = error.problem_mark
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        print(f"{path} is not valid YAML{at}: {error.problem}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as error:
+        print(f"{path} is not valid YAML ({type(error).__name__})", file=sys.stderr)
         return 2
     try:
         with db.session() as session:
-            new_agencies, memberships = agencies.import_registry(
+            summary = agencies.import_registry(
                 session, data, actor="cli", request_ref=f"cli:agencies-import:{path.name}"
             )
     except CasehubError as error:
-        print(f"{path}: {error}", file=sys.stderr)
+        print(f"{path}: {error} Nothing was imported.", file=sys.stderr)
         return 2
-    print(f"imported {path}: {new_agencies} new agencies, {memberships} roles set")
+    print(
+        f"imported {path}: {summary.added} new agencies, {summary.updated} updated, "
+        f"{summary.roles_set} roles set"
+    )
     return 0
 
 
@@ -106,7 +121,7 @@ def manage_jobs(action: str, ids: list[int]) -> int:
     from bot.jobs import JobQueue
 
     settings = _database_only()
-    db = Database(settings.database_url)
+    db = open_database(settings.database_url)
     db.check_migrated()
     queue = JobQueue(db)
     if action == "list":
@@ -174,17 +189,22 @@ def serve_http(settings: Settings, workers: int, threads: int) -> int:
 
 
 def serve_socket(settings: Settings) -> int:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    import signal
+    import threading
 
     from bot.app import assemble, prepare_identifier_check
+    from bot.socket import run_socket_mode
 
     if settings.slack_app_token is None:
         raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
     casehub = assemble(settings, Database(settings.database_url))
     prepare_identifier_check()
     casehub.start()
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
     try:
-        SocketModeHandler(casehub.app, settings.slack_app_token.get_secret_value()).start()
+        run_socket_mode(casehub.app, settings.slack_app_token.get_secret_value(), stop=stop)
     finally:
         casehub.stop()
     return 0

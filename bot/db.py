@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,7 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -28,12 +30,52 @@ class UnmigratedDatabase(Exception):
         )
 
 
+class DatabaseUnavailable(Exception):
+    """The database in DATABASE_URL cannot be used; the message names it without its password."""
+
+
+# The drivers casehub installs; other drivers of the same databases would fail to load.
+DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
+URL_FORMS = "sqlite:///FILE or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
 def normalise_url(url: str) -> str:
     # Plain postgres URLs (as platforms hand them out) mean the psycopg 3 driver here.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def check_url(url: str) -> URL:
+    """The database URL, read and checked before anything connects, or a `ValueError` saying
+    what is wrong. The message never repeats the URL: it may carry a password."""
+    try:
+        parsed = make_url(normalise_url(url))
+    except ArgumentError:
+        raise ValueError(f"it is not a database URL; write {URL_FORMS}") from None
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{backend} is not supported; casehub runs on sqlite or postgresql: {URL_FORMS}")
+    if parsed.drivername not in DRIVERS:
+        raise ValueError(f"casehub has no {parsed.get_driver_name()} driver; write {backend}:// without one")
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ValueError("name the database file, e.g. sqlite:///casehub.db")
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():
+            raise ValueError(f"the folder {folder} of the SQLite file does not exist; create it first")
+        return parsed
+    # An unencoded @ in a password moves the rest of the password into the host name.
+    if parsed.host is not None and "@" in parsed.host:
+        raise ValueError("percent-encode @, :, / and # in the user name and password (@ as %40)")
+    if parsed.port is not None and not 0 < parsed.port <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
+    if not parsed.database:
+        raise ValueError(f"name the database: {URL_FORMS}")
+    return parsed
 
 
 def make_engine(url: str, *, timeout: float | None = None) -> Engine:
@@ -95,6 +137,29 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+@contextmanager
+def _quiet(logger: logging.Logger) -> Iterator[None]:
+    """Alembic announces the dialect at INFO whenever it looks at a database: noise in a check
+    made at every start, and lines around a refusal that should be one."""
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def open_database(url: str) -> Database:
+    """The database in `url`, checked to be reachable, for a command starting up."""
+    try:
+        check_url(url)
+    except ValueError as problem:
+        raise DatabaseUnavailable(f"casehub cannot start: DATABASE_URL is invalid: {problem}") from None
+    database = Database(url)
+    database.check_reachable()
+    return database
+
+
 class Database:
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = normalise_url(url)
@@ -115,17 +180,40 @@ class Database:
             yield session
 
     def migrate(self) -> None:
+        self.check_reachable()
         with self.engine.begin() as connection:
             config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     def check_migrated(self) -> None:
+        self.check_reachable()
         head = ScriptDirectory.from_config(alembic_config(self.url)).get_current_head()
-        with self.engine.connect() as connection:
+        with self.engine.connect() as connection, _quiet(logging.getLogger("alembic.runtime.migration")):
             current = MigrationContext.configure(connection).get_current_revision()
         if current != head:
             raise UnmigratedDatabase(current, head)
+
+    def check_reachable(self) -> None:
+        """Connect once; any way that fails is one line naming DATABASE_URL, not a traceback."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except DBAPIError as error:
+            url = make_url(self.url)
+            said = (str(error.orig).strip().splitlines() or [type(error.orig).__name__])[0]
+            if url.password:
+                # Drivers do not quote passwords, but a mistyped URL can put one where they quote.
+                said = said.replace(str(url.password), "***")
+            advice = (
+                "check that the file can be opened and written"
+                if url.get_backend_name() == "sqlite"
+                else "check the host, port, user, password and database name, and that the server is up"
+            )
+            raise DatabaseUnavailable(
+                f"casehub cannot start: the database in DATABASE_URL "
+                f"({url.render_as_string(hide_password=True)}) cannot be used: {said}; {advice}"
+            ) from None
 
     def is_reachable(self) -> bool:
         try:

@@ -7,15 +7,34 @@ from datetime import time
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.db import check_url
 from models.update import Disclosure
 
 _CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _BASIS_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Slack's token prefixes, to say which kind of token was given where another was expected.
+_TOKEN_KINDS = {
+    "xoxb-": "a bot token (xoxb-…)",
+    "xoxp-": "a user token (xoxp-…)",
+    "xapp-": "an app-level token (xapp-…)",
+    "xoxe": "an expiring token from token rotation (xoxe…)",
+}
+_EXPECTED_TOKENS = {
+    "slack_bot_token": (
+        "xoxb-",
+        "the Bot User OAuth Token (xoxb-…) from the app's OAuth & Permissions page",
+    ),
+    "slack_app_token": (
+        "xapp-",
+        "an app-level token (xapp-…) with connections:write, from the app's Basic Information page",
+    ),
+}
 
 
 class Settings(BaseSettings):
@@ -111,11 +130,44 @@ class Settings(BaseSettings):
     def _slash_terminated(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        check_url(value)
+        return value
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _check_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"{value!r} is not a time zone; use an IANA name such as Europe/London"
+            ) from None
+        return value
+
     @field_validator("smtp_url")
     @classmethod
-    def _mail_scheme(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and urlparse(value.get_secret_value()).scheme not in ("smtp", "smtps"):
-            raise ValueError("use smtp://host:port (STARTTLS) or smtps://host:port (TLS)")
+    def _check_mail_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The messages never repeat the URL: it may carry the mail account's password.
+        if value is None:
+            return value
+        forms = "use smtp://user:password@host:port (STARTTLS) or smtps://… (TLS)"
+        try:
+            url = urlparse(value.get_secret_value())
+        except ValueError:
+            raise ValueError(f"it is not a URL; {forms}") from None
+        if url.scheme not in ("smtp", "smtps"):
+            raise ValueError(f"the scheme must be smtp or smtps; {forms}")
+        if not url.hostname:
+            raise ValueError(f"name the mail server; {forms}")
+        try:
+            port = url.port
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"the port must be a number from 1 to 65535; {forms}")
         return value
 
     @field_validator("smtp_ca_file")
@@ -170,14 +222,40 @@ class ConfigurationError(Exception):
 
 
 def load_settings(**overrides: object) -> Settings:
+    """The settings, every problem with them said in one line.
+
+    Slack's tokens are checked here rather than on the model: a command that needs no Slack
+    passes placeholders for them, and tests build settings with tokens of their own.
+    """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             if error["type"] == "missing":
                 problems.append(f"{name} is not set (put it in the environment or in .env)")
+            elif error["type"] == "value_error":
+                problems.append(f"{name} is invalid: {error['ctx']['error']}")
             else:
                 problems.append(f"{name} is invalid: {error['msg']}")
         raise ConfigurationError("casehub cannot start: " + "; ".join(problems)) from None
+    problems = [
+        problem
+        for field in _EXPECTED_TOKENS
+        if field not in overrides and (problem := token_problem(field, getattr(settings, field)))
+    ]
+    if problems:
+        raise ConfigurationError("casehub cannot start: " + "; ".join(problems))
+    return settings
+
+
+def token_problem(field: str, token: SecretStr | None) -> str | None:
+    """What is wrong with a Slack token, naming its kind and never its value."""
+    prefix, wanted = _EXPECTED_TOKENS[field]
+    if token is None or token.get_secret_value().startswith(prefix):
+        return None
+    value = token.get_secret_value()
+    given = next((kind for start, kind in _TOKEN_KINDS.items() if value.startswith(start)), None)
+    said = f"this is {given}" if given else "this is not a Slack token"
+    return f"{field.upper()} is invalid: {said}; it takes {wanted}"

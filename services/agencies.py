@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -14,8 +13,13 @@ from sqlalchemy.orm import Session
 from models import Agency, AgencyKind, Membership, Role
 from services import audit, sharing_gate
 from services.errors import Conflict, InvalidInput, NotFound
+from services.inputs import echo
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
+# Slack user IDs: U (or W, in Enterprise Grid) then capital letters and digits.
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
+# What an entry of an imported registry may say; anything else is a typo that would be ignored.
+ENTRY_KEYS = ("slug", "name", "kind", "timezone", "members")
 KIND_ALIASES = {kind.value.replace("-", ""): kind for kind in AgencyKind} | {
     "school": AgencyKind.EDUCATION,
     "socialcare": AgencyKind.SOCIAL_CARE,
@@ -69,13 +73,29 @@ def all_agencies(session: Session) -> list[Agency]:
     return list(session.scalars(select(Agency).order_by(Agency.slug)))
 
 
-def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str, request_ref: str) -> Agency:
-    check_slug(slug)
+def check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 120:
         raise InvalidInput("The display name must be 1-120 characters.")
     # An agency's name is shown on every case it takes part in.
     sharing_gate.check({"name": name})
+    return name
+
+
+def check_timezone(timezone: str) -> str:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidInput(
+            f"`{timezone}` is not a time zone.",
+            hint="Use an IANA name such as Europe/London or Europe/Paris.",
+        ) from None
+    return timezone
+
+
+def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str, request_ref: str) -> Agency:
+    check_slug(slug)
+    name = check_name(name)
     if session.scalar(select(Agency.id).where(Agency.slug == slug)) is not None:
         raise Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
     agency = Agency(slug=slug, name=name, kind=kind)
@@ -92,6 +112,30 @@ def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str,
         kind=kind.value,
     )
     return agency
+
+
+def update(
+    session: Session, *, agency: Agency, name: str, kind: AgencyKind, actor: str, request_ref: str
+) -> bool:
+    """Rename an agency or change its kind; False when it already has this name and kind."""
+    name = check_name(name)
+    if (agency.name, agency.kind) == (name, kind):
+        return False
+    previous_name, previous_kind = agency.name, agency.kind
+    agency.name, agency.kind = name, kind
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="agency.updated",
+        request_ref=request_ref,
+        agency=agency,
+        name=name,
+        kind=kind.value,
+        previous_name=previous_name,
+        previous_kind=previous_kind.value,
+    )
+    return True
 
 
 @dataclass(frozen=True)
@@ -149,13 +193,7 @@ def remove_member(
 
 
 def set_timezone(session: Session, *, agency: Agency, timezone: str, actor: str, request_ref: str) -> Agency:
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(
-            f"`{timezone}` is not a time zone.",
-            hint="Use an IANA name such as Europe/London or Europe/Paris.",
-        ) from None
+    check_timezone(timezone)
     previous, agency.timezone = agency.timezone, timezone
     audit.record(
         session,
@@ -183,36 +221,44 @@ def is_coordinator(session: Session, user_id: str) -> bool:
     return any(m.role is Role.COORDINATOR for m in memberships_of(session, user_id))
 
 
-def import_registry(
-    session: Session, data: dict[str, Any], *, actor: str, request_ref: str
-) -> tuple[int, int]:
-    """Create or update agencies and members from a parsed YAML document; safe to repeat."""
+@dataclass(frozen=True)
+class ImportSummary:
+    added: int
+    updated: int
+    roles_set: int
+
+
+@dataclass(frozen=True)
+class RegistryEntry:
+    """One agency of an imported registry, read and checked before any of it is stored."""
+
+    slug: str
+    name: str
+    kind: AgencyKind | None
+    timezone: str | None
+    members: dict[str, Role]
+
+
+def import_registry(session: Session, data: object, *, actor: str, request_ref: str) -> ImportSummary:
+    """Create agencies, update the name, kind and time zone of those that exist, and set the
+    roles of the members listed, from a parsed YAML document; safe to repeat. Refused as a
+    whole on the first mistake (the caller's transaction then stores nothing)."""
     entries = data.get("agencies") if isinstance(data, dict) else None
     if not isinstance(entries, list):
         raise InvalidInput("The file must have a top-level `agencies:` list.")
-    agencies_changed = members_changed = 0
-    for index, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict) or "slug" not in entry or "name" not in entry:
-            raise InvalidInput(f"Entry {index} needs at least `slug` and `name`.")
-        slug = check_slug(str(entry["slug"]))
-        kind = parse_kind(str(entry.get("kind", "other")))
-        agency = session.scalar(select(Agency).where(Agency.slug == slug))
-        if agency is None:
-            try:
-                agency = add(
-                    session,
-                    slug=slug,
-                    name=str(entry["name"]),
-                    kind=kind,
-                    actor=actor,
-                    request_ref=request_ref,
-                )
-            except sharing_gate.IdentifierFound as found:
-                raise InvalidInput(f"Entry {index} (`{slug}`): {found.message}", hint=found.hint) from None
-            agencies_changed += 1
-        if entry.get("timezone"):
-            agency.timezone = str(entry["timezone"])
-        for user_id, role in _members(entry.get("members", {}), index):
+    added = updated = roles_set = 0
+    for index, value in enumerate(entries, start=1):
+        entry = _registry_entry(value, index)
+        agency = session.scalar(select(Agency).where(Agency.slug == entry.slug))
+        try:
+            if agency is None:
+                agency = _import_new(session, entry, actor=actor, request_ref=request_ref)
+                added += 1
+            elif _import_changes(session, agency, entry, actor=actor, request_ref=request_ref):
+                updated += 1
+        except sharing_gate.IdentifierFound as found:
+            raise InvalidInput(f"Entry {index} (`{entry.slug}`): {found.message}", hint=found.hint) from None
+        for user_id, role in entry.members.items():
             current = membership_of(session, agency, user_id)
             if current is None or current.role is not role:
                 set_member(
@@ -223,12 +269,60 @@ def import_registry(
                     actor=actor,
                     request_ref=request_ref,
                 )
-                members_changed += 1
-    return agencies_changed, members_changed
+                roles_set += 1
+    return ImportSummary(added, updated, roles_set)
 
 
-def _members(value: object, index: int) -> Iterable[tuple[str, Role]]:
+def _import_new(session: Session, entry: RegistryEntry, *, actor: str, request_ref: str) -> Agency:
+    kind = entry.kind or AgencyKind.OTHER
+    agency = add(session, slug=entry.slug, name=entry.name, kind=kind, actor=actor, request_ref=request_ref)
+    if entry.timezone is not None:
+        set_timezone(session, agency=agency, timezone=entry.timezone, actor=actor, request_ref=request_ref)
+    return agency
+
+
+def _import_changes(
+    session: Session, agency: Agency, entry: RegistryEntry, *, actor: str, request_ref: str
+) -> bool:
+    """Whether the entry changed the agency: what an entry leaves out stays as it is."""
+    kind = entry.kind or agency.kind
+    changed = update(session, agency=agency, name=entry.name, kind=kind, actor=actor, request_ref=request_ref)
+    if entry.timezone is not None and entry.timezone != agency.timezone:
+        set_timezone(session, agency=agency, timezone=entry.timezone, actor=actor, request_ref=request_ref)
+        changed = True
+    return changed
+
+
+def _registry_entry(value: object, index: int) -> RegistryEntry:
+    if not isinstance(value, dict) or "slug" not in value or "name" not in value:
+        raise InvalidInput(f"Entry {index} needs at least `slug` and `name`.")
+    slug = check_slug(str(value["slug"]))
+    where = f"Entry {index} (`{slug}`)"
+    unknown = [str(key) for key in value if key not in ENTRY_KEYS]
+    if unknown:
+        raise InvalidInput(
+            f"{where}: `{unknown[0]}` is not a key of an agency entry.",
+            hint="An entry has " + ", ".join(f"`{key}`" for key in ENTRY_KEYS) + ".",
+        )
+    try:
+        kind = parse_kind(str(value["kind"])) if value.get("kind") is not None else None
+        timezone = check_timezone(str(value["timezone"])) if value.get("timezone") else None
+        members = dict(_members(value.get("members")))
+    except InvalidInput as error:
+        raise InvalidInput(f"{where}: {error.message}", hint=error.hint) from None
+    return RegistryEntry(slug, str(value["name"]), kind, timezone, members)
+
+
+def _members(value: object) -> Iterable[tuple[str, Role]]:
+    if value is None:
+        return
     if not isinstance(value, dict):
-        raise InvalidInput(f"Entry {index}: `members` maps Slack user IDs to roles.")
+        raise InvalidInput("`members` maps Slack user IDs to roles.")
     for user_id, role in value.items():
-        yield str(user_id), parse_role(str(role))
+        if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+            raise InvalidInput(
+                f"`{echo(user_id)}` is not a Slack user ID.",
+                hint="A member ID is U or W followed by capital letters and digits, such as "
+                "U0123ABCDE (in Slack: a person's profile → ⋮ → Copy member ID).",
+            )
+        yield user_id, parse_role(str(role))

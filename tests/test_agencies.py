@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from models import Agency, AgencyKind, AuditEvent, Membership, Role
 from services import agencies
+from services.errors import InvalidInput
 from tests.conftest import ADMIN, COORD, HOUSING, OUTSIDER, POLICE
 from tests.helpers import open_case
 
@@ -102,16 +104,21 @@ def test_import_is_repeatable(database):
                 "slug": "police",
                 "name": "County Police",
                 "kind": "police",
-                "members": {"U1": "member", "U2": "coordinator"},
+                "members": {"U111": "member", "U222": "coordinator"},
             },
             {"slug": "school", "name": "Academy", "kind": "school"},
         ]
     }
     with database.session() as session:
-        assert agencies.import_registry(session, data, actor="cli", request_ref="t") == (2, 2)
-    data["agencies"][0]["members"]["U1"] = "observer"
+        first = agencies.import_registry(session, data, actor="cli", request_ref="t")
+        assert first == agencies.ImportSummary(added=2, updated=0, roles_set=2)
     with database.session() as session:
-        assert agencies.import_registry(session, data, actor="cli", request_ref="t") == (0, 1)
+        again = agencies.import_registry(session, data, actor="cli", request_ref="t")
+        assert again == agencies.ImportSummary(added=0, updated=0, roles_set=0)
+    data["agencies"][0]["members"]["U111"] = "observer"
+    with database.session() as session:
+        changed = agencies.import_registry(session, data, actor="cli", request_ref="t")
+        assert changed == agencies.ImportSummary(added=0, updated=0, roles_set=1)
 
 
 def test_import_command_line(database, tmp_path):
@@ -139,6 +146,152 @@ def test_import_command_line(database, tmp_path):
         timeout=60,
     )
     assert result.returncode == 2 and "not a valid agency slug" in result.stderr
+
+
+def run_import(registry_file: Path, database, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "agencies", "import", str(registry_file)],
+        capture_output=True,
+        text=True,
+        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin"},
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+TWO_AGENCIES = """
+agencies:
+  - slug: hub
+    name: Safeguarding Hub
+    kind: local-authority
+    timezone: Europe/London
+    members:
+      U0HUB01: coordinator
+  - slug: mentors
+    name: Youth Mentoring Project
+    kind: ngo
+    members:
+      W0MENT1: member
+"""
+
+
+def test_import_again_updates_names_kinds_and_zones(database, tmp_path):
+    registry_file = tmp_path / "agencies.yaml"
+    registry_file.write_text(TWO_AGENCIES)
+    first = run_import(registry_file, database, tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "2 new agencies, 0 updated, 2 roles set" in first.stdout
+    registry_file.write_text(
+        TWO_AGENCIES.replace("Youth Mentoring Project", "Mentoring Partnership")
+        .replace("kind: ngo", "kind: youth-work")
+        .replace("Europe/London", "Europe/Paris")
+    )
+    again = run_import(registry_file, database, tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "0 new agencies, 2 updated, 0 roles set" in again.stdout
+    with database.reader() as session:
+        mentors, hub = agencies.get(session, "mentors"), agencies.get(session, "hub")
+        assert (mentors.name, mentors.kind) == ("Mentoring Partnership", AgencyKind.YOUTH_WORK)
+        assert (hub.name, hub.timezone) == ("Safeguarding Hub", "Europe/Paris")
+        changes = session.scalars(
+            select(AuditEvent).where(AuditEvent.action.in_(["agency.updated", "agency.timezone"]))
+        ).all()
+        trail = {(event.action, event.agency_id): event.details for event in changes}
+    assert trail[("agency.updated", mentors.id)] == {
+        "name": "Mentoring Partnership",
+        "kind": "youth-work",
+        "previous_name": "Youth Mentoring Project",
+        "previous_kind": "ngo",
+    }
+    assert trail[("agency.timezone", hub.id)] == {"timezone": "Europe/Paris", "previous": "Europe/London"}
+
+
+def test_an_entry_that_leaves_the_kind_out_keeps_it(database, registry):
+    data = {"agencies": [{"slug": "police", "name": "County Police Prevent Team"}]}
+    with database.session() as session:
+        summary = agencies.import_registry(session, data, actor="cli", request_ref="t")
+    assert summary == agencies.ImportSummary(added=0, updated=1, roles_set=0)
+    with database.reader() as session:
+        police = agencies.get(session, "police")
+        assert (police.name, police.kind) == ("County Police Prevent Team", AgencyKind.POLICE)
+
+
+@pytest.mark.parametrize(
+    ("members", "timezone", "said"),
+    [
+        ({"u0abc12": "member"}, None, "`u0abc12` is not a Slack user ID"),
+        ({12345: "member"}, None, "`12345` is not a Slack user ID"),
+        ({"C0CHANNEL": "member"}, None, "`C0CHANNEL` is not a Slack user ID"),
+        ({"<@U0ABC12>": "member"}, None, "`<@U0ABC12>` is not a Slack user ID"),
+        ({"U0ABC12": "boss"}, None, "`boss` is not a role"),
+        ({}, "Mars/Olympus_Mons", "`Mars/Olympus_Mons` is not a time zone"),
+        ({}, "Europe", "`Europe` is not a time zone"),
+    ],
+)
+def test_a_bad_entry_refuses_the_whole_import(members, timezone, said, database, registry):
+    bad = {"slug": "mentors", "name": "Youth Mentoring Project", "members": members}
+    if timezone:
+        bad["timezone"] = timezone
+    data = {
+        "agencies": [
+            {"slug": "police", "name": "Renamed Police", "kind": "other"},
+            {"slug": "youth", "name": "Youth Service", "members": {"U0YOUTH": "member"}},
+            bad,
+        ]
+    }
+    with pytest.raises(InvalidInput) as refused, database.session() as session:
+        agencies.import_registry(session, data, actor="cli", request_ref="t")
+    assert str(refused.value).startswith(f"Entry 3 (`mentors`): {said}")
+    with database.reader() as session:
+        assert {a.slug for a in agencies.all_agencies(session)} == {
+            "hub",
+            "police",
+            "school",
+            "health",
+            "housing",
+        }
+        assert agencies.get(session, "police").name == "County Police"
+        assert session.scalars(select(Membership).where(Membership.user_id == "U0YOUTH")).all() == []
+
+
+def test_a_misspelt_key_is_refused(database):
+    data = {"agencies": [{"slug": "hub", "name": "Hub", "tz": "Europe/Paris"}]}
+    refusal = r"Entry 1 \(`hub`\): `tz` is not a key of an agency entry"
+    with pytest.raises(InvalidInput, match=refusal), database.session() as session:
+        agencies.import_registry(session, data, actor="cli", request_ref="t")
+    with database.reader() as session:
+        assert agencies.all_agencies(session) == []
+
+
+@pytest.mark.parametrize(
+    ("mistake", "said"),
+    [
+        (
+            ("U0HUB01: coordinator", "u0hub01: coordinator"),
+            "Entry 1 (`hub`): `u0hub01` is not a Slack user ID",
+        ),
+        (("Europe/London", "Europe/Londres"), "Entry 1 (`hub`): `Europe/Londres` is not a time zone"),
+    ],
+    ids=["member", "zone"],
+)
+def test_the_import_command_refuses_in_one_line_and_imports_nothing(mistake, said, database, tmp_path):
+    registry_file = tmp_path / "agencies.yaml"
+    registry_file.write_text(TWO_AGENCIES.replace(*mistake))
+    result = run_import(registry_file, database, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert said in line and "Nothing was imported." in line
+    with database.reader() as session:
+        assert agencies.all_agencies(session) == []
+
+
+def test_the_import_command_explains_a_yaml_mistake_in_one_line(database, tmp_path):
+    registry_file = tmp_path / "agencies.yaml"
+    registry_file.write_text("agencies:\n  - slug: hub\n   name: [Hub\n")
+    result = run_import(registry_file, database, tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    [line] = result.stderr.splitlines()
+    assert "is not valid YAML at line" in line
 
 
 def test_agency_time_zone(slack, database, registry):
