@@ -115,7 +115,15 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
 
         return engine
     if timeout is None:
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
+        # A host that drops packets would otherwise hold a connection attempt for minutes.
+        return create_engine(
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            hide_parameters=True,
+            connect_args={"connect_timeout": 10},
+        )
     return create_engine(
         url,
         pool_size=10,

@@ -10,7 +10,7 @@ import pytest
 from slack_sdk import WebClient
 from sqlalchemy import select, text
 
-from bot.__main__ import main
+from bot.__main__ import manage_jobs
 from bot.app import NOT_SAVED
 from bot.jobs import NORMAL, URGENT, JobQueue
 from flows import notify
@@ -277,15 +277,15 @@ def test_a_job_that_fails_unexpectedly_is_parked_and_the_admins_are_told(
     assert f"job {job.id}" in told and "Family engaged" not in told
 
     monkeypatch.setenv("DATABASE_URL", database.url)
-    assert main(["jobs", "list"]) == 0
+    assert manage_jobs("list", []) == 0
     listed = capsys.readouterr().out
     assert f"job {job.id}: handle_update from {POLICE}" in listed and "Family engaged" not in listed
     monkeypatch.setattr(updates, "file", real)  # the bug is fixed
-    assert main(["jobs", "retry", str(job.id)]) == 0
+    assert manage_jobs("retry", [job.id]) == 0
     assert slack.work.wait_idle(10)
     with database.reader() as session:
         assert [u.observed for u in session.scalars(select(Update))] == ["Family engaged well"]
-    assert main(["jobs", "drop", str(job.id)]) == 1  # done now, not parked: nothing to drop
+    assert manage_jobs("drop", [job.id]) == 1  # done now, not parked: nothing to drop
 
 
 def test_answers_do_not_wait_for_a_slack_that_hangs_or_fails(slack, database, fake, registry):
