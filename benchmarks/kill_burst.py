@@ -83,7 +83,9 @@ class Tally:
 def deliver(url: str, body: bytes, note: int, tally: Tally) -> None:
     while True:
         try:
-            status, answer = post(url, body)
+            # A restarted gunicorn listens before its worker has loaded casehub: a note sent then
+            # waits in the listening socket's queue until it has.
+            status, answer = post(url, body, timeout=120)
         except urllib.error.URLError as error:
             if isinstance(error.reason, ConnectionRefusedError):  # nothing listening: not received
                 with tally.lock:
