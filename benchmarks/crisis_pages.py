@@ -2,9 +2,11 @@
 
     python -m benchmarks.crisis_pages [--runs 10] [--database-url URL]
 
-Serves casehub over HTTP on loopback (threads, as the tests do) against the fake Slack,
-sends a signed `/crisis` in a case channel with 12 participating agencies, and measures
-the time until every agency's on-call person and the lead coordinator has the page.
+Serves casehub over HTTP on loopback as the tests do (a threaded server, with the job queue's
+worker threads in the same process) against the fake Slack, sends a signed `/crisis` in a
+case channel with 12 participating agencies, and measures the time until every agency's
+on-call person and the lead coordinator has the page. With `--database-url` the agencies
+and cases are added to that database under names of their own.
 """
 
 from __future__ import annotations
@@ -50,7 +52,6 @@ def main() -> int:
             slack_signing_secret=SECRET,
             database_url=url,
             slack_api_url=fake.api_url,
-            work_processes=0,
             casehub_admins=["UADMIN"],
         )
         client = WebClient(token=TOKEN, base_url=fake.api_url)
@@ -87,7 +88,7 @@ def main() -> int:
                 )
                 slugs.append(agency.slug)
         app = serve(settings, db)
-        driver = SlackDriver(app.url, SECRET, fake, app.executor)
+        driver = SlackDriver(app.url, SECRET, fake, app)
         timings = []
         for run in range(args.runs):
             with db.session() as session:
@@ -126,7 +127,7 @@ def main() -> int:
             timings.append(time.perf_counter() - started)
             driver.settle()
             driver.command("/crisis", "resolve Benchmark over", user="ULEAD", channel=result.channel_id)
-        app.server.shutdown()
+        app.stop()
         print(f"database: {db.engine.dialect.name}; a case with {AGENCIES} agencies; {args.runs} runs")
         print(
             f"/crisis to the last of {AGENCIES + 1} pages: "
