@@ -9,10 +9,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Agency, AgencyKind, Membership, Role
-from services import audit, sharing_gate
+from services import audit, locks, sharing_gate
 from services.errors import Conflict, InvalidInput, NotFound
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -76,11 +77,15 @@ def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str,
         raise InvalidInput("The display name must be 1-120 characters.")
     # An agency's name is shown on every case it takes part in.
     sharing_gate.check({"name": name})
+    taken = Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
     if session.scalar(select(Agency.id).where(Agency.slug == slug)) is not None:
-        raise Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
+        raise taken
     agency = Agency(slug=slug, name=name, kind=kind)
-    session.add(agency)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(agency)
+    except IntegrityError:  # registered by someone else at the same moment
+        raise taken from None
     audit.record(
         session,
         actor=actor,
@@ -105,6 +110,7 @@ class MembershipChange:
 def set_member(
     session: Session, *, agency: Agency, user_id: str, role: Role, actor: str, request_ref: str
 ) -> MembershipChange:
+    locks.hold(session, agency)  # the same person added twice at once: the second is told so
     membership = membership_of(session, agency, user_id)
     previous = membership.role if membership else None
     if previous is role:
@@ -130,6 +136,7 @@ def set_member(
 def remove_member(
     session: Session, *, agency: Agency, user_id: str, actor: str, request_ref: str
 ) -> MembershipChange:
+    locks.hold(session, agency)
     membership = membership_of(session, agency, user_id)
     if membership is None:
         raise NotFound(f"<@{user_id}> is not in `{agency.slug}`.")
@@ -156,6 +163,7 @@ def set_timezone(session: Session, *, agency: Agency, timezone: str, actor: str,
             f"`{timezone}` is not a time zone.",
             hint="Use an IANA name such as Europe/London or Europe/Paris.",
         ) from None
+    locks.hold(session, agency)
     previous, agency.timezone = agency.timezone, timezone
     audit.record(
         session,
@@ -209,7 +217,10 @@ def import_registry(
                 )
             except sharing_gate.IdentifierFound as found:
                 raise InvalidInput(f"Entry {index} (`{slug}`): {found.message}", hint=found.hint) from None
-            agencies_changed += 1
+            except Conflict:  # another import registered it at the same moment
+                agency = get(session, slug)
+            else:
+                agencies_changed += 1
         if entry.get("timezone"):
             agency.timezone = str(entry["timezone"])
         for user_id, role in _members(entry.get("members", {}), index):
