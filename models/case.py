@@ -86,6 +86,8 @@ class Case(Base):
     review_reminder_at: Mapped[datetime | None] = mapped_column(index=True)
     closing_ts: Mapped[str | None] = mapped_column(String(32))
     channel_archived: Mapped[bool] = mapped_column(default=False)
+    # The last number given to an action of the case, taken under the case's row lock.
+    actions_numbered: Mapped[int] = mapped_column(default=0, server_default="0")
 
     participations: Mapped[list[CaseAgency]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseAgency.id"

@@ -8,7 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from blocks.kit import escape
@@ -24,7 +24,7 @@ from models import (
     Role,
     utcnow,
 )
-from services import audit, cases, inputs, reminders, sharing_gate, timeline
+from services import audit, cases, inputs, locks, reminders, sharing_gate, timeline
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 TEXT_MAX = 500
@@ -164,11 +164,17 @@ def require_case_worker(session: Session, case: Case, user: str) -> None:
 def add(
     session: Session, *, case: Case, draft: ActionDraft, actor: str, created_via: str, request_ref: str
 ) -> tuple[Action, bool]:
+    """Store a new action under the case's next number; returns (action, created).
+
+    The same delivery again (the same `created_via`), even at the same moment, finds the first.
+    """
+    locks.hold(session, case)
     existing = session.scalar(select(Action).where(Action.created_via == created_via))
     if existing is not None:
         return existing, False
     agency = check_new(session, case, draft, actor)
-    number = (session.scalar(select(func.max(Action.number)).where(Action.case_id == case.id)) or 0) + 1
+    case.actions_numbered += 1
+    number = case.actions_numbered
     action = Action(
         case_id=case.id,
         number=number,
@@ -268,6 +274,7 @@ def require_may_update(session: Session, case: Case, action: Action, actor: str,
 
 
 def complete(session: Session, *, case: Case, action: Action, actor: str, request_ref: str) -> None:
+    locks.hold(session, case)  # two people pressing Done at once: the second finds it done
     require_may_update(session, case, action, actor, "complete")
     action.status, action.done_at, action.done_by = ActionStatus.DONE, utcnow(), actor
     reminders.plan_action(action)
@@ -310,6 +317,7 @@ def extend(
     request_ref: str,
     confirmed: Collection[str] = (),
 ) -> None:
+    locks.hold(session, case)
     check_extend(session, case=case, action=action, due=due, reason=reason, actor=actor, confirmed=confirmed)
     sharing_gate.admit(
         session, {"reason": reason}, confirmed, actor=actor, request_ref=request_ref, case=case
@@ -353,6 +361,7 @@ def reassign(
     actor: str,
     request_ref: str,
 ) -> None:
+    locks.hold(session, case)
     agency = check_reassign(
         session, case=case, action=action, agency_slug=agency_slug, owner=owner, actor=actor
     )

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Agency, AgencyKind, Membership, Role
-from services import audit, sharing_gate
+from services import audit, locks, sharing_gate
 from services.errors import Conflict, InvalidInput, NotFound
 from services.inputs import echo
 
@@ -96,11 +97,15 @@ def check_timezone(timezone: str) -> str:
 def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str, request_ref: str) -> Agency:
     check_slug(slug)
     name = check_name(name)
+    taken = Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
     if session.scalar(select(Agency.id).where(Agency.slug == slug)) is not None:
-        raise Conflict(f"Agency `{slug}` exists already.", hint="`/agency list` shows the registry.")
+        raise taken
     agency = Agency(slug=slug, name=name, kind=kind)
-    session.add(agency)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(agency)
+    except IntegrityError:  # registered by someone else at the same moment
+        raise taken from None
     audit.record(
         session,
         actor=actor,
@@ -149,6 +154,7 @@ class MembershipChange:
 def set_member(
     session: Session, *, agency: Agency, user_id: str, role: Role, actor: str, request_ref: str
 ) -> MembershipChange:
+    locks.hold(session, agency)  # the same person added twice at once: the second is told so
     membership = membership_of(session, agency, user_id)
     previous = membership.role if membership else None
     if previous is role:
@@ -174,6 +180,7 @@ def set_member(
 def remove_member(
     session: Session, *, agency: Agency, user_id: str, actor: str, request_ref: str
 ) -> MembershipChange:
+    locks.hold(session, agency)
     membership = membership_of(session, agency, user_id)
     if membership is None:
         raise NotFound(f"<@{user_id}> is not in `{agency.slug}`.")
@@ -194,6 +201,7 @@ def remove_member(
 
 def set_timezone(session: Session, *, agency: Agency, timezone: str, actor: str, request_ref: str) -> Agency:
     check_timezone(timezone)
+    locks.hold(session, agency)
     previous, agency.timezone = agency.timezone, timezone
     audit.record(
         session,
@@ -275,7 +283,14 @@ def import_registry(session: Session, data: object, *, actor: str, request_ref: 
 
 def _import_new(session: Session, entry: RegistryEntry, *, actor: str, request_ref: str) -> Agency:
     kind = entry.kind or AgencyKind.OTHER
-    agency = add(session, slug=entry.slug, name=entry.name, kind=kind, actor=actor, request_ref=request_ref)
+    try:
+        agency = add(
+            session, slug=entry.slug, name=entry.name, kind=kind, actor=actor, request_ref=request_ref
+        )
+    except Conflict:  # another import registered it at the same moment: this one updates it
+        agency = get(session, entry.slug)
+        _import_changes(session, agency, entry, actor=actor, request_ref=request_ref)
+        return agency
     if entry.timezone is not None:
         set_timezone(session, agency=agency, timezone=entry.timezone, actor=actor, request_ref=request_ref)
     return agency

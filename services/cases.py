@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, utcnow
-from services import agencies, audit, inputs, sharing, sharing_gate
+from services import agencies, audit, inputs, locks, sharing, sharing_gate
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 from services.identifiers import Finding
 
@@ -315,6 +315,7 @@ def require_open(case: Case) -> None:
 
 
 def move_stage(session: Session, *, case: Case, to: Stage, actor: str, request_ref: str) -> Stage:
+    locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "move the case's stage")
     allowed = TRANSITIONS[case.stage]
@@ -364,6 +365,7 @@ def record_consent(
     session: Session, *, case: Case, consent: Consent, on: date, actor: str, request_ref: str
 ) -> bool:
     """Record consent; returns True when a withdrawal moved the case back to panel decision."""
+    locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "record consent")
     today = date.today()
@@ -405,6 +407,7 @@ def add_agency(
     session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str, basis: str
 ) -> int:
     """Add an agency; returns how many earlier updates it now sees (recorded as disclosed)."""
+    locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "change which agencies take part")
     if agency in case.agencies:
@@ -425,6 +428,7 @@ def add_agency(
 
 
 def remove_agency(session: Session, *, case: Case, agency: Agency, actor: str, request_ref: str) -> None:
+    locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "change which agencies take part")
     participation = next((p for p in case.active_participations if p.agency_id == agency.id), None)
@@ -465,6 +469,7 @@ def close(
     request_ref: str,
     confirmed: Collection[str] = (),
 ) -> None:
+    locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "close the case")
     overridden = check_closing(outcome, lessons, confirmed)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Agency, Case, Crisis, Page, Update
-from services import audit, cases, digests, oncall, sharing_gate, timeline
+from services import audit, cases, digests, locks, oncall, sharing_gate, timeline
 from services.errors import CasehubError, Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import Due, Rules, plan_review
 from services.worktime import at_local, local_date
@@ -80,6 +80,9 @@ def raise_crisis(
     rules: CrisisRules,
     confirmed: Collection[str] = (),
 ) -> tuple[Crisis, bool]:
+    """Raise a crisis and make its pages; returns (crisis, created). Two people raising one at
+    the same moment raise one: the second is told it is open. The same delivery again finds it."""
+    locks.hold(session, case)
     existing = session.scalar(select(Crisis).where(Crisis.raised_via == raised_via))
     if existing is not None:
         return existing, False
@@ -146,6 +149,9 @@ def pages(session: Session, crisis: Crisis) -> list[Page]:
 
 def acknowledge(session: Session, *, page: Page, user: str, now: datetime, request_ref: str) -> Crisis:
     crisis = session.get_one(Crisis, page.crisis_id)
+    case = session.get_one(Case, crisis.case_id)
+    # A crisis's acknowledgements and its resolution take turns: each sees what the last did.
+    locks.hold(session, case)
     if page.user_id != user:
         raise NotAllowed(
             f"This page is for <@{page.user_id}>; only they can acknowledge it.",
@@ -167,7 +173,6 @@ def acknowledge(session: Session, *, page: Page, user: str, now: datetime, reque
     ):
         other.escalate_at = None
     page.escalate_at = None
-    case = session.get_one(Case, crisis.case_id)
     audit.record(
         session,
         actor=user,
@@ -257,7 +262,15 @@ def escalate_due(
 def handovers_due(session: Session, now: datetime) -> list[tuple[Crisis, Case, str]]:
     """Crises raised out of hours whose hand-over to the day is due: (crisis, case, summary text)."""
     out = []
-    for crisis in session.scalars(select(Crisis).where(Crisis.handover_at <= now).limit(200)):
+    # Two sweeps at once (a standby taking over) hand each crisis over once, and neither waits
+    # for a crisis being resolved: it is handed over by the next sweep.
+    due = (
+        select(Crisis)
+        .where(Crisis.handover_at <= now)
+        .limit(200)
+        .with_for_update(skip_locked=True, key_share=True)
+    )
+    for crisis in session.scalars(due):
         crisis.handover_at = None
         case = session.get_one(Case, crisis.case_id)
         lines = []
@@ -299,6 +312,7 @@ def resolve(
     rules: CrisisRules,
     request_ref: str,
 ) -> tuple[Crisis, datetime | None]:
+    locks.hold(session, case)
     crisis = open_crisis(session, case)
     if crisis is None:
         raise NotFound(

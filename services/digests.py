@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
@@ -42,10 +43,17 @@ class Digest:
 
 
 def preference(session: Session, user: str) -> Preference:
+    """A person's preference, made the first time it is needed (and once, when two need it
+    at the same moment: the person choosing a digest, the sweep learning their time zone)."""
     pref = session.get(Preference, user)
-    if pref is None:
-        pref = Preference(user_id=user)
-        session.add(pref)
+    if pref is not None:
+        return pref
+    try:
+        with session.begin_nested():
+            pref = Preference(user_id=user)
+            session.add(pref)
+    except IntegrityError:
+        pref = session.get_one(Preference, user)
     return pref
 
 

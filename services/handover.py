@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Action, ActionEvent, ActionStatus, Agency, Case, Role, Stage
-from services import agencies, audit, cases, reminders, sharing
+from services import agencies, audit, cases, locks, reminders, sharing
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 _RANK = {Role.OBSERVER: 0, Role.MEMBER: 1, Role.COORDINATOR: 2}
@@ -65,6 +65,21 @@ def hand_over(
     require_may_hand_over(session, agency, actor, is_admin=is_admin)
     if predecessor == successor:
         raise InvalidInput("Someone cannot hand over to themselves.")
+    # A change within a case locks the case before it touches the case's actions; so does a
+    # hand-over, in the cases whose lead or actions it changes, or each could wait for the other.
+    changing = session.scalars(
+        select(Case).where(
+            ((Case.lead_user_id == predecessor) & (Case.stage != Stage.CLOSED))
+            | Case.id.in_(
+                select(Action.case_id).where(
+                    Action.owner == predecessor,
+                    Action.agency_id == agency.id,
+                    Action.status == ActionStatus.OPEN,
+                )
+            )
+        )
+    ).all()
+    locks.hold(session, agency, *changing)
     current = agencies.membership_of(session, agency, predecessor)
     if current is None:
         raise NotFound(f"<@{predecessor}> is not in `{agency.slug}`.")

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Agency, EscalationChain, Membership, OnCallOverride, OnCallRota, Role, utcnow
-from services import agencies, audit, inputs
+from services import agencies, audit, inputs, locks
 from services.errors import InvalidInput, NotAllowed
 from services.worktime import at_local, zone
 
@@ -92,6 +92,7 @@ def set_rota(
     first = today - timedelta(days=(today.weekday() - weekday) % 7)
     if at_local(first, at, tz) > utcnow():
         first -= timedelta(days=7)
+    locks.hold(session, agency)  # two rotas set at once: the second replaces the first
     rota = session.get(OnCallRota, agency.id) or OnCallRota(agency_id=agency.id)
     rota.users, rota.weekday, rota.at, rota.starts_on = users, weekday, at, first
     rota.created_by, rota.updated_at = actor, utcnow()
@@ -115,6 +116,7 @@ def set_chain(
     require_may_change(session, agency, actor, is_admin=is_admin)
     if not users:
         raise InvalidInput("Name at least one person.")
+    locks.hold(session, agency)
     chain = session.get(EscalationChain, agency.id) or EscalationChain(agency_id=agency.id)
     chain.users, chain.updated_by, chain.updated_at = users, actor, utcnow()
     session.add(chain)

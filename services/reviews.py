@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from blocks.kit import escape
 from models import Case, FollowUp, Review, Risk, utcnow
-from services import actions, audit, cases, inputs, sharing_gate, timeline
+from services import actions, audit, cases, inputs, locks, sharing_gate, timeline
 from services.errors import InvalidInput
 from services.identifiers import Finding
 from services.reminders import Rules, plan_review
@@ -64,6 +64,7 @@ def set_cadence(
     request_ref: str,
 ) -> datetime:
     tz = rules.default_tz
+    locks.hold(session, case)
     cases.require_open(case)
     cases.require_lead(case, actor, "change the review cadence")
     cases.check_review_weeks(weeks)
@@ -91,6 +92,7 @@ def set_next(
     session: Session, *, case: Case, day: date, at: time | None, rules: Rules, actor: str, request_ref: str
 ) -> datetime:
     tz = rules.default_tz
+    locks.hold(session, case)
     cases.require_open(case)
     cases.require_lead(case, actor, "set the next review")
     moment = at_local(day, at or case.review_time or DEFAULT_TIME, tz)
@@ -205,7 +207,11 @@ def record(
     recorded_via: str,
     request_ref: str,
 ) -> tuple[Review, bool, list[int]]:
+    """Store a review, the case's new risk and next review, and the actions agreed; returns
+    (review, created, the actions' ids). The same delivery again, even at the same moment,
+    finds the first."""
     tz = rules.default_tz
+    locks.hold(session, case)
     existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
     if existing is not None:
         return existing, False, []
@@ -280,6 +286,7 @@ def record_follow_up(
     session: Session, *, case: Case, held_on: date, note: str, actor: str, request_ref: str
 ) -> FollowUp:
     """Mark the earliest follow-up review still to hold as held (the case is closed by then)."""
+    locks.hold(session, case)  # two at once mark two follow-ups, not the same one twice
     cases.require_lead(case, actor, "record follow-up reviews")
     today = date.today()
     if held_on > today:

@@ -21,7 +21,7 @@ from models import (
     UpdateRevision,
     utcnow,
 )
-from services import audit, cases, inputs, sharing, sharing_gate
+from services import audit, cases, inputs, locks, sharing, sharing_gate
 from services.errors import InvalidInput, NotAllowed, NotFound
 
 LIMITS = {"observed": 3000, "protective_factors": 1500, "concerns": 1500, "asks": 1500}
@@ -113,7 +113,11 @@ def file(
     request_ref: str,
     basis: str,
 ) -> tuple[Update, bool]:
-    """Store an update and log with whom it is shared; returns (update, created)."""
+    """Store an update and log with whom it is shared; returns (update, created).
+
+    The same delivery again (the same `filed_via`), even at the same moment, finds the first.
+    """
+    locks.hold(session, case)
     existing = session.scalar(select(Update).where(Update.filed_via == filed_via))
     if existing is not None:
         return existing, False
@@ -213,6 +217,8 @@ def correct(
     Restricting it here takes it back from partners' view: its channel message becomes the
     restricted notice (flows/update_posting.refresh).
     """
+    # Corrections take turns, so that each keeps as the earlier version what the last one saved.
+    locks.hold(session, case)
     require_may_correct(session, case, update, editor, window_minutes)
     check_draft(draft)
     session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update)))
