@@ -15,9 +15,12 @@ once; the idempotency keys of the services (each change records the Slack reques
 it) make its effect happen once.
 
 Why a table rather than a queue library: the embedded setup has SQLite and nothing else to
-run, the production one PostgreSQL; a table in the same database serves both, commits with
-the same guarantees as the record itself, and needs no broker to install, watch or back up.
-PostgreSQL claims with `FOR UPDATE SKIP LOCKED`; SQLite has one writer at a time anyway.
+run, the production one PostgreSQL; a table serves both, commits with the same guarantees as
+the record itself, and needs no broker to install, watch or back up. On PostgreSQL it is in
+casehub's database and claimed with `FOR UPDATE SKIP LOCKED`. SQLite lets one transaction
+write at a time in a file, and a change to the record (which may run the identifier check
+under its lock) would make recording wait behind it, past Slack's 3 seconds under a burst: the
+queue has a file of its own beside the database (`casehub-jobs.db` for `casehub.db`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from slack_bolt import App, BoltRequest
@@ -41,7 +45,7 @@ from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import delete, exists, func, or_, select, update
+from sqlalchemy import delete, exists, func, make_url, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -162,6 +166,27 @@ class Parked:
     finished_at: datetime | None
 
 
+def jobs_url(url: str) -> str:
+    """Where the queue lives: casehub's database, or for SQLite a file beside it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return url
+    path = Path(parsed.database)
+    return parsed.set(
+        database=str(path.with_name(f"{path.stem}-jobs{path.suffix or '.db'}"))
+    ).render_as_string(hide_password=False)
+
+
+def store(db: Database) -> Database:
+    """The database holding the queue; SQLite's file is made (with its one table) on first use."""
+    url = jobs_url(db.url)
+    if url == db.url:
+        return db
+    jobs = Database(url)
+    Job.__table__.create(jobs.engine, checkfirst=True)
+    return jobs
+
+
 class JobQueue:
     """The jobs table: recording, claiming under a lease, and each outcome."""
 
@@ -174,9 +199,10 @@ class JobQueue:
         retry_after: float = 2.0,
         record_timeout: float = RECORD_TIMEOUT,
     ) -> None:
-        self.db = db
+        self._record = db
+        self.db = store(db)
         # Recording happens while Slack waits for its answer: on an engine that gives up quickly.
-        self._recorder = Database(db.url, timeout=record_timeout)
+        self._recorder = Database(self.db.url, timeout=record_timeout)
         self.lease = timedelta(seconds=lease)
         self.max_attempts = max_attempts
         self.retry_after = retry_after
@@ -184,6 +210,8 @@ class JobQueue:
 
     def dispose(self) -> None:
         self._recorder.dispose()
+        if self.db is not self._record:
+            self.db.dispose()
 
     def backoff(self, attempts: int) -> timedelta:
         """Waits of `retry_after`, doubling per attempt, up to five minutes."""

@@ -12,13 +12,18 @@ from sqlalchemy import select, text
 
 from bot.__main__ import manage_jobs
 from bot.app import NOT_SAVED
-from bot.jobs import NORMAL, URGENT, JobQueue
+from bot.jobs import NORMAL, URGENT, JobQueue, store
 from flows import notify
 from models import Job, JobState, Update, utcnow
 from tests.conftest import ADMIN, COORD, POLICE, SECRET, serve
 from tests.driver import SlackDriver
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
+
+
+def jobs_of(database):
+    """The database the queue is in: casehub's own, or SQLite's file beside it."""
+    return store(database)
 
 
 def record(queue: JobQueue, body: str, *, person: str | None = "U1", priority: int = NORMAL) -> bool:
@@ -39,7 +44,7 @@ def test_the_same_request_delivered_twice_is_recorded_once(queue, database):
     assert record(queue, "text=one&trigger_id=1") is True
     assert record(queue, "text=one&trigger_id=1") is False  # Slack's retry, or a double submission
     assert record(queue, "text=one&trigger_id=2") is True  # another request with the same text
-    with database.reader() as session:
+    with queue.db.reader() as session:
         assert session.scalar(select(Job.id).where(Job.body == "text=one&trigger_id=1")) is not None
         assert len(session.scalars(select(Job)).all()) == 2
 
@@ -80,7 +85,7 @@ def test_a_finished_job_forgets_the_request(queue, database):
     job = queue.claim("w")
     assert job is not None
     queue.finish(job.id, "w")
-    with database.reader() as session:
+    with queue.db.reader() as session:
         row = session.get_one(Job, job.id)
         assert row.state == JobState.DONE and row.body is None and row.finished_at is not None
     assert queue.open_jobs() == 0
@@ -158,9 +163,10 @@ def test_work_is_recorded_before_slack_is_answered_and_done_after(settings, data
         driver = SlackDriver(answering.url, SECRET, fake, _NoWait())
         reply = driver.command("/update", "Home visit went well", user=POLICE, channel=case.channel)
         assert reply.status == 200
-        with database.reader() as session:
+        with jobs_of(database).reader() as session:
             job = session.scalars(select(Job).where(Job.state != JobState.DONE)).one()
             assert job.state == JobState.QUEUED and job.person == POLICE and job.listener == "handle_update"
+        with database.reader() as session:
             assert session.scalars(select(Update)).all() == []
     finally:
         answering.stop()
@@ -191,7 +197,7 @@ def test_a_command_that_cannot_be_recorded_is_answered_at_once_that_nothing_was_
     slack, database, fake, registry
 ):
     case = open_case(slack, database)
-    with database.engine.execution_options(casehub_writes=True).connect() as connection:
+    with jobs_of(database).engine.execution_options(casehub_writes=True).connect() as connection:
         blocker = _lock_jobs(database, connection)
         started = time.monotonic()
         reply = slack.command("/update", "Met the family", user=POLICE, channel=case.channel, settle=False)
@@ -202,6 +208,7 @@ def test_a_command_that_cannot_be_recorded_is_answered_at_once_that_nothing_was_
     slack.settle()
     with database.reader() as session:
         assert session.scalars(select(Update)).all() == []
+    with jobs_of(database).reader() as session:
         assert session.scalar(select(Job.id).where(Job.listener == "handle_update")) is None
     # Positive control: the same command goes through once the database answers.
     assert slack.command("/update", "Met the family", user=POLICE, channel=case.channel).body == ""
@@ -213,7 +220,7 @@ def test_a_form_that_cannot_be_recorded_stays_open_under_a_notice(slack, databas
     slack.command("/case", "open", user=COORD)
     view = fake.last_view()
     values = {"summary": "Worries raised by school", "risk": "low", "lead": COORD, "agencies": ["police"]}
-    with database.engine.execution_options(casehub_writes=True).connect() as connection:
+    with jobs_of(database).engine.execution_options(casehub_writes=True).connect() as connection:
         release = _lock_jobs(database, connection)
         reply = slack.submit(view, values, user=COORD, settle=False)
         release()
@@ -221,13 +228,13 @@ def test_a_form_that_cannot_be_recorded_stays_open_under_a_notice(slack, databas
     assert answer["response_action"] == "push"  # the form stays underneath, with what was typed
     assert NOT_SAVED in str(answer["view"]["blocks"])
     slack.settle()
-    with database.reader() as session:
+    with jobs_of(database).reader() as session:
         assert session.scalar(select(Job.id).where(Job.listener != "handle_case")) is None
 
 
 def _lock_jobs(database, connection):
-    """Hold the jobs table (SQLite: the whole database) until the returned function is called."""
-    transaction = connection.begin()  # SQLite: BEGIN IMMEDIATE, its one write lock
+    """Hold the jobs table (SQLite: the queue's file) until the returned function is called."""
+    transaction = connection.begin()  # SQLite: BEGIN IMMEDIATE, the file's one write lock
     if database.engine.dialect.name == "postgresql":
         connection.execute(text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
     return transaction.rollback
@@ -242,6 +249,7 @@ def test_an_update_reaches_its_channel_once_slack_answers_again(slack, database,
     with database.reader() as session:
         update = session.scalars(select(Update)).one()
         assert update.channel_ts is None
+    with jobs_of(database).reader() as session:
         jobs = session.scalars(select(Job).where(Job.listener == "handle_update")).all()
         assert [job.state for job in jobs] == [JobState.DONE]  # told, and left to the outbox
     assert not any("improved attendance" in str(p) for p in fake.posts(case.channel))
@@ -269,7 +277,7 @@ def test_a_job_that_fails_unexpectedly_is_parked_and_the_admins_are_told(
     monkeypatch.setattr(updates, "file", broken)
     reply = slack.command("/update", "Family engaged well", user=POLICE, channel=case.channel)
     assert "Something went wrong" in slack.ephemeral(reply)
-    with database.reader() as session:
+    with jobs_of(database).reader() as session:
         job = session.scalars(select(Job).where(Job.state == JobState.PARKED)).one()
         assert job.last_error == "RuntimeError" and job.body  # kept, to be tried again
     wait_for(lambda: fake.dms(ADMIN))
@@ -314,7 +322,7 @@ def test_slack_unreachable_at_start_delays_no_answer(settings, database, fake, r
         started = time.monotonic()
         reply = driver.command("/case", "list", user=COORD)
         assert reply.status == 200 and time.monotonic() - started < 1.0
-        with database.reader() as session:  # recorded, waiting for Slack rather than failing
+        with jobs_of(database).reader() as session:  # recorded, waiting for Slack, not failing
             job = session.scalars(select(Job).where(Job.state != JobState.DONE)).one()
             assert job.state == JobState.QUEUED and job.attempts == 0
     finally:

@@ -6,6 +6,8 @@ Create Date: 2026-12-01
 
 Work acknowledged to Slack is recorded here before the acknowledgement, and taken by
 workers under a lease, so that a process killed after answering Slack loses nothing.
+On SQLite the queue has a file of its own beside the database (see `bot/jobs.py`): the
+table is made there, not here.
 """
 
 import sqlalchemy as sa
@@ -18,6 +20,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        return
     op.create_table(
         "jobs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -56,4 +60,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        return
     op.drop_table("jobs")
