@@ -60,21 +60,25 @@ def test_signature_helper_matches_slacks_documented_example():
     )
 
 
-def test_health_reports_the_database(running):
+def test_health_and_readiness_report_the_database(running):
     status, body = get(running.url + "/healthz")
-    assert status == 200 and json.loads(body) == {"ok": True, "database": "up"}
+    assert status == 200 and json.loads(body) == {"ok": True}
+    status, body = get(running.url + "/readyz")
+    assert status == 200 and json.loads(body) == {"ok": True, "checks": {"database": {"ok": True}}}
 
 
-def test_health_reports_a_database_that_is_down(settings, fake, tmp_path):
+def test_readiness_reports_a_database_that_is_down_while_the_process_lives(settings, fake, tmp_path):
     from tests.conftest import serve
 
     down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
     app = serve(settings, down)
     try:
-        status, body = get(app.url + "/healthz")
+        ready = get(app.url + "/readyz")
+        alive = get(app.url + "/healthz")
     finally:
         app.server.shutdown()
-    assert status == 503 and json.loads(body)["database"] == "down"
+    assert ready[0] == 503 and json.loads(ready[1])["checks"]["database"] == {"ok": False}
+    assert alive[0] == 200
 
 
 def test_unknown_paths_are_not_found(running):
@@ -168,18 +172,18 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
         deadline = time.time() + 30
         while time.time() < deadline:  # up, with its worker process ready
             try:
-                status, body = get(url + "/healthz")
+                status, body = get(url + "/readyz")
                 if status == 200:
                     break
             except OSError:
                 pass
             time.sleep(0.2)
-        assert status == 200
-        assert json.loads(body) == {
-            "ok": True,
-            "database": "up",
-            "workers": {"ready": 1, "expected": 1, "queued": 0, "running": 0},
+        assert status == 200, body
+        assert json.loads(body)["checks"] == {
+            "database": {"ok": True},
+            "queue": {"ok": True, "workers_alive": 1, "workers_expected": 1, "queued": 0, "running": 0},
         }
+        assert get(url + "/healthz") == (200, '{"ok": true}')
         from tests.driver import SlackDriver
 
         class NoExecutor:
