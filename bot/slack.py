@@ -73,10 +73,10 @@ class MeteredWebClient(WebClient):
 
 def error_code(error: SlackApiError) -> str:
     """Slack's error code for a failed call, as a metric label."""
-    status = getattr(error.response, "status_code", 200)
+    status = error.response.status_code
     if status >= 500:
         return "http_5xx"
-    code = error.response.get("error") if hasattr(error.response, "get") else None
+    code = error.response.get("error")
     if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
         return code
     return f"http_{metrics.status_class(status)}"

@@ -214,8 +214,9 @@ def acknowledgements_counted(events: WSGIApp, secret: str) -> WSGIApp:
             answer = events(environ, start)
         finally:
             seconds = time.perf_counter() - started
-            signed = body is not None and verify(secret, body, _headers(environ))
-            kind = request_kind(body, environ.get("CONTENT_TYPE") or "") if signed and body else "unverified"
+            kind = "unverified"
+            if body is not None and verify(secret, body, _headers(environ)):
+                kind = request_kind(body, environ.get("CONTENT_TYPE") or "")
             metrics.request_answered(kind, statuses[-1] if statuses else 500, seconds)
         return answer
 

@@ -59,7 +59,7 @@ def test_handing_work_over_never_blocks_the_acknowledging_thread(settings):
 
 def health(url: str) -> dict:
     try:
-        with urllib.request.urlopen(url + "/healthz", timeout=5) as response:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         assert error.code == 503
@@ -70,17 +70,16 @@ def test_health_waits_for_the_workers_and_a_dead_worker_is_replaced(running, sla
     runner = running.app.listener_runner.lazy_listener_runner
     runner.start_workers()
     assert wait_for(lambda: health(running.url)["ok"], timeout=30)
-    assert health(running.url) == {
-        "ok": True,
-        "database": "up",
-        "workers": {"ready": 1, "expected": 1, "queued": 0, "running": 0},
+    assert health(running.url)["checks"] == {
+        "database": {"ok": True},
+        "queue": {"ok": True, "workers_alive": 1, "workers_expected": 1, "queued": 0, "running": 0},
     }
 
     (dead,) = [worker.process for worker in runner._workers.values()]
     dead.kill()
     dead.join(timeout=10)
     report = health(running.url)
-    assert report["ok"] is False and report["workers"]["ready"] == 0
+    assert report["ok"] is False and report["checks"]["queue"]["workers_alive"] == 0
 
     # The next piece of work starts a new worker, which does it.
     said = slack.ephemeral(slack.command("/case", "list", user=COORD))
