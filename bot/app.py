@@ -16,7 +16,7 @@ from bot.db import Database
 from bot.identity import SlackIdentity
 from bot.jobs import Claimed, DurableLazyListenerRunner, JobQueue, NotRecorded, Workers
 from bot.settings import Settings
-from bot.slack import make_client
+from bot.slack import make_client, meter_requests
 from handlers import register_listeners
 from handlers.common import Deps, tell_user
 from models import utcnow
@@ -42,6 +42,19 @@ class Casehub:
         if self.workers is not None:
             self.workers.start()
         return self
+
+    def stats(self) -> dict[str, float | int]:
+        """The queue and this process's workers, for `/readyz` and `/metrics`."""
+        queue = self.queue.stats()
+        alive, expected = self.workers.alive() if self.workers is not None else (0, 0)
+        return {
+            "queued": queue.queued,
+            "running": queue.running,
+            "parked": queue.parked,
+            "oldest_age_seconds": queue.oldest_age_seconds,
+            "workers_alive": alive,
+            "workers_expected": expected,
+        }
 
     def stop(self, timeout: float = 25.0) -> None:
         if self.workers is not None:
@@ -135,6 +148,7 @@ def create_app(
         process_before_response=True,
     )
     app.listener_runner.lazy_listener_runner = DurableLazyListenerRunner(queue, recorded=recorded)
+    meter_requests(app)  # every Web API call its listeners make is counted, by method
     app.use(ProvideDeps(Deps(settings=settings, db=db)))
     app.error(report_error)
     register_listeners(app)

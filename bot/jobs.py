@@ -52,6 +52,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import aliased
 
+from bot import logs, metrics
 from bot.db import Database
 from models import Job, JobState, utcnow
 
@@ -183,7 +184,10 @@ def store(db: Database) -> Database:
     if url == db.url:
         return db
     jobs = Database(url)
-    Job.__table__.create(jobs.engine, checkfirst=True)
+    try:
+        Job.__table__.create(jobs.engine, checkfirst=True)  # type: ignore[attr-defined]
+    except SQLAlchemyError as error:  # readiness says so, and each request is told nothing was saved
+        log.error("the job queue's file cannot be opened (%s)", error_kind(error))
     return jobs
 
 
@@ -579,15 +583,17 @@ class Workers:
         with self._running.lock:
             self._running.ids.add(job.id)
         outcome = Outcome()
+        started = time.monotonic()
         token = _current.set((job, outcome))
         try:
-            self.app.dispatch(job.request())
+            with logs.request_scope(f"job-{job.id}"):
+                self.app.dispatch(job.request())
         except Exception as error:  # bolt's dispatch reports its own; this is a last resort
             outcome.error = outcome.error or error
         finally:
             _current.reset(token)
         try:
-            self._settle(job, outcome)
+            metrics.job_finished(self._settle(job, outcome), time.monotonic() - started)
         except SQLAlchemyError as error:
             # The lease runs out and the job is taken again; its effects happen once.
             log.error("could not record the outcome of job %s (%s)", job.id, error_kind(error))
@@ -595,15 +601,18 @@ class Workers:
             with self._running.lock:
                 self._running.ids.discard(job.id)
 
-    def _settle(self, job: Claimed, outcome: Outcome) -> None:
+    def _settle(self, job: Claimed, outcome: Outcome) -> str:
+        """Record what became of the job: done, retried or parked (said back, for the metrics)."""
         if not outcome.ran:
             # No listener took it: a deploy renamed the function, or the body no longer parses.
             log.error("job %s: no listener named %s took it; parked", job.id, job.listener)
             self.queue.park(job.id, self.name, "no listener")
             self._parked(job, "no listener")
-        elif outcome.error is None:
+            return "parked"
+        if outcome.error is None:
             self.queue.finish(job.id, self.name)
-        elif is_transient(outcome.error) and not job.last_attempt:
+            return "done"
+        if is_transient(outcome.error) and not job.last_attempt:
             log.warning(
                 "job %s (%s) failed (%s), attempt %d of %d; trying again",
                 job.id,
@@ -613,11 +622,12 @@ class Workers:
                 job.max_attempts,
             )
             self.queue.retry(job, self.name, error_kind(outcome.error))
-        else:
-            kind = error_kind(outcome.error)
-            log.error("job %s (%s) failed (%s) and is parked", job.id, job.listener, kind)
-            self.queue.park(job.id, self.name, kind)
-            self._parked(job, kind)
+            return "retried"
+        kind = error_kind(outcome.error)
+        log.error("job %s (%s) failed (%s) and is parked", job.id, job.listener, kind)
+        self.queue.park(job.id, self.name, kind)
+        self._parked(job, kind)
+        return "parked"
 
     def _housekeeping(self) -> None:
         interval = max(0.2, self.queue.lease.total_seconds() / 3)

@@ -13,19 +13,25 @@ import logging
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+from slack_sdk import WebClient
 from sqlalchemy import text
 
+from bot import logs, metrics
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import make_client
 
+if TYPE_CHECKING:
+    from flows.sweep import SweepReport
+
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
+SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
 _runtime: dict[str, Any] = {}
 
 
@@ -69,11 +75,18 @@ class SchedulerLock:
 
 def sweep_job() -> None:
     """The scheduled job; a top-level function so the job store can refer to it by name."""
+    run_sweep(_runtime["db"], _runtime["client"], _runtime["settings"])
+
+
+def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepReport:
+    """One sweep, timed for `/metrics`, its log lines sharing an id."""
     from flows.sweep import sweep
 
-    report = sweep(_runtime["db"], _runtime["client"], _runtime["settings"])
-    if report.due or report.recovered:
-        log.info("sweep: %s", report)
+    with logs.request_scope(logs.new_request_id()), metrics.sweep_timer(SWEEP_LABEL):
+        report = sweep(db, client, settings)
+        if report.due or report.recovered:
+            log.info("sweep: %s", report)
+    return report
 
 
 def build_scheduler(db: Database) -> BackgroundScheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     smtp_include_summary: bool = False
     # bolt and slack-sdk log request and response bodies at DEBUG: what people typed.
     log_slack_requests: bool = False
+    # One JSON object a line, for a log collector. Logging is set up from LOG_FORMAT before the
+    # settings are read; declared here so that a wrong value stops start-up with a clear message.
+    log_format: Literal["text", "json"] = "text"
     # Purposes and lawful bases of disclosures, by key (the first is the default), and which
     # one each kind of disclosure records; both are stored by key and shown by label.
     sharing_bases: dict[str, str] = Field(

@@ -8,14 +8,21 @@ no log line carrying what it said.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import re
+import threading
+import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from concurrent.futures import Future
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from prometheus_client import make_wsgi_app
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot import logs, metrics
 from bot.db import Database
 from bot.signature import MAX_BODY_BYTES, verify
 
@@ -79,26 +86,175 @@ def slack_events(app: App, secret: str) -> WSGIApp:
 _REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
 
 
-def wsgi_app(app: App, db: Database, secret: str) -> WSGIApp:
-    slack = slack_events(app, secret)
+class QueueStatus(Protocol):
+    """The queue that runs acknowledged work, as readiness and `/metrics` read it."""
 
-    def health() -> dict[str, Any]:
-        database = db.is_reachable()
-        return {"ok": database, "database": "up" if database else "down"}
+    def stats(self) -> dict[str, float | int]:
+        """`queued`, `running`, `parked`, `oldest_age_seconds`, `workers_alive`, `workers_expected`."""
+        ...
+
+
+class SlackStatus(Protocol):
+    def state(self) -> str:
+        """`ok`, `checking`, `unreachable` or `invalid`: only `ok` is ready."""
+        ...
+
+
+# Longer than a healthy database ever takes, well within a probe's usual timeout.
+DATABASE_CHECK_SECONDS = 2.0
+_KIND_NAME = re.compile(r"[a-z_]{1,64}")
+_COMMAND_NAME = re.compile(r"/[a-z0-9_-]{1,32}")
+
+
+class DatabaseCheck:
+    """`SELECT 1`, answered within `timeout`: a database that hangs is as unready as one that refuses.
+
+    One check runs at a time, on a thread of its own; probes that arrive while it hangs share
+    its answer instead of piling up threads waiting for the same database.
+    """
+
+    def __init__(self, db: Database, timeout: float = DATABASE_CHECK_SECONDS) -> None:
+        self.db, self.timeout = db, timeout
+        self._lock = threading.Lock()
+        self._pending: Future[bool] | None = None
+
+    def up(self) -> bool:
+        with self._lock:
+            if self._pending is None or self._pending.done():
+                self._pending = Future()
+                threading.Thread(target=self._run, args=(self._pending,), daemon=True).start()
+            pending = self._pending
+        try:
+            return pending.result(timeout=self.timeout)
+        except TimeoutError:
+            return False
+
+    def _run(self, answer: Future[bool]) -> None:
+        answer.set_result(self.db.is_reachable())
+
+
+def request_kind(body: bytes, content_type: str) -> str:
+    """What a verified request is, as a metric label: `command:/case`, `view_submission`,
+    `event:app_home_opened`, … Only names are read: the command, the payload or event type."""
+    if content_type.startswith("application/json"):
+        envelope = _json_object(body)
+        if envelope.get("type") == "event_callback":
+            event = envelope.get("event")
+            return _named("event:", event.get("type") if isinstance(event, dict) else None)
+        return _named("", envelope.get("type"))
+    form = parse_qs(body.decode("utf-8", errors="replace"))
+    if "payload" in form:
+        return _named("", _json_object(form["payload"][0]).get("type"))
+    command = form.get("command", [""])[0]
+    return f"command:{command}" if _COMMAND_NAME.fullmatch(command) else "other"
+
+
+def _json_object(text: str | bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _named(prefix: str, name: object) -> str:
+    return prefix + name if isinstance(name, str) and _KIND_NAME.fullmatch(name) else "other"
+
+
+def _buffered_body(environ: dict[str, Any]) -> bytes | None:
+    """The body, read within the size limit and put back for the next reader; None when it is
+    left unread (no length, or too long) for the Slack endpoint to refuse."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 <= length <= MAX_BODY_BYTES:
+        return None
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def acknowledgements_counted(events: WSGIApp, secret: str) -> WSGIApp:
+    """Counts and times each request to the Slack endpoint, by kind and HTTP status.
+
+    The kind is read only from a body whose signature holds: anyone can send a request,
+    and an unsigned one could otherwise make up label values without end.
+    """
+
+    def handle(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        body = _buffered_body(environ)
+        statuses: list[int] = []
+
+        def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            statuses.append(int(status.split(" ", 1)[0]))
+            return start_response(status, headers, *exc_info)
+
+        try:
+            answer = events(environ, start)
+        finally:
+            seconds = time.perf_counter() - started
+            kind = "unverified"
+            if body is not None and verify(secret, body, _headers(environ)):
+                kind = request_kind(body, environ.get("CONTENT_TYPE") or "")
+            metrics.request_answered(kind, statuses[-1] if statuses else 500, seconds)
+        return answer
+
+    return handle
+
+
+def _json_answer(start_response: Callable[..., Any], ok: bool, report: dict[str, Any]) -> list[bytes]:
+    status = "200 OK" if ok else "503 Service Unavailable"
+    return _answer(start_response, status, json.dumps(report).encode(), "application/json")
+
+
+def wsgi_app(
+    app: App,
+    db: Database,
+    secret: str,
+    *,
+    queue: QueueStatus | None = None,
+    slack: SlackStatus | None = None,
+) -> WSGIApp:
+    """casehub's HTTP surface: Slack's requests, liveness, readiness and metrics.
+
+    `/healthz` answers whenever the process serves; `/readyz` checks the database and, when
+    given, the queue's workers and Slack.
+    """
+    events = acknowledgements_counted(slack_events(app, secret), secret)
+    database = DatabaseCheck(db)
+    metrics_page = make_wsgi_app(metrics.make_registry(db, queue.stats if queue is not None else None))
+
+    def readiness() -> tuple[bool, dict[str, Any]]:
+        checks: dict[str, dict[str, Any]] = {"database": {"ok": database.up()}}
+        if queue is not None:  # acknowledged work is done there: without its workers it would wait
+            try:
+                stats = queue.stats()
+            except Exception as error:
+                log.warning("the queue's status could not be read: %s", type(error).__name__)
+                checks["queue"] = {"ok": False}
+            else:
+                alive = stats.get("workers_alive") == stats.get("workers_expected")
+                checks["queue"] = {"ok": alive, **stats}
+        if slack is not None:
+            state = slack.state()
+            checks["slack"] = {"ok": state == "ok", "state": state}
+        ready = all(check["ok"] for check in checks.values())
+        return ready, {"ok": ready, "checks": checks}
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz":
-            report = health()
-            healthy = report["ok"]
-            body = json.dumps(report).encode()
-            start_response(
-                "200 OK" if healthy else "503 Service Unavailable",
-                [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-            )
-            return [body]
-        if environ.get("PATH_INFO") == EVENTS_PATH:
-            return slack(environ, start_response)
-        return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
+        path = environ.get("PATH_INFO")
+        with logs.request_scope(logs.new_request_id(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"))):
+            if path == EVENTS_PATH:
+                return events(environ, start_response)
+            if path == "/healthz":  # alive: nothing else is asked, so a busy database cannot fail it
+                return _json_answer(start_response, True, {"ok": True})
+            if path == "/readyz":
+                return _json_answer(start_response, *readiness())
+            if path == "/metrics":
+                return metrics_page(environ, start_response)
+            return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
 
     return application
 
@@ -121,4 +277,10 @@ def application_from_environment() -> WSGIApp:
     casehub.start()
     # On a deploy or restart the running jobs get the platform's grace period to finish.
     atexit.register(casehub.stop)
-    return wsgi_app(casehub.app, db, settings.slack_signing_secret.get_secret_value())
+    return wsgi_app(
+        casehub.app,
+        db,
+        settings.slack_signing_secret.get_secret_value(),
+        queue=casehub,
+        slack=casehub.identity,
+    )

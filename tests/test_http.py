@@ -60,21 +60,25 @@ def test_signature_helper_matches_slacks_documented_example():
     )
 
 
-def test_health_reports_the_database(running):
+def test_health_and_readiness_report_the_database(running):
     status, body = get(running.url + "/healthz")
-    assert status == 200 and json.loads(body) == {"ok": True, "database": "up"}
+    assert status == 200 and json.loads(body) == {"ok": True}
+    status, body = get(running.url + "/readyz")
+    assert status == 200 and json.loads(body) == {"ok": True, "checks": {"database": {"ok": True}}}
 
 
-def test_health_reports_a_database_that_is_down(settings, fake, tmp_path):
+def test_readiness_reports_a_database_that_is_down_while_the_process_lives(settings, fake, tmp_path):
     from tests.conftest import serve
 
     down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
     app = serve(settings, down, threads=0)
     try:
-        status, body = get(app.url + "/healthz")
+        ready = get(app.url + "/readyz")
+        alive = get(app.url + "/healthz")
     finally:
         app.stop()
-    assert status == 503 and json.loads(body)["database"] == "down"
+    assert ready[0] == 503 and json.loads(ready[1])["checks"]["database"] == {"ok": False}
+    assert alive[0] == 200
 
 
 def test_unknown_paths_are_not_found(running):
@@ -153,7 +157,6 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
         "DATABASE_URL": database.url,
         "SLACK_API_URL": fake.api_url,
         "PORT": str(port),
-        "WORK_PROCESSES": "1",
         "PATH": "/usr/bin:/bin",
     }
     server = subprocess.Popen(
@@ -165,17 +168,22 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 30
-        while time.time() < deadline:  # up, with its worker process ready
+        deadline = time.time() + 90  # the identifier check's models load before it serves
+        status, body = 0, ""
+        while time.time() < deadline:  # up, with its workers ready and its token checked
             try:
-                status, body = get(url + "/healthz")
+                status, body = get(url + "/readyz")
                 if status == 200:
                     break
             except OSError:
                 pass
             time.sleep(0.2)
-        assert status == 200
-        assert json.loads(body)["ok"] is True
+        assert status == 200, body
+        checks = json.loads(body)["checks"]
+        assert checks["database"] == {"ok": True} and checks["slack"] == {"ok": True, "state": "ok"}
+        queue = checks["queue"]
+        assert queue["ok"] and queue["workers_alive"] == queue["workers_expected"] == 5  # 4 + 1 urgent
+        assert get(url + "/healthz") == (200, '{"ok": true}')
         from tests.driver import SlackDriver
 
         class Elsewhere:  # the work is done in the server's process: the test polls for its answer
