@@ -265,6 +265,12 @@ class JobQueue:
             query = query.where(Job.priority == URGENT)
         if self._postgres:
             query = query.with_for_update(skip_locked=True, of=Job)
+        else:
+            # SQLite has one write lock per file, which recording needs while Slack waits: idle
+            # workers (all woken by each recorded job) look first without taking it.
+            with self.db.reader() as session:
+                if session.execute(query).first() is None:
+                    return None
         with self.db.session() as session:
             row = session.execute(query).first()
             if row is None:
