@@ -208,7 +208,7 @@ def remove(client: WebClient, channel: str, users: Iterable[str]) -> list[str]:
 def _publish_header(db: Database, client: WebClient, case_id: int) -> None:
     with db.reader() as session:
         case = session.get_one(Case, case_id)
-        channel, header_ts = case.channel_id, case.header_ts
+        channel, header_ts = case.channel(), case.header_ts
         topic_set, pinned = case.topic_set, case.header_pinned
         topic = messages.case_topic(case)
         blocks = messages.case_header(case, case.agencies)

@@ -165,7 +165,7 @@ def refresh_banner(db: Database, client: WebClient, settings: Settings, crisis_i
         text, blocks = crisis_blocks.banner(
             crisis, case, paged, agencies, settings.emergency_notice, unreachable
         )
-        channel, ts = case.channel_id, crisis.banner_ts
+        channel, ts = case.channel(), crisis.banner_ts
     try:
         if ts is None:
             with db.session() as session:
