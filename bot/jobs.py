@@ -87,7 +87,10 @@ class Claimed:
 
     def request(self) -> BoltRequest:
         """The recorded request, marked for bolt to run only the named lazy function."""
-        headers: dict[str, str | Sequence[str]] = {"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": self.listener}
+        headers: dict[str, str | Sequence[str]] = {
+            "x-slack-bolt-lazy-only": "1",
+            "x-slack-bolt-lazy-function-name": self.listener,
+        }
         if self.mode == "socket":
             return BoltRequest(body=json.loads(self.body), headers=headers, mode="socket_mode")
         kind = "application/json" if self.mode == "json" else "application/x-www-form-urlencoded"

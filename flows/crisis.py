@@ -13,6 +13,7 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
 
 from blocks import crisis as crisis_blocks
 from bot import mail
@@ -28,8 +29,8 @@ from services.reminders import Due
 log = logging.getLogger(__name__)
 
 
-def page_dues(  # type: ignore[no-untyped-def]
-    session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str, *, basis: str
+def page_dues(
+    session: Session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str, *, basis: str
 ) -> list[Due]:
     """The page messages, recorded for sending, each recorded in the sharing log with what it carries.
 
