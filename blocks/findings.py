@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from blocks.kit import OPTION_TEXT_MAX, Block, plain
-from blocks.modals import UNREADABLE, FormValue, form_again, values
+from blocks.modals import FormValue, Unreadable, form_again, values
 from services.identifiers import Finding
 from services.sharing_gate import CONFIRM_FIELD, CONFIRMABLE_MAX, key
 
@@ -27,7 +27,7 @@ def confirmed(view: dict[str, Any]) -> frozenset[str]:
 def ticked_in(form: dict[str, FormValue]) -> frozenset[str]:
     """`confirmed`, from a form's values already read (`modals.values`)."""
     ticked = form.get(CONFIRM_FIELD)
-    if ticked is None or ticked is UNREADABLE or isinstance(ticked, str):
+    if ticked is None or isinstance(ticked, Unreadable | str):
         return frozenset()
     return frozenset(ticked)
 

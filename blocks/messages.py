@@ -7,7 +7,7 @@ agencies and the coordinator-written summary (which the forms tell people to kee
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from blocks.kit import (
@@ -130,7 +130,7 @@ def case_list(cases: Sequence[Case]) -> list[Block]:
     return fit_message(blocks, more=f"…{len(cases) - 48} more; narrow the list in the Home tab")
 
 
-def agency_list(agencies: Sequence[Agency], members: dict[int, Sequence[Membership]]) -> list[Block]:
+def agency_list(agencies: Sequence[Agency], members: Mapping[int, Sequence[Membership]]) -> list[Block]:
     if not agencies:
         return [section("No agencies yet. An admin adds them with `/agency add`.")]
     blocks: list[Block] = [header(f"Agencies ({len(agencies)})")]

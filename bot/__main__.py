@@ -170,9 +170,9 @@ def serve_jobs(settings: Settings, threads: int | None) -> int:
 def serve_http(settings: Settings, workers: int, threads: int) -> int:
     from gunicorn.app.base import BaseApplication
 
-    from bot.web import application_from_environment
+    from bot.web import WSGIApp, application_from_environment
 
-    class Server(BaseApplication):  # type: ignore[misc]
+    class Server(BaseApplication):
         def load_config(self) -> None:
             self.cfg.set("bind", f"0.0.0.0:{settings.port}")
             self.cfg.set("workers", workers)
@@ -181,7 +181,9 @@ def serve_http(settings: Settings, workers: int, threads: int) -> int:
             self.cfg.set("accesslog", "-")
             self.cfg.set("graceful_timeout", 30)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        # gunicorn's stubs type the WSGI environ as a MutableMapping where the standard library's
+        # WSGI types (and so this application) use a dict.
+        def load(self) -> WSGIApp:  # type: ignore[override]
             return application_from_environment()
 
     Server().run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,9 +12,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 import migrations
 
@@ -62,7 +64,7 @@ def check_url(url: str) -> URL:
     if parsed.drivername not in DRIVERS:
         raise ValueError(f"casehub has no {parsed.get_driver_name()} driver; write {backend}:// without one")
     if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
+        if parsed.database is None or parsed.database in ("", ":memory:"):
             raise ValueError("name the database file, e.g. sqlite:///casehub.db")
         folder = Path(parsed.database).parent
         if not folder.is_dir():
@@ -93,7 +95,7 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
             # Python's sqlite3 module opens a transaction only before INSERT/UPDATE/DELETE, so a
             # SAVEPOINT issued before the first write becomes the outermost transaction and its
             # RELEASE commits at once: a refused change would keep what it wrote up to then.
@@ -106,7 +108,7 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin(connection: Connection) -> None:
             # A unit of work takes SQLite's one write lock when it starts, waiting for it up to the
             # busy timeout; a deferred transaction that read first could not upgrade its lock once
             # another writer had committed, and would fail instead of waiting.

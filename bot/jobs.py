@@ -32,7 +32,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -87,7 +87,10 @@ class Claimed:
 
     def request(self) -> BoltRequest:
         """The recorded request, marked for bolt to run only the named lazy function."""
-        headers = {"x-slack-bolt-lazy-only": "1", "x-slack-bolt-lazy-function-name": self.listener}
+        headers: dict[str, str | Sequence[str]] = {
+            "x-slack-bolt-lazy-only": "1",
+            "x-slack-bolt-lazy-function-name": self.listener,
+        }
         if self.mode == "socket":
             return BoltRequest(body=json.loads(self.body), headers=headers, mode="socket_mode")
         kind = "application/json" if self.mode == "json" else "application/x-www-form-urlencoded"
@@ -380,9 +383,9 @@ class JobQueue:
         if isinstance(oldest, str):  # SQLite's aggregate of a UTC column, without its type
             oldest = datetime.fromisoformat(oldest).replace(tzinfo=now.tzinfo)
         return QueueStats(
-            queued=counts.get(JobState.QUEUED.value, 0),
-            running=counts.get(JobState.RUNNING.value, 0),
-            parked=counts.get(JobState.PARKED.value, 0),
+            queued=counts.get(JobState.QUEUED, 0),
+            running=counts.get(JobState.RUNNING, 0),
+            parked=counts.get(JobState.PARKED, 0),
             oldest_age_seconds=max(0.0, (now - oldest).total_seconds()) if oldest else 0.0,
         )
 

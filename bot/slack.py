@@ -52,7 +52,7 @@ class MeteredWebClient(WebClient):
             retry_handlers=list(client.retry_handlers),
         )
 
-    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> SlackResponse:
         started = time.perf_counter()
         error: str | None = None
         try:

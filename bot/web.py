@@ -14,7 +14,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -68,9 +68,11 @@ def slack_events(app: App, secret: str) -> WSGIApp:
         if len(body) != length or not verify(secret, body, headers):
             log.warning("refused a request whose signature could not be verified")
             return _refuse(start_response, "401 Unauthorized")
-        query = parse_qs(environ.get("QUERY_STRING") or "")
+        # bolt's request takes invariant dicts of sequences: copies typed as such, not casts.
+        query: dict[str, Sequence[str]] = dict(parse_qs(environ.get("QUERY_STRING") or ""))
+        bolt_headers: dict[str, str | Sequence[str]] = dict(headers)
         response: BoltResponse = app.dispatch(
-            BoltRequest(body=body.decode("utf-8", errors="replace"), query=query, headers=headers)
+            BoltRequest(body=body.decode("utf-8", errors="replace"), query=query, headers=bolt_headers)
         )
         content = response.body.encode() if isinstance(response.body, str) else response.body
         start_response(

@@ -28,14 +28,14 @@ def post_or_refresh(db: Database, client: WebClient, *, action_id: int) -> str |
         action = session.get_one(Action, action_id)
         case = session.get_one(Case, action.case_id)
         text, blocks = action_blocks.action_message(action, case)
-        channel, ts, lead = case.channel_id, action.channel_ts, case.lead_user_id
+        channel, ts, lead = case.channel(), action.channel_ts, case.lead_user_id
     try:
         if ts is None:
             notify.post_once(
                 db,
                 client,
                 key=outbox.post_key(outbox.ACTION_POST, action_id),
-                channel=channel or "",
+                channel=channel,
                 recipient=lead,
                 text=text,
                 blocks=blocks,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -160,9 +161,8 @@ def _invite_members(
         case = session.get_one(Case, case_id)
         if case.members_invited:
             return
-        channel = case.channel_id
+        channel = case.channel()
         wanted = sorted(cases.entitled_users(session, case) - {bot_user_id})
-    assert channel is not None
     result.unreachable = invite(client, channel, wanted)
     with db.session() as session:
         session.get_one(Case, case_id).members_invited = True
@@ -184,10 +184,11 @@ def invite(client: WebClient, channel: str, users: Iterable[str]) -> list[str]:
                 unreachable.extend(batch)
                 continue
             raise
-        for problem in response.get("errors", []) or []:
+        problems: list[dict[str, Any]] = response.get("errors", []) or []
+        for problem in problems:
             if problem.get("error") not in ("already_in_channel", "cant_invite_self"):
                 log.warning("could not invite %s: %s", problem.get("user"), problem.get("error"))
-                unreachable.append(problem.get("user"))
+                unreachable.append(problem["user"])
     return unreachable
 
 
@@ -208,7 +209,7 @@ def remove(client: WebClient, channel: str, users: Iterable[str]) -> list[str]:
 def _publish_header(db: Database, client: WebClient, case_id: int) -> None:
     with db.reader() as session:
         case = session.get_one(Case, case_id)
-        channel, header_ts = case.channel_id, case.header_ts
+        channel, header_ts = case.channel(), case.header_ts
         topic_set, pinned = case.topic_set, case.header_pinned
         topic = messages.case_topic(case)
         blocks = messages.case_header(case, case.agencies)

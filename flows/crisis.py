@@ -13,6 +13,7 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session
 
 from blocks import crisis as crisis_blocks
 from bot import mail
@@ -28,8 +29,8 @@ from services.reminders import Due
 log = logging.getLogger(__name__)
 
 
-def page_dues(  # type: ignore[no-untyped-def]
-    session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str, *, basis: str
+def page_dues(
+    session: Session, crisis: Crisis, case: Case, new_pages: list[Page], notice: str, *, basis: str
 ) -> list[Due]:
     """The page messages, recorded for sending, each recorded in the sharing log with what it carries.
 
@@ -165,7 +166,7 @@ def refresh_banner(db: Database, client: WebClient, settings: Settings, crisis_i
         text, blocks = crisis_blocks.banner(
             crisis, case, paged, agencies, settings.emergency_notice, unreachable
         )
-        channel, ts = case.channel_id, crisis.banner_ts
+        channel, ts = case.channel(), crisis.banner_ts
     try:
         if ts is None:
             with db.session() as session:

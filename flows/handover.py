@@ -19,7 +19,7 @@ def apply_in_slack(db: Database, client: WebClient, result: handover.Handover, b
         changes = []
         for case_id, before in result.before.items():
             case = session.get_one(Case, case_id)
-            changes.append((case.id, case.channel_id, before, cases.entitled_users(session, case)))
+            changes.append((case.id, case.channel(), before, cases.entitled_users(session, case)))
     for case_id, channel, before, after in changes:
         *_, failed = case_channel.sync_members(
             client, channel, before=before, after=after, bot_user_id=bot_user_id

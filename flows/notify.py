@@ -80,7 +80,7 @@ def send_ready(
     result = SendResult()
     with db.reader() as session:
         ready = outbox.ready(session, now, limit=SEND_LIMIT * 4, keys=keys)
-    sendable = []
+    sendable: list[Notice] = []
     for notice in ready:
         if notice.tz is not None and not is_open(now, notice.tz):
             result.waiting += 1
@@ -173,7 +173,8 @@ def _find_sent(client: WebClient, notice: Notice) -> str | None:
     except SlackApiError as error:
         log.warning("cannot check whether %s was sent: %s", notice.key, describe_error(error))
         return None
-    for message in history.get("messages", []):
+    messages: list[dict[str, Any]] = history.get("messages", [])
+    for message in messages:
         payload = (message.get("metadata") or {}).get("event_payload") or {}
         if payload.get("key") == notice.key:
             return message.get("ts")

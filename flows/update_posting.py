@@ -29,7 +29,7 @@ def post(db: Database, client: WebClient, *, update_id: int, filer: str) -> None
         case = session.get_one(Case, update.case_id)
         if update.channel_ts is not None:
             return
-        channel = case.channel_id
+        channel = case.channel()
         text, blocks = update_blocks.update_message(update, case)
         critical = update.risk is Risk.CRITICAL
         prompt = update_blocks.critical_prompt(update, case) if critical else None
@@ -38,7 +38,7 @@ def post(db: Database, client: WebClient, *, update_id: int, filer: str) -> None
             db,
             client,
             key=outbox.post_key(outbox.UPDATE_POST, update_id),
-            channel=channel or "",
+            channel=channel,
             recipient=filer,
             text=text,
             blocks=blocks,
@@ -73,7 +73,7 @@ def refresh(db: Database, client: WebClient, *, update_id: int) -> None:
         if update.channel_ts is None:
             return
         text, blocks = update_blocks.update_message(update, case)
-        channel, ts, restricted = case.channel_id, update.channel_ts, update.restricted
+        channel, ts, restricted = case.channel(), update.channel_ts, update.restricted
     try:
         client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     except SlackApiError as error:

@@ -86,15 +86,24 @@ Change = Callable[[Session, Case, Action, dict[str, Any], str, str | None], None
 def _extend(
     session: Session, case: Case, action: Action, form: dict[str, Any], user: str, ref: str | None
 ) -> None:
-    values = {
-        "due": inputs.parse_date(form.get("due"), field="due", what="due date"),
-        "reason": inputs.text(form.get("reason"), field="reason"),
-        "confirmed": findings.ticked_in(form),
-    }
+    due = inputs.parse_date(form.get("due"), field="due", what="due date")
+    reason = inputs.text(form.get("reason"), field="reason")
+    confirmed = findings.ticked_in(form)
     if ref is None:
-        actions.check_extend(session, case=case, action=action, actor=user, **values)
+        actions.check_extend(
+            session, case=case, action=action, due=due, reason=reason, actor=user, confirmed=confirmed
+        )
     else:
-        actions.extend(session, case=case, action=action, actor=user, request_ref=ref, **values)
+        actions.extend(
+            session,
+            case=case,
+            action=action,
+            due=due,
+            reason=reason,
+            actor=user,
+            request_ref=ref,
+            confirmed=confirmed,
+        )
 
 
 def _reassign(

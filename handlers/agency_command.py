@@ -132,7 +132,7 @@ def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: st
             agencies.remove_member(session, agency=agency, user_id=member, actor=user, request_ref=ref)
             done = f"<@{member}> is no longer in `{agency.slug}`."
         after = {c.id: cases.entitled_users(session, c) for c in affected}
-        channels = {c.id: c.channel_id for c in affected}
+        channels = {c.id: c.channel() for c in affected}
     # Responsibilities follow the role: case channels of the agency gain or lose the person.
     failed: list[str] = []
     for case_id, channel in channels.items():

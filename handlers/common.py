@@ -187,7 +187,7 @@ def answer_form(ack: Ack, view: dict[str, Any], problem: CasehubError | None, *,
     else:
         # Slack refuses the whole answer if an error names an input the form does not have.
         named = {block.get("block_id") for block in view.get("blocks", []) if block.get("type") == "input"}
-        where = problem.field if problem.field in named else field
+        where = problem.field if problem.field is not None and problem.field in named else field
         ack(response_action="errors", errors={where: problem.message})
 
 

@@ -180,7 +180,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             recorded_via=ref,
             request_ref=ref,
         )
-        case_id, channel, reference = case.id, case.channel_id, case.reference
+        case_id, channel, reference = case.id, case.channel(), case.reference
         summary = (
             f":memo: Review of case *{reference}* recorded (held {review.held_on.isoformat()}). "
             f"Risk after review: *{review.risk_after.value}*. Next review: {review.next_review_at:%Y-%m-%d}. "

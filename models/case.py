@@ -41,6 +41,14 @@ class SetupState(enum.StrEnum):
     FAILED = "failed"
 
 
+class CaseWithoutChannel(RuntimeError):
+    """A case reached work that needs its channel before its setup made one: a fault, not a user's error."""
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"case {reference} has no channel yet")
+        self.reference = reference
+
+
 class Case(Base):
     __tablename__ = "cases"
 
@@ -104,6 +112,12 @@ class Case(Base):
     @property
     def is_closed(self) -> bool:
         return self.stage is Stage.CLOSED
+
+    def channel(self) -> str:
+        """The case's Slack channel, for work that runs only once the case's setup has made it."""
+        if self.channel_id is None:
+            raise CaseWithoutChannel(self.reference)
+        return self.channel_id
 
 
 class CaseAgency(Base):

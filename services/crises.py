@@ -371,7 +371,7 @@ def _timeline_entries(session: Session, case: Case, viewer: str) -> list[timelin
             timeline.Entry(crisis.raised_at, "crisis", None, f"🚨 crisis raised: {escape(crisis.summary)}")
         )
         for page in pages(session, crisis):
-            agency = session.get(Agency, page.agency_id).name if page.agency_id else None
+            agency = session.get_one(Agency, page.agency_id).name if page.agency_id else None
             what = "paged" if page.level == 0 else f"escalated (level {page.level}) to"
             out.append(timeline.Entry(page.created_at, "page", agency, f"{what} <@{page.user_id}>"))
             if page.acknowledged_at:

@@ -103,6 +103,7 @@ def build(session: Session, user: str, *, now: datetime, today: date, since: dat
             .where(Update.case_id.in_(ids), Update.risk.is_not(None), Update.created_at >= since)
             .order_by(Update.created_at)
         ):
+            assert risk is not None  # the query leaves out updates without a risk
             digest.risk_changes.append((reference[case_id], agency_name, risk.value))
     for section in EXTRA_SECTIONS:
         digest.extra += section(session, ids)
@@ -116,6 +117,7 @@ def known_timezones(session: Session) -> dict[str, str]:
         for user, tz in session.execute(
             select(Preference.user_id, Preference.timezone).where(Preference.timezone.is_not(None))
         )
+        if tz is not None  # the query asks this already; said here, it narrows the type
     }
 
 

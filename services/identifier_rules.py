@@ -491,6 +491,7 @@ class DateSpan:
 
 def dates(text: str) -> list[DateSpan]:
     found = []
+    year: int | None
     for number, pattern in enumerate(_DATES):
         for match in pattern.finditer(text):
             groups = match.groups()
@@ -558,7 +559,7 @@ _WORKS_AT = re.compile(
 
 def _age_is_plausible(text: str) -> bool:
     number = re.search(r"\d{1,2}", text)
-    return bool(number) and 4 <= int(number.group()) <= 25
+    return number is not None and 4 <= int(number.group()) <= 25
 
 
 def find_ages_with_school(note: Note) -> Iterator[Span]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from services.errors import CasehubError
 
@@ -176,6 +177,13 @@ def _build_engine():
 
     from services import identifier_rules as rules
 
+    class NoteArtifacts(NlpArtifacts):
+        """Presidio's artifacts, carrying the note that the recognisers read."""
+
+        def __init__(self, note: rules.Note, **artifacts: Any) -> None:
+            super().__init__(**artifacts)
+            self.note = note
+
     class PeopleOnlyNlpEngine(SpacyNlpEngine):
         """spaCy's entity recogniser, run only on the sentences where it can change the answer.
 
@@ -185,10 +193,11 @@ def _build_engine():
         """
 
         def load(self) -> None:
-            self.nlp = {"fr": spacy.load(SPACY_MODEL, exclude=SPACY_EXCLUDE)}
+            # Presidio's engine declares `nlp` only by the None it starts with.
+            self.nlp = {"fr": spacy.load(SPACY_MODEL, exclude=SPACY_EXCLUDE)}  # type: ignore[assignment]
 
         def process_text(self, text: str, language: str):
-            nlp = self.nlp["fr"]
+            nlp = self.get_nlp("fr")
             note = rules.Note(text)
             segments = rules.unknown_name_sentences(note)
             for (offset, _), parsed in zip(segments, nlp.pipe(text[a:b] for a, b in segments), strict=True):
@@ -199,7 +208,8 @@ def _build_engine():
                 )
             # The recognisers read the note, not spaCy's tokens: an empty document is enough for
             # Presidio, and spares tokenising the whole text a second time.
-            artifacts = NlpArtifacts(
+            return NoteArtifacts(
+                note,
                 entities=[],
                 tokens=Doc(nlp.vocab),
                 tokens_indices=[],
@@ -207,8 +217,6 @@ def _build_engine():
                 nlp_engine=self,
                 language=language,
             )
-            artifacts.casehub_note = note
-            return artifacts
 
     class RuleRecognizer(EntityRecognizer):
         def __init__(self, kind: Kind, finder: Callable) -> None:
@@ -221,7 +229,7 @@ def _build_engine():
             pass
 
         def analyze(self, text, entities, nlp_artifacts=None):
-            note = nlp_artifacts.casehub_note
+            note = nlp_artifacts.note
             return [
                 RecognizerResult(self.kind.name, start, end, score)
                 for start, end, score in self.finder(note)

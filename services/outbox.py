@@ -42,7 +42,7 @@ def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
         }
         for d in dues
     ]
-    unrecorded_keys = unrecorded(session, [row["key"] for row in rows])
+    unrecorded_keys = unrecorded(session, [d.key for d in dues])
     fresh = [row for row in rows if row["key"] in unrecorded_keys]
     if fresh:
         insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -58,7 +58,8 @@ def claim(session: Session, key: str, now: datetime) -> bool:
         .where(Notice.key == key, Notice.state.in_(("pending", "failed")))
         .values(state="sending", claimed_at=now, attempts=Notice.attempts + 1)
     )
-    return taken.rowcount == 1
+    # Session.execute is typed as returning a plain Result; for an UPDATE it is a CursorResult.
+    return taken.rowcount == 1  # type: ignore[attr-defined]
 
 
 def mark_sent(
@@ -80,6 +81,7 @@ def mark_sent(
 # Notices that are the channel message of a record: `<prefix>:<id>`.
 UPDATE_POST = "update-post"
 ACTION_POST = "action-post"
+_POSTED_MODELS: dict[str, type[Update] | type[Action]] = {UPDATE_POST: Update, ACTION_POST: Action}
 
 
 def post_key(prefix: str, record_id: int) -> str:
@@ -88,7 +90,7 @@ def post_key(prefix: str, record_id: int) -> str:
 
 def _posted_record(key: str) -> tuple[type[Update] | type[Action], int] | None:
     prefix, _, record_id = key.partition(":")
-    model = {UPDATE_POST: Update, ACTION_POST: Action}.get(prefix)
+    model = _POSTED_MODELS.get(prefix)
     return (model, int(record_id)) if model is not None and record_id.isdigit() else None
 
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
 from blocks.kit import escape
@@ -67,7 +67,10 @@ def plan_action(action: Action) -> None:
     action.nudge_at = _start_of(action.due, "Etc/GMT-14") if action.is_open else None
 
 
-def _locked(query: Any) -> Any:
+Query = TypeVar("Query", bound=Select)
+
+
+def _locked(query: Query) -> Query:
     # Two sweeps at once (a standby taking over) split the work instead of both doing it.
     return query.limit(BATCH).with_for_update(skip_locked=True)
 

@@ -294,6 +294,7 @@ def pictures(session: Session, cases_: list[Case]) -> dict[int, list[AgencyPictu
         .where(Update.case_id.in_(ids), Update.risk.is_not(None))
         .order_by(Update.created_at, Update.id)
     ):
+        assert risk is not None  # the query leaves out updates without a risk
         risks[(case_id, agency_id)] = risk
     return {
         c.id: [AgencyPicture(a, risks.get((c.id, a.id)), last.get((c.id, a.id))) for a in c.agencies]
