@@ -12,7 +12,8 @@ from slack_sdk import WebClient
 from blocks import actions as action_blocks
 from blocks import messages
 from flows import action_posting
-from handlers.common import date_arg, deferred, deps, request_ref, split_args, typed_text, user_arg
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import date_arg, deferred, typed_text, user_arg
 from models import Priority
 from services import actions, cases
 from services.errors import InvalidInput
@@ -42,33 +43,28 @@ def _opens_form(body: dict[str, Any]) -> bool:
 
 
 def handle_action(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    args = split_args(body.get("text"))
-    name = args.pop(0).lower() if args else "help"
-    if name == "add":
-        add(body, args, client, respond, context)
-    elif name == "list":
-        show(body, args, respond, context)
-    else:
-        respond(text=HELP, response_type="ephemeral")
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
 
 
-def add(
-    body: dict[str, Any], args: list[str], client: WebClient, respond: Respond, context: BoltContext
-) -> None:
-    d, user = deps(context), body["user_id"]
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def add(call: Call) -> None:
+    d, user, args = call.deps, call.user, call.args
     with d.db.reader() as session:
-        case = cases.for_channel(session, body["channel_id"], "/action add")
+        case = cases.for_channel(session, call.channel, "/action add")
         cases.require_open(case)
         actions.require_case_worker(session, case, user)
         if not args:
             view = action_blocks.add_form(case, case.agencies, today=date.today())
     if not args:
-        client.views_open(trigger_id=body["trigger_id"], view=view)
+        call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
         return
     draft = parse_line(args)
-    ref = request_ref(body)
+    ref = call.ref
     try:
-        action_id = record(d, body["channel_id"], draft, user, ref)
+        action_id = record(d, call.channel, draft, user, ref)
     except actions.LooksDuplicate as duplicate:
         payload = {
             "case": case.reference,
@@ -80,15 +76,11 @@ def add(
             "ref": ref,
             "user": user,  # the prompt is theirs alone: nobody else may answer it
         }
-        respond(
-            text=duplicate.message,
-            blocks=action_blocks.duplicate_prompt(duplicate.message, payload),
-            response_type="ephemeral",
-        )
+        call.say(duplicate.message, action_blocks.duplicate_prompt(duplicate.message, payload))
         return
     if action_id is not None:
-        problem = action_posting.post_or_refresh(d.db, client, action_id=action_id)
-        respond(text=f"Action added.{' But ' + problem if problem else ''}", response_type="ephemeral")
+        problem = action_posting.post_or_refresh(d.db, call.client, action_id=action_id)
+        call.say(f"Action added.{' But ' + problem if problem else ''}")
 
 
 def record(d: Any, channel: str, draft: actions.ActionDraft, user: str, ref: str) -> int | None:
@@ -124,11 +116,11 @@ def parse_line(args: list[str]) -> actions.ActionDraft:
     return actions.ActionDraft(typed_text(" ".join(words)), agency, owner, due, priority)
 
 
-def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltContext) -> None:
-    d, user = deps(context), body["user_id"]
+def show(call: Call) -> None:
+    d, user, args = call.deps, call.user, call.args
     which = args[0].lower() if args else "open"
     with d.db.reader() as session:
-        case = cases.in_channel(session, body["channel_id"])
+        case = cases.in_channel(session, call.channel)
         if case is not None:
             cases.require_participant(session, case, user)
             rows = actions.listing(session, user, which, case=case)
@@ -139,4 +131,7 @@ def show(body: dict[str, Any], args: list[str], respond: Respond, context: BoltC
             title = f"Your cases: {which if args else 'mine'} actions"
             references = cases.references(session, {a.case_id for a in rows})
         blocks = action_blocks.action_list(title, rows, references)
-    respond(text=title, blocks=blocks, response_type="ephemeral")
+    call.say(title, blocks)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {"add": add, "list": show, "help": show_help}

@@ -11,10 +11,11 @@ from blocks import messages
 from blocks.kit import escape
 from flows import case_channel
 from flows import handover as flows_handover
-from handlers.common import deferred, deps, request_ref, split_args, typed_text, user_arg
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import deferred, typed_text, user_arg
 from models import AgencyKind, Disclosure, Role
 from services import agencies, cases, deliveries, handover
-from services.errors import InvalidInput, NotAllowed
+from services.errors import InvalidInput
 
 HELP = messages.usage(
     "/agency — the agency registry",
@@ -40,41 +41,24 @@ def register(app: App) -> None:
 
 
 def handle_agency(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    args = split_args(body.get("text"))
-    name = args.pop(0).lower() if args else "help"
-    d, user = deps(context), body["user_id"]
-
-    def say(text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-
-    if name == "list":
-        with d.db.reader() as session:
-            registry = agencies.all_agencies(session)
-            roster = {a.id: list(a.memberships) for a in registry}
-            blocks = messages.agency_list(registry, roster)
-        say(f"{len(registry)} agencies.", blocks)
-        return
-    if name == "handover":
-        say(hand_over(d, client, args, user, request_ref(body), context.bot_user_id or ""))
-        return
-    if name not in ("add", "member", "timezone"):
-        say(HELP)
-        return
-    if not d.settings.is_admin(user):
-        raise NotAllowed(
-            "Only casehub admins may change the agency registry.",
-            hint="Admins are listed in the CASEHUB_ADMINS setting; ask one of them.",
-        )
-    ref = request_ref(body)
-    if name == "add":
-        say(add_agency(d, args, user, ref))
-    elif name == "timezone":
-        say(set_timezone(d, args, user, ref))
-    else:
-        say(change_member(d, client, args, user, ref, context.bot_user_id or ""))
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
 
 
-def set_timezone(d: Any, args: list[str], user: str, ref: str) -> str:
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def show_list(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        registry = agencies.all_agencies(session)
+        roster = {a.id: list(a.memberships) for a in registry}
+        blocks = messages.agency_list(registry, roster)
+    call.say(f"{len(registry)} agencies.", blocks)
+
+
+def set_timezone(call: Call) -> None:
+    d, args, user, ref = call.deps, call.args, call.user, call.ref
+    agencies.require_admin(user, d.settings.casehub_admins)
     if len(args) != 2:
         raise InvalidInput(
             "Give the agency and a time zone.", hint="For example `/agency timezone police Europe/Paris`."
@@ -82,12 +66,16 @@ def set_timezone(d: Any, args: list[str], user: str, ref: str) -> str:
     with d.db.session() as session:
         agency = agencies.get(session, args[0])
         if not deliveries.claim(session, ref):
-            return "Already done."
-        agencies.set_timezone(session, agency=agency, timezone=args[1], actor=user, request_ref=ref)
-        return f"{escape(agency.name)} keeps its on-call times in {agency.timezone}."
+            text = "Already done."
+        else:
+            agencies.set_timezone(session, agency=agency, timezone=args[1], actor=user, request_ref=ref)
+            text = f"{escape(agency.name)} keeps its on-call times in {agency.timezone}."
+    call.say(text)
 
 
-def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:
+def add_agency(call: Call) -> None:
+    d, args, user, ref = call.deps, call.args, call.user, call.ref
+    agencies.require_admin(user, d.settings.casehub_admins)
     if len(args) not in (2, 3):
         raise InvalidInput(
             "Give a slug, a display name in quotes and optionally a kind.",
@@ -97,13 +85,17 @@ def add_agency(d: Any, args: list[str], user: str, ref: str) -> str:
     kind = agencies.parse_kind(args[2]) if len(args) == 3 else AgencyKind.OTHER
     with d.db.session() as session:
         if not deliveries.claim(session, ref):
-            return "Already done."
-        name = typed_text(args[1])
-        agency = agencies.add(session, slug=slug, name=name, kind=kind, actor=user, request_ref=ref)
-        return f"Agency *{escape(agency.name)}* (`{agency.slug}`, {agency.kind.value}) is registered."
+            text = "Already done."
+        else:
+            name = typed_text(args[1])
+            agency = agencies.add(session, slug=slug, name=name, kind=kind, actor=user, request_ref=ref)
+            text = f"Agency *{escape(agency.name)}* (`{agency.slug}`, {agency.kind.value}) is registered."
+    call.say(text)
 
 
-def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: str, bot_user_id: str) -> str:
+def change_member(call: Call) -> None:
+    d, args, user, ref = call.deps, call.args, call.user, call.ref
+    agencies.require_admin(user, d.settings.casehub_admins)
     verb = args[0].lower() if args else ""
     if (
         verb not in ("add", "remove")
@@ -120,7 +112,8 @@ def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: st
     with d.db.session() as session:
         agency = agencies.get(session, slug)
         if not deliveries.claim(session, ref):
-            return "Already done."
+            call.say("Already done.")
+            return
         affected = cases.open_cases_of_agency(session, agency)
         before = {c.id: cases.entitled_users(session, c) for c in affected}
         if verb == "add":
@@ -137,17 +130,22 @@ def change_member(d: Any, client: WebClient, args: list[str], user: str, ref: st
     failed: list[str] = []
     for case_id, channel in channels.items():
         *_, problems = case_channel.sync_members(
-            client, channel, before=before[case_id], after=after[case_id], bot_user_id=bot_user_id
+            call.client,
+            channel,
+            before=before[case_id],
+            after=after[case_id],
+            bot_user_id=call.context.bot_user_id or "",
         )
         failed += problems
     if channels:
         done += f" Case channels updated: {len(channels)}."
     if failed:
         done += " Some channel changes failed; the lead coordinators may need to adjust by hand."
-    return done
+    call.say(done)
 
 
-def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, bot_user_id: str) -> str:
+def hand_over(call: Call) -> None:
+    d, args, user, ref = call.deps, call.args, call.user, call.ref
     if len(args) not in (2, 3):
         raise InvalidInput(
             "Name who hands over and who takes over.",
@@ -156,7 +154,8 @@ def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, b
     predecessor, successor = user_arg(args[0]), user_arg(args[1])
     with d.db.session() as session:
         if not deliveries.claim(session, ref):
-            return "Already done."
+            call.say("Already done.")
+            return
         agency = handover.agency_for(session, predecessor, args[2] if len(args) == 3 else None)
         result = handover.hand_over(
             session,
@@ -168,7 +167,7 @@ def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, b
             request_ref=ref,
             basis=d.settings.sharing_basis(Disclosure.HANDOVER),
         )
-    problems = flows_handover.apply_in_slack(d.db, client, result, bot_user_id)
+    problems = flows_handover.apply_in_slack(d.db, call.client, result, call.context.bot_user_id or "")
     text = (
         f"<@{successor}> has taken over from <@{predecessor}> in {escape(result.agency.name)}: "
         f"{len(result.before)} case channel(s), {len(result.actions)} open action(s), "
@@ -176,4 +175,14 @@ def hand_over(d: Any, client: WebClient, args: list[str], user: str, ref: str, b
     )
     if problems:
         text += "\nTo finish by hand: " + "; ".join(problems)
-    return text
+    call.say(text)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "list": show_list,
+    "add": add_agency,
+    "member": change_member,
+    "timezone": set_timezone,
+    "handover": hand_over,
+    "help": show_help,
+}

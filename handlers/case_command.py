@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -14,7 +12,8 @@ from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel
-from handlers.common import Deps, date_arg, deferred, deps, first_word, request_ref, split_args
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import date_arg, deferred, first_word
 from models import Disclosure
 from services import agencies, cases, deliveries, updates
 from services.errors import InvalidInput
@@ -40,40 +39,12 @@ HELP = messages.usage(
 )
 
 
-@dataclass
-class Call:
-    deps: Deps
-    client: WebClient
-    respond: Respond
-    body: dict[str, Any]
-    args: list[str]
-    context: BoltContext
-
-    @property
-    def user(self) -> str:
-        return self.body["user_id"]
-
-    @property
-    def channel(self) -> str:
-        return self.body["channel_id"]
-
-    @property
-    def ref(self) -> str:
-        return request_ref(self.body)
-
-    def say(self, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        self.respond(text=text, blocks=blocks, response_type="ephemeral", replace_original=False)
-
-
 def register(app: App) -> None:
     app.command("/case")(**deferred(handle_case, urgent=lambda body: first_word(body) in FORMS))
 
 
 def handle_case(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    args = split_args(body.get("text"))
-    name = args.pop(0).lower() if args else "help"
-    call = Call(deps(context), client, respond, body, args, context)
-    SUBCOMMANDS.get(name, show_help)(call)
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
 
 
 def show_help(call: Call) -> None:
@@ -257,7 +228,7 @@ def retry_setup(call: Call) -> None:
 # Subcommands that open a form with the command's trigger.
 FORMS = {"open", "close"}
 
-SUBCOMMANDS: dict[str, Callable[[Call], None]] = {
+SUBCOMMANDS: dict[str, Subcommand] = {
     "help": show_help,
     "open": open_form,
     "status": status,

@@ -13,7 +13,8 @@ from blocks.kit import escape
 from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers import payload
-from handlers.common import answer_form, deferred, deps, first_word, reported, request_ref, typed_text
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import answer_form, deferred, deps, reported, request_ref, typed_text
 from models import utcnow
 from services import cases, crises, deliveries, inputs, updates
 from services.errors import CasehubError
@@ -39,72 +40,83 @@ def register(app: App) -> None:
 
 
 def _pages(body: dict[str, Any]) -> bool:
-    """`/crisis <what is happening>` pages people: it goes before other work."""
-    return first_word(body) not in ("", "help", "status", "resolve")
+    """`/crisis <what is happening>` pages people: it goes before other work. A subcommand's
+    word followed by more text is a summary too, but for `resolve`, which takes the outcome."""
+    words = (body.get("text") or "").split(maxsplit=1)
+    if not words or words[0].lower() == "resolve":
+        return False
+    return words[0].lower() not in SUBCOMMANDS or len(words) > 1
 
 
 def handle_crisis(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    d, user, ref = deps(context), body["user_id"], request_ref(body)
-    text = (body.get("text") or "").strip()
-    first = text.split(" ", 1)[0].lower() if text else ""
-    if first in ("", "help"):
-        respond(text=f"{d.settings.emergency_notice}\n\n{HELP}", response_type="ephemeral")
+    dispatch(SUBCOMMANDS, raise_and_page, body, client, respond, context)
+
+
+def show_help(call: Call) -> None:
+    if call.rest:  # "help needed at the school now" is a crisis, not a question
+        raise_and_page(call)
         return
+    call.say(f"{call.deps.settings.emergency_notice}\n\n{HELP}")
+
+
+def status(call: Call) -> None:
+    if call.rest:  # "status of the young person worsening…" likewise
+        raise_and_page(call)
+        return
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/crisis status")
+        cases.require_participant(session, case, call.user)
+        current = crises.open_crisis(session, case)
+        text = crises.CrisisOpen(current).message if current else "No crisis is open on this case."
+    call.say(text)
+
+
+def raise_and_page(call: Call) -> None:
+    """`/crisis <what is happening>`: everything typed is the summary."""
+    d = call.deps
     with d.db.reader() as session:
-        case = cases.for_channel(session, body["channel_id"], "/crisis")
-        case_id = case.id
-        if first == "status":
-            cases.require_participant(session, case, user)
-            current = crises.open_crisis(session, case)
-            status = crises.CrisisOpen(current).message if current else "No crisis is open on this case."
-    if first == "status":
-        respond(text=status, response_type="ephemeral")
-        return
-    if first == "resolve":
-        resolve(d, client, body, typed_text(text[len("resolve") :].strip()), respond, ref)
-        return
+        case_id = cases.for_channel(session, call.channel, "/crisis").id
     raised = crisis.raise_and_page(
         d.db,
-        client,
+        call.client,
         d.settings,
         case_id=case_id,
-        summary=typed_text(text),
-        user=user,
-        raised_via=ref,
-        request_ref=ref,
+        summary=typed_text(call.text),
+        user=call.user,
+        raised_via=call.ref,
+        request_ref=call.ref,
         now=utcnow(),
     )
     if raised.created:
-        respond(
-            text=f"{d.settings.emergency_notice}\nPartners are being paged; the status is in the channel.",
-            response_type="ephemeral",
-        )
+        call.say(f"{d.settings.emergency_notice}\nPartners are being paged; the status is in the channel.")
 
 
-def resolve(
-    d: Any, client: WebClient, body: dict[str, Any], outcome: str, respond: Respond, ref: str
-) -> None:
+def resolve(call: Call) -> None:
+    d, outcome, ref = call.deps, typed_text(call.rest), call.ref
     with d.db.session() as session:
-        case = cases.for_channel(session, body["channel_id"], "/crisis resolve")
+        case = cases.for_channel(session, call.channel, "/crisis resolve")
         if not deliveries.claim(session, ref):
             return
         resolved, early = crises.resolve(
             session,
             case=case,
             outcome=outcome,
-            actor=body["user_id"],
+            actor=call.user,
             now=utcnow(),
             rules=crisis_rules(d.settings),
             request_ref=ref,
         )
         crisis_id, case_id, reference = resolved.id, case.id, case.reference
-    crisis.refresh_banner(d.db, client, d.settings, crisis_id)
-    case_channel.refresh_header(d.db, client, case_id)
+    crisis.refresh_banner(d.db, call.client, d.settings, crisis_id)
+    case_channel.refresh_header(d.db, call.client, case_id)
     review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""
-    client.chat_postMessage(
-        channel=body["channel_id"],
+    call.client.chat_postMessage(
+        channel=call.channel,
         text=f":white_check_mark: The crisis on case {reference} is resolved: {escape(outcome)}.{review}",
     )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {"": show_help, "help": show_help, "status": status, "resolve": resolve}
 
 
 def acknowledge(

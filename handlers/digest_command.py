@@ -9,7 +9,8 @@ from slack_sdk import WebClient
 
 from blocks import messages
 from flows import sweep
-from handlers.common import deferred, deps, request_ref, split_args
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import deferred
 from services import digests, inputs
 from services.errors import InvalidInput
 
@@ -31,33 +32,47 @@ def register(app: App) -> None:
 
 
 def handle_digest(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    d, user = deps(context), body["user_id"]
-    args = split_args(body.get("text"))
-    choice = args[0].lower() if args else "help"
-    if choice not in ("daily", "weekly", "off", "now"):
-        respond(text=HELP, response_type="ephemeral")
-        return
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
+
+
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def send_now(call: Call) -> None:
+    d = call.deps
+    with d.db.reader() as session:
+        digests.require_reader(session, call.user)
+    sent = sweep.send_digest_now(d.db, call.client, d.settings, call.user, f"digest-now:{call.ref}")
+    call.say(
+        "Your digest is in your direct messages."
+        if sent
+        else "Nothing to report: no reviews due, nothing overdue, no silent agencies, no risk changes."
+    )
+
+
+def choose(call: Call) -> None:
+    """`daily`, `weekly` or `off`, with the time of day for the first two."""
+    d, choice, args = call.deps, call.name, call.args
+    if len(args) > 1 or (choice == "off" and args):
+        raise InvalidInput("Too many words.", hint="For example `/digest daily 08:30`.")
+    given = inputs.parse_time(args[0]) if args else None
     with d.db.session() as session:
-        if choice == "now":
-            digests.require_reader(session, user)
-        else:
-            if len(args) > 2 or (choice == "off" and len(args) > 1):
-                raise InvalidInput("Too many words.", hint="For example `/digest daily 08:30`.")
-            given = inputs.parse_time(args[1]) if len(args) == 2 else None
-            pref = digests.choose(session, user, choice, given, request_ref=request_ref(body))
-            at = (pref.digest_time or d.settings.digest_time).strftime("%H:%M")
-    if choice == "now":
-        sent = sweep.send_digest_now(d.db, client, d.settings, user, f"digest-now:{request_ref(body)}")
-        respond(
-            text="Your digest is in your direct messages."
-            if sent
-            else "Nothing to report: no reviews due, nothing overdue, no silent agencies, no risk changes.",
-            response_type="ephemeral",
-        )
-        return
-    text = {
-        "daily": f"You will get a digest every working day at {at} your time.",
-        "weekly": f"You will get a digest on Mondays at {at} your time.",
-        "off": "Digests are off. `/digest now` still sends one when you ask.",
-    }[choice]
-    respond(text=text, response_type="ephemeral")
+        pref = digests.choose(session, call.user, choice, given, request_ref=call.ref)
+        at = (pref.digest_time or d.settings.digest_time).strftime("%H:%M")
+    call.say(
+        {
+            "daily": f"You will get a digest every working day at {at} your time.",
+            "weekly": f"You will get a digest on Mondays at {at} your time.",
+            "off": "Digests are off. `/digest now` still sends one when you ask.",
+        }[choice]
+    )
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "daily": choose,
+    "weekly": choose,
+    "off": choose,
+    "now": send_now,
+    "help": show_help,
+}

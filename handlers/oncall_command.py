@@ -13,7 +13,8 @@ from blocks import crisis as crisis_blocks
 from blocks import messages
 from blocks.kit import escape
 from flows import crisis
-from handlers.common import deferred, deps, request_ref, split_args, user_arg
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import deferred, user_arg
 from models import utcnow
 from services import agencies, deliveries, inputs, oncall, reviews
 from services.errors import InvalidInput
@@ -50,33 +51,43 @@ def _people(client: WebClient, words: list[str]) -> list[str]:
 
 
 def handle_oncall(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    d, user, ref = deps(context), body["user_id"], request_ref(body)
-    args = split_args(body.get("text"))
-    name = args.pop(0).lower() if args else "help"
-    if name == "who":
-        with d.db.reader() as session:
-            chosen = (
-                [agencies.get(session, args[0])]
-                if args
-                else [m.agency for m in agencies.memberships_of(session, user)]
-            )
-        lines = crisis.who_lines(d.db, d.settings, chosen, utcnow())
-        respond(text="On call", blocks=crisis_blocks.who(lines, utcnow()), response_type="ephemeral")
-        return
-    if name not in ("set", "rota", "escalation") or not args:
-        respond(text=HELP, response_type="ephemeral")
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
+
+
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def who(call: Call) -> None:
+    d = call.deps
+    with d.db.reader() as session:
+        chosen = (
+            [agencies.get(session, call.args[0])]
+            if call.args
+            else [m.agency for m in agencies.memberships_of(session, call.user)]
+        )
+    now = utcnow()
+    lines = crisis.who_lines(d.db, d.settings, chosen, now)
+    call.say("On call", crisis_blocks.who(lines, now))
+
+
+def change_cover(call: Call) -> None:
+    """`set`, `rota` and `escalation`: who answers for an agency, checked with Slack first."""
+    d, name, args, user, ref = call.deps, call.name, call.args, call.user, call.ref
+    if not args:
+        call.say(HELP)
         return
     with d.db.reader() as session:
         agency = agencies.get(session, args[0])
         tz = oncall.timezone_of(agency, d.settings.default_timezone)
     if name == "set":
         people, starts, ends = parse_set(args[1:], tz)
-        people = _people(client, people)
+        people = _people(call.client, people)
     elif name == "rota":
         people, weekday, at = parse_rota(args[1:])
-        people = _people(client, people)
+        people = _people(call.client, people)
     else:
-        people = _people(client, args[1:])
+        people = _people(call.client, args[1:])
     is_admin = d.settings.is_admin(user)
     with d.db.session() as session:
         agency = agencies.get(session, args[0])
@@ -116,7 +127,16 @@ def handle_oncall(body: dict[str, Any], client: WebClient, respond: Respond, con
                 session, agency=agency, users=people, actor=user, is_admin=is_admin, request_ref=ref
             )
             text = f"{escape(agency.name)} escalates to: " + " → ".join(f"<@{p}>" for p in people) + "."
-    respond(text=text, response_type="ephemeral")
+    call.say(text)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "who": who,
+    "set": change_cover,
+    "rota": change_cover,
+    "escalation": change_cover,
+    "help": show_help,
+}
 
 
 def parse_set(words: list[str], tz: str) -> tuple[list[str], Any, Any]:

@@ -14,6 +14,7 @@ from blocks import reviews as review_blocks
 from flows import action_posting, case_channel
 from flows.rules import reminder_rules
 from handlers import payload
+from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import (
     answer_form,
     date_arg,
@@ -22,7 +23,6 @@ from handlers.common import (
     first_word,
     reported,
     request_ref,
-    split_args,
     typed_text,
 )
 from models import Risk
@@ -54,42 +54,35 @@ def register(app: App) -> None:
 
 
 def handle_review(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    d, user, ref = deps(context), body["user_id"], request_ref(body)
-    args = split_args(body.get("text"))
-    name = args.pop(0).lower() if args else "status"
-    if name == "followup":
-        respond(text=record_follow_up(d, args, user, ref), response_type="ephemeral")
-    elif name == "status":
-        respond(text=show_status(d, body["channel_id"], user), response_type="ephemeral")
-    elif name == "record":
-        client.views_open(trigger_id=body["trigger_id"], view=record_form(d, body["channel_id"], user))
-    elif name in ("every", "next"):
-        notice = change_schedule(d, body["channel_id"], name, args, user, ref)
-        if notice:
-            client.chat_postMessage(channel=body["channel_id"], text=notice)
-    else:
-        respond(text=HELP, response_type="ephemeral")
+    dispatch(SUBCOMMANDS, show_help, body, client, respond, context)
 
 
-def show_status(d: Any, channel: str, user: str) -> str:
-    with d.db.reader() as session:
-        case = cases.for_channel(session, channel, "/review")
-        cases.require_participant(session, case, user)
+def show_help(call: Call) -> None:
+    call.say(HELP)
+
+
+def show_status(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/review")
+        cases.require_participant(session, case, call.user)
         when = f"{case.next_review_at:%A %d %B %Y, %H:%M} UTC" if case.next_review_at else "not scheduled"
-        return f"Case {case.reference}: next review {when}; every {case.review_every_weeks} week(s)."
+        text = f"Case {case.reference}: next review {when}; every {case.review_every_weeks} week(s)."
+    call.say(text)
 
 
-def record_form(d: Any, channel: str, user: str) -> dict[str, Any]:
-    with d.db.reader() as session:
-        case = cases.for_channel(session, channel, "/review record")
+def record_form(call: Call) -> None:
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/review record")
         cases.require_open(case)
-        cases.require_lead(case, user, "record reviews")
+        cases.require_lead(case, call.user, "record reviews")
         today = date.today()
-        return review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
+        view = review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
+    call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
 
 
-def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str, ref: str) -> str | None:
-    """`every` or `next`; returns the notice for the channel, or None for a repeated delivery."""
+def change_schedule(call: Call) -> None:
+    """`every` or `next`; the notice goes to the channel, once however often Slack delivers."""
+    d, channel, name, args, user, ref = call.deps, call.channel, call.name, call.args, call.user, call.ref
     rules = reminder_rules(d.settings)
     if name == "every":
         weeks, weekday, at = parse_every(args)
@@ -100,7 +93,7 @@ def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str,
     with d.db.session() as session:
         case = cases.for_channel(session, channel, f"/review {name}")
         if not deliveries.claim(session, ref):
-            return None
+            return
         if name == "every":
             moment = reviews.set_cadence(
                 session,
@@ -112,14 +105,16 @@ def change_schedule(d: Any, channel: str, name: str, args: list[str], user: str,
                 actor=user,
                 request_ref=ref,
             )
-            return (
+            notice = (
                 f"Reviews of case {case.reference} are now every {weeks} week(s); "
                 f"next: {moment:%Y-%m-%d %H:%M} UTC."
             )
-        moment = reviews.set_next(
-            session, case=case, day=day, at=at, rules=rules, actor=user, request_ref=ref
-        )
-        return f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
+        else:
+            moment = reviews.set_next(
+                session, case=case, day=day, at=at, rules=rules, actor=user, request_ref=ref
+            )
+            notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
+    call.client.chat_postMessage(channel=channel, text=notice)
 
 
 def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
@@ -194,18 +189,41 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
 
-def record_follow_up(d: Any, args: list[str], user: str, ref: str) -> str:
+def record_follow_up(call: Call) -> None:
     """The case channel is archived by then, so this names the case instead of running in it."""
-    if not args:
+    d, user, ref = call.deps, call.user, call.ref
+    # The note is free text, kept as typed (an apostrophe in it is no quote).
+    words = call.rest.split(maxsplit=1)
+    if not words:
         raise InvalidInput("Say which case.", hint="For example `/review followup K7Q2M9 2027-06-01`.")
-    held_on, note = date.today(), args[1:]
-    if note and _DATE_SHAPED.fullmatch(note[0]):
-        held_on, note = date_arg(note[0]), note[1:]
+    reference, note = words[0], words[1] if len(words) == 2 else ""
+    held_on, after = date.today(), note.split(maxsplit=1)
+    if after and _DATE_SHAPED.fullmatch(after[0]):
+        held_on, note = date_arg(after[0]), after[1] if len(after) == 2 else ""
     with d.db.session() as session:
-        case = cases.get_by_reference(session, args[0])
+        case = cases.get_by_reference(session, reference)
         if not deliveries.claim(session, ref):
-            return "Already recorded."
-        follow_up = reviews.record_follow_up(
-            session, case=case, held_on=held_on, note=typed_text(" ".join(note)), actor=user, request_ref=ref
-        )
-        return f"The {follow_up.label} of case {case.reference} is recorded as held on {held_on.isoformat()}."
+            text = "Already recorded."
+        else:
+            follow_up = reviews.record_follow_up(
+                session,
+                case=case,
+                held_on=held_on,
+                note=typed_text(note.strip()),
+                actor=user,
+                request_ref=ref,
+            )
+            held = held_on.isoformat()
+            text = f"The {follow_up.label} of case {case.reference} is recorded as held on {held}."
+    call.say(text)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {
+    "": show_status,
+    "status": show_status,
+    "every": change_schedule,
+    "next": change_schedule,
+    "record": record_form,
+    "followup": record_follow_up,
+    "help": show_help,
+}

@@ -11,7 +11,8 @@ from slack_sdk import WebClient
 from blocks import messages
 from blocks import updates as update_blocks
 from flows import update_posting
-from handlers.common import deferred, deps, first_word, request_ref, typed_text
+from handlers.commands import Call, Subcommand, dispatch
+from handlers.common import deferred, first_word, typed_text
 from models import Disclosure, UpdateKind
 from services import cases, updates
 
@@ -32,36 +33,52 @@ def register(app: App) -> None:
 
 
 def handle_update(body: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext) -> None:
-    d, user, text = deps(context), body["user_id"], (body.get("text") or "").strip()
-    if text.lower() == "help":
-        respond(text=HELP, response_type="ephemeral")
+    dispatch(SUBCOMMANDS, quick_note, body, client, respond, context)
+
+
+def show_help(call: Call) -> None:
+    if call.rest:  # "Help offered at home…" is a note, not a question
+        quick_note(call)
         return
-    with d.db.reader() as session:
-        case = cases.for_channel(session, body["channel_id"], "/update")
+    call.say(HELP)
+
+
+def open_form(call: Call) -> None:
+    """`/update` alone: the full form."""
+    with call.deps.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/update")
         cases.require_open(case)
-        memberships = updates.filing_agencies(session, case, user)
-        if not text:
-            view = update_blocks.update_form(case, memberships, today=date.today())
-    if not text:
-        client.views_open(trigger_id=body["trigger_id"], view=view)
-        return
+        memberships = updates.filing_agencies(session, case, call.user)
+        view = update_blocks.update_form(case, memberships, today=date.today())
+    call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
+
+
+def quick_note(call: Call) -> None:
+    """`/update <text>`: everything typed is a note from the person's agency."""
+    d = call.deps
+    with d.db.reader() as session:
+        case = cases.for_channel(session, call.channel, "/update")
+        cases.require_open(case)
+        updates.filing_agencies(session, case, call.user)
     draft = updates.UpdateDraft(
-        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=typed_text(text)
+        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=typed_text(call.text)
     )
     updates.check_draft(draft)  # a finding is refused naming its kind, never quoting it
-    ref = request_ref(body)
     with d.db.session() as session:
-        case = cases.for_channel(session, body["channel_id"], "/update")
+        case = cases.for_channel(session, call.channel, "/update")
         update, created = updates.file(
             session,
             case=case,
             draft=draft,
-            filer=user,
-            filed_via=ref,
-            request_ref=ref,
+            filer=call.user,
+            filed_via=call.ref,
+            request_ref=call.ref,
             basis=d.settings.sharing_basis(Disclosure.UPDATE),
         )
         update_id = update.id
     if created:
-        update_posting.post(d.db, client, update_id=update_id, filer=user)
-        respond(text="Your note is filed and shared with the case channel.", response_type="ephemeral")
+        update_posting.post(d.db, call.client, update_id=update_id, filer=call.user)
+        call.say("Your note is filed and shared with the case channel.")
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {"": open_form, "help": show_help}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from models import Agency, AgencyKind, Membership, Role
 from services import audit, locks, sharing_gate
-from services.errors import Conflict, InvalidInput, NotFound
+from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from services.inputs import echo
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
@@ -26,6 +26,16 @@ KIND_ALIASES = {kind.value.replace("-", ""): kind for kind in AgencyKind} | {
     "socialcare": AgencyKind.SOCIAL_CARE,
     "la": AgencyKind.LOCAL_AUTHORITY,
 }
+
+
+def require_admin(actor: str, admins: Collection[str]) -> None:
+    """The agency registry (agencies, their members, their time zones) is changed by casehub
+    admins alone: the people named in CASEHUB_ADMINS."""
+    if actor not in admins:
+        raise NotAllowed(
+            "Only casehub admins may change the agency registry.",
+            hint="Admins are listed in the CASEHUB_ADMINS setting; ask one of them.",
+        )
 
 
 def parse_kind(value: str) -> AgencyKind:

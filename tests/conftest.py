@@ -68,9 +68,45 @@ def postgres_ready() -> str:
     with db.engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
+        # A scratch database: its commits need not wait for the disk (a crash of casehub's own
+        # processes, which the durability tests make, loses nothing either way).
+        name = connection.execute(text("SELECT quote_ident(current_database())")).scalar_one()
+        connection.execute(text(f"ALTER DATABASE {name} SET synchronous_commit = off"))
     db.migrate()
     db.dispose()
     return PG_URL
+
+
+def clear_postgres(db: Database) -> None:
+    """Every table emptied and every sequence back at 1, in a few milliseconds.
+
+    TRUNCATE takes a third of a second for casehub's tables; DELETE is quick on a test's few
+    rows. The replica role turns off the row triggers for this one transaction: the foreign
+    keys, and the audit trail's refusal to lose a row, which is what a clean slate needs.
+    """
+    with db.engine.begin() as connection:
+        tables = (
+            connection.execute(
+                text(
+                    "SELECT quote_ident(tablename) FROM pg_tables "
+                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        sequences = (
+            connection.execute(
+                text("SELECT quote_ident(sequencename) FROM pg_sequences WHERE schemaname = 'public'")
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(text("SET LOCAL session_replication_role = replica"))
+        connection.exec_driver_sql("; ".join(f"DELETE FROM {table}" for table in tables))
+        connection.exec_driver_sql(
+            "SELECT " + ", ".join(f"setval('{sequence}', 1, false)" for sequence in sequences)
+        )
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -81,15 +117,7 @@ def database(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) -> 
         db = Database(f"sqlite:///{path}")
     else:
         db = Database(request.getfixturevalue("postgres_ready"))
-        with db.engine.begin() as connection:
-            tables = connection.execute(
-                text(
-                    "SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables "
-                    "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                )
-            ).scalar_one()
-            # TRUNCATE bypasses the audit trail's row triggers, which is what a clean slate needs.
-            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        clear_postgres(db)
     yield db
     db.dispose()
 

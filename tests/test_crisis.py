@@ -227,6 +227,21 @@ def test_empty_crisis_shows_help_with_the_emergency_notice_first(slack, case):
     assert said.startswith("Immediate danger to life?") and "/crisis resolve" in said
 
 
+@pytest.mark.parametrize(
+    "summary", ["help needed at the school now", "status of the pupil is worsening fast"]
+)
+def test_a_summary_starting_with_a_subcommand_word_still_pages(slack, fake, database, case, summary):
+    slack.command("/oncall", f"set police <@{POLICE}>", user=ADMIN)
+    said = slack.ephemeral(slack.command("/crisis", summary, user=SCHOOL, channel=case.channel))
+    assert "Partners are being paged" in said
+    assert len(page_dms(fake, POLICE)) == 1
+    with database.reader() as session:
+        assert session.scalars(select(Crisis.summary)).all() == [summary]
+    # The words alone still do what they say.
+    said = slack.ephemeral(slack.command("/crisis", "status", user=SCHOOL, channel=case.channel))
+    assert said.startswith("A crisis is already open on this case")
+
+
 def test_closed_case_takes_no_crisis(slack, fake, database, case):
     slack.command("/case", "close", user=COORD, channel=case.channel)
     slack.submit(fake.last_view(), {"outcome": "Signposted"}, user=COORD)

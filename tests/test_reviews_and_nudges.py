@@ -384,13 +384,17 @@ def test_follow_up_review_is_recorded_as_held(slack, fake, database, case):
     slack.command("/case", "close", user=COORD, channel=case.channel)
     slack.submit(fake.last_view(), {"outcome": "Support completed", "follow_ups": ["6,12"]}, user=COORD)
     said = slack.ephemeral(
-        slack.command("/review", f"followup {case.reference} 2026-12-07 all well", user=COORD)
+        slack.command(
+            "/review", f"followup {case.reference} 2026-12-07 all well, the school's view too", user=COORD
+        )
     )
     assert "6-month follow-up review" in said and "2026-12-07" in said
     said = slack.ephemeral(slack.command("/review", f"followup {case.reference}", user=POLICE))
     assert "Only the lead coordinator" in said
     with database.reader() as session:
         held = [f.held_on for f in session.scalars(select(FollowUp).order_by(FollowUp.due_on))]
+        [recorded] = session.scalars(select(AuditEvent).where(AuditEvent.action == "review.follow_up")).all()
     assert held == [date(2026, 12, 7), None]
+    assert recorded.details["note"] == "all well, the school's view too"
     said = slack.ephemeral(slack.command("/review", "followup NOCASE", user=COORD))
     assert "There is no case" in said

@@ -73,6 +73,20 @@ def test_quick_note(slack, fake, database, case):
     assert "Attended mentoring" in json.dumps(fake.posts(case.channel)[-1]["blocks"])
 
 
+@pytest.mark.parametrize(
+    "note", ["Help offered at home; the family's worker accepted it", "help", "It's going well at school"]
+)
+def test_a_note_may_start_with_a_subcommand_word_or_hold_an_apostrophe(slack, fake, database, case, note):
+    reply = slack.command("/update", note, user=SCHOOL, channel=case.channel)
+    said = slack.ephemeral(reply)
+    if note == "help":  # the positive control: the word alone asks for help
+        assert "/update <text>" in said and stored_updates(database) == []
+        return
+    assert "filed" in said
+    [update] = stored_updates(database)
+    assert update.observed == note
+
+
 def test_quick_note_with_an_identifier_is_refused(slack, fake, database, case):
     said = slack.ephemeral(
         slack.command("/update", "Call mum on 07700 900123", user=SCHOOL, channel=case.channel)
