@@ -27,7 +27,7 @@ from blocks.kit import (
     users_select,
 )
 from blocks.modals import metadata
-from models import Action, Agency, Case, Priority
+from models import Action, Agency, Case, Priority, clock
 
 ADD_FORM = "action_add"
 EXTEND_FORM = "action_extend"
@@ -92,7 +92,7 @@ def reassign_form(action: Action, case: Case, agencies: Sequence[Agency]) -> dic
 
 
 def line(action: Action, *, reference: str | None = None, today: date | None = None) -> str:
-    today = today or date.today()
+    today = today or clock.today()
     owner = f"<@{action.owner}>" if action.owner else "_no owner_"
     where = f"`{reference}` " if reference else ""
     if not action.is_open:

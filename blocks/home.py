@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from blocks.actions import line
 from blocks.kit import MAX_VIEW_BLOCKS, Block, actions, button, context, divider, escape, header, section
 from blocks.messages import risk_label
-from models import Action
+from models import Action, clock
 from services.home import CaseRow, HomeData
 
 CASES_SHOWN = 15
@@ -46,7 +46,7 @@ def _case_row(row: CaseRow, now: datetime) -> Block:
 
 
 def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = ()) -> dict[str, Any]:
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     blocks: list[Block] = [header("casehub")]
     if data.is_coordinator:
         blocks.append(

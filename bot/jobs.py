@@ -54,7 +54,8 @@ from sqlalchemy.orm import aliased
 
 from bot import logs, metrics
 from bot.db import Database
-from models import Job, JobState, utcnow
+from models import Job, JobState
+from models.clock import machine_now
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +239,8 @@ class JobQueue:
                 priority=priority,
                 state=JobState.QUEUED.value,
                 attempts=0,
-                run_after=utcnow(),
-                created_at=utcnow(),
+                run_after=machine_now(),
+                created_at=machine_now(),
             )
             .on_conflict_do_nothing(index_elements=["request_key"])
             .returning(Job.id)
@@ -252,7 +253,7 @@ class JobQueue:
 
     def claim(self, worker: str, *, urgent_only: bool = False, now: datetime | None = None) -> Claimed | None:
         """Take the next job that may run: most urgent first, then oldest, one person's in order."""
-        now = now or utcnow()
+        now = now or machine_now()
         earlier = aliased(Job)
         waits_for_earlier = exists().where(
             earlier.person == Job.person, earlier.id < Job.id, earlier.state.in_(_OPEN)
@@ -302,20 +303,20 @@ class JobQueue:
 
     def finish(self, job_id: int, worker: str) -> None:
         """Done: the request (what was typed) is forgotten; the row stays a day against duplicates."""
-        self._close(job_id, worker, state=JobState.DONE.value, body=None, finished_at=utcnow())
+        self._close(job_id, worker, state=JobState.DONE.value, body=None, finished_at=machine_now())
 
     def retry(self, job: Claimed, worker: str, error: str) -> None:
         self._close(
             job.id,
             worker,
             state=JobState.QUEUED.value,
-            run_after=utcnow() + self.backoff(job.attempts),
+            run_after=machine_now() + self.backoff(job.attempts),
             last_error=error,
             claimed_by=None,
         )
 
     def park(self, job_id: int, worker: str, error: str) -> None:
-        self._close(job_id, worker, state=JobState.PARKED.value, last_error=error, finished_at=utcnow())
+        self._close(job_id, worker, state=JobState.PARKED.value, last_error=error, finished_at=machine_now())
 
     def extend(self, job_ids: list[int], worker: str) -> None:
         """Renew the leases of jobs still running here, so that only a dead worker's expire."""
@@ -325,7 +326,7 @@ class JobQueue:
             session.execute(
                 update(Job)
                 .where(Job.id.in_(job_ids), Job.state == JobState.RUNNING.value, Job.claimed_by == worker)
-                .values(lease_until=utcnow() + self.lease)
+                .values(lease_until=machine_now() + self.lease)
             )
 
     def reclaim_expired(self, now: datetime | None = None) -> tuple[list[int], list[int]]:
@@ -333,7 +334,7 @@ class JobQueue:
 
         Returns (requeued, parked) job ids.
         """
-        now = now or utcnow()
+        now = now or machine_now()
         with self.db.session() as session:
             expired = session.execute(
                 select(Job.id, Job.attempts).where(Job.state == JobState.RUNNING.value, Job.lease_until < now)
@@ -355,7 +356,7 @@ class JobQueue:
         return again, spent
 
     def purge_done(self, now: datetime | None = None) -> int:
-        cutoff = (now or utcnow()) - KEEP_DONE
+        cutoff = (now or machine_now()) - KEEP_DONE
         with self.db.session() as session:
             result = session.execute(
                 delete(Job).where(Job.state == JobState.DONE.value, Job.finished_at < cutoff)
@@ -368,7 +369,7 @@ class JobQueue:
             return int(session.scalar(select(func.count()).where(Job.state.in_(_OPEN))) or 0)
 
     def stats(self, now: datetime | None = None) -> QueueStats:
-        now = now or utcnow()
+        now = now or machine_now()
         with self.db.reader() as session:
             counts = dict(
                 session.execute(
@@ -414,7 +415,7 @@ class JobQueue:
             result = session.execute(
                 update(Job)
                 .where(Job.id.in_(job_ids), Job.state == JobState.PARKED.value)
-                .values(state=JobState.QUEUED.value, attempts=0, run_after=utcnow(), finished_at=None)
+                .values(state=JobState.QUEUED.value, attempts=0, run_after=machine_now(), finished_at=None)
             )
         return int(result.rowcount)  # type: ignore[attr-defined]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
@@ -14,7 +13,7 @@ from blocks import messages
 from flows import action_posting
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, typed_text, user_arg
-from models import Priority
+from models import Priority, clock
 from services import actions, cases
 from services.errors import InvalidInput
 
@@ -57,7 +56,7 @@ def add(call: Call) -> None:
         cases.require_open(case)
         actions.require_case_worker(session, case, user)
         if not args:
-            view = action_blocks.add_form(case, case.agencies, today=date.today())
+            view = action_blocks.add_form(case, case.agencies, today=clock.today())
     if not args:
         call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
         return

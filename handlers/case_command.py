@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
@@ -14,7 +13,7 @@ from blocks.kit import escape
 from flows import case_channel
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word
-from models import Disclosure
+from models import Disclosure, clock
 from services import agencies, cases, deliveries, updates
 from services.errors import InvalidInput
 from services.timeline import history, page
@@ -129,7 +128,7 @@ def consent(call: Call) -> None:
     if not call.args or len(call.args) > 2:
         raise InvalidInput("Say what was decided.", hint="For example `/case consent given 2026-11-20`.")
     decision = cases.parse_consent(call.args[0])
-    on = date_arg(call.args[1]) if len(call.args) == 2 else date.today()
+    on = date_arg(call.args[1]) if len(call.args) == 2 else clock.today()
     with call.deps.db.session() as session:
         case = cases.for_channel(session, call.channel, "/case consent")
         if not deliveries.claim(session, call.ref):

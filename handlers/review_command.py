@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext, Respond
@@ -25,7 +24,7 @@ from handlers.common import (
     request_ref,
     typed_text,
 )
-from models import Risk
+from models import Risk, clock
 from services import cases, deliveries, inputs, reviews
 from services.errors import CasehubError, InvalidInput
 
@@ -75,7 +74,7 @@ def record_form(call: Call) -> None:
         case = cases.for_channel(session, call.channel, "/review record")
         cases.require_open(case)
         cases.require_lead(case, call.user, "record reviews")
-        today = date.today()
+        today = clock.today()
         view = review_blocks.record_form(case, today=today, next_review=reviews.default_next(case, today))
     call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
 
@@ -197,7 +196,7 @@ def record_follow_up(call: Call) -> None:
     if not words:
         raise InvalidInput("Say which case.", hint="For example `/review followup K7Q2M9 2027-06-01`.")
     reference, note = words[0], words[1] if len(words) == 2 else ""
-    held_on, after = date.today(), note.split(maxsplit=1)
+    held_on, after = clock.today(), note.split(maxsplit=1)
     if after and _DATE_SHAPED.fullmatch(after[0]):
         held_on, note = date_arg(after[0]), after[1] if len(after) == 2 else ""
     with d.db.session() as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
@@ -11,6 +10,7 @@ from slack_sdk import WebClient
 from blocks import updates as update_blocks
 from handlers import payload
 from handlers.common import deferred, deps
+from models import clock
 from services import agencies, cases, updates
 from services.timeline import history, page
 
@@ -31,7 +31,7 @@ def edit_update(
         update = updates.get(session, payload.button_id(action))
         case = update.case
         updates.require_may_correct(session, case, update, user, d.settings.update_edit_minutes)
-        view = update_blocks.update_form(case, [], today=date.today(), existing=update)
+        view = update_blocks.update_form(case, [], today=clock.today(), existing=update)
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from slack_bolt import App, BoltContext, Respond
@@ -13,7 +12,7 @@ from blocks import updates as update_blocks
 from flows import update_posting
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import deferred, first_word, typed_text
-from models import Disclosure, UpdateKind
+from models import Disclosure, UpdateKind, clock
 from services import cases, updates
 
 HELP = messages.usage(
@@ -49,7 +48,7 @@ def open_form(call: Call) -> None:
         case = cases.for_channel(session, call.channel, "/update")
         cases.require_open(case)
         memberships = updates.filing_agencies(session, case, call.user)
-        view = update_blocks.update_form(case, memberships, today=date.today())
+        view = update_blocks.update_form(case, memberships, today=clock.today())
     call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
 
 
@@ -61,7 +60,7 @@ def quick_note(call: Call) -> None:
         cases.require_open(case)
         updates.filing_agencies(session, case, call.user)
     draft = updates.UpdateDraft(
-        agency_slug=None, contact_date=date.today(), kind=UpdateKind.NOTE, observed=typed_text(call.text)
+        agency_slug=None, contact_date=clock.today(), kind=UpdateKind.NOTE, observed=typed_text(call.text)
     )
     updates.check_draft(draft)  # a finding is refused naming its kind, never quoting it
     with d.db.session() as session:

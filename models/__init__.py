@@ -3,8 +3,9 @@
 from models.action import Action, ActionEvent, ActionStatus, Priority
 from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditEvent, Delivery
-from models.base import Base, utcnow
+from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
+from models.clock import clock, utcnow
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
 from models.job import Job, JobState
 from models.review import FollowUp, Notice, Preference, Review
@@ -44,5 +45,6 @@ __all__ = [
     "Update",
     "UpdateKind",
     "UpdateRevision",
+    "clock",
     "utcnow",
 ]

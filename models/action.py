@@ -8,8 +8,9 @@ from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
-from models.base import Base, utcnow
+from models.base import Base
 from models.case import Case
+from models.clock import utcnow
 
 
 class Priority(enum.StrEnum):

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base
+from models.clock import utcnow
 
 
 class AuditEvent(Base):

@@ -7,7 +7,8 @@ from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
-from models.base import Base, utcnow
+from models.base import Base
+from models.clock import utcnow
 
 
 class Stage(enum.StrEnum):

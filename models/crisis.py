@@ -5,7 +5,8 @@ from datetime import date, datetime, time
 from sqlalchemy import JSON, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base
+from models.clock import utcnow
 
 
 class OnCallOverride(Base):

@@ -8,7 +8,8 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base
+from models.clock import machine_now
 
 
 class JobState(enum.StrEnum):
@@ -59,10 +60,10 @@ class Job(Base):
     priority: Mapped[int] = mapped_column(SmallInteger, default=1)
     state: Mapped[JobState] = mapped_column(String(16), default=JobState.QUEUED)
     attempts: Mapped[int] = mapped_column(default=0)
-    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    run_after: Mapped[datetime] = mapped_column(default=machine_now)
     lease_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     # The kind of the last failure (an exception's class, Slack's error code): never its text.
     last_error: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=machine_now)
     finished_at: Mapped[datetime | None]

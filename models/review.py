@@ -7,8 +7,9 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.agency import enum_column
-from models.base import Base, utcnow
+from models.base import Base
 from models.case import Risk
+from models.clock import utcnow
 
 
 class Review(Base):

@@ -22,6 +22,7 @@ from models import (
     Membership,
     Priority,
     Role,
+    clock,
     utcnow,
 )
 from services import audit, cases, inputs, locks, reminders, sharing_gate, timeline
@@ -55,7 +56,7 @@ def parse_priority(value: str) -> Priority:
 
 
 def check_due(due: date, *, field: str = "due", today: date | None = None) -> None:
-    today = today or date.today()
+    today = today or clock.today()
     if due < today:
         raise InvalidInput(f"{due.isoformat()} is in the past; give a date from today on.", field=field)
     latest = inputs.years_from(today, DUE_YEARS_AHEAD)
@@ -401,7 +402,7 @@ def listing(session: Session, user: str, which: str, *, case: Case | None = None
     if which != "all":
         query = query.where(Action.status == ActionStatus.OPEN)
     if which == "overdue":
-        query = query.where(Action.due < date.today())
+        query = query.where(Action.due < clock.today())
     if which == "mine":
         query = query.where(Action.owner == user)
     return list(session.scalars(query))

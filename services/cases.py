@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, utcnow
+from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, clock, utcnow
 from services import agencies, audit, inputs, locks, sharing, sharing_gate
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 from services.identifiers import Finding
@@ -368,7 +368,7 @@ def record_consent(
     locks.hold(session, case)
     require_open(case)
     require_lead(case, actor, "record consent")
-    today = date.today()
+    today = clock.today()
     if on > today:
         raise InvalidInput(f"{on.isoformat()} is in the future; give the date consent was decided.")
     earliest = inputs.years_from(today, -CONSENT_YEARS_BACK)

@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from models import Action, Agency, Case, Risk, Stage
+from models import Action, Agency, Case, Risk, Stage, clock
 from services import actions, agencies, cases, updates
 from services.updates import AgencyPicture
 
@@ -42,7 +42,7 @@ class HomeData:
 
 
 def gather(session: Session, user: str, *, today: date | None = None) -> HomeData:
-    today = today or date.today()
+    today = today or clock.today()
     data = HomeData(user=user, is_coordinator=agencies.is_coordinator(session, user))
     if data.is_coordinator:
         led = list(

@@ -23,6 +23,7 @@ from stdnum import luhn
 from stdnum.fr import nir as stdnum_nir
 from stdnum.gb import nhs as stdnum_nhs
 
+from models import clock
 from services import identifier_lexicon as lexicon
 from services.identifier_lexicon import fold
 
@@ -53,7 +54,7 @@ class Word:
 class Note:
     text: str
     people: list[tuple[int, int]] = field(default_factory=list)  # spans the model marked PER
-    today: date = field(default_factory=date.today)
+    today: date = field(default_factory=clock.today)
     words: list[Word] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -518,7 +519,7 @@ def dates(text: str) -> list[DateSpan]:
 def _year(text: str) -> int:
     year = int(text)
     if len(text) == 2:
-        year += 2000 if year <= date.today().year % 100 else 1900
+        year += 2000 if year <= clock.today().year % 100 else 1900
     return year
 
 

@@ -168,7 +168,7 @@ _PRECEDENCE = {
 }  # fmt: skip
 
 
-def _build_engine():
+def build_engine() -> Any:
     """A Presidio analyzer with casehub's recognisers and the French pipeline, loaded now."""
     import spacy
     from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
@@ -254,37 +254,61 @@ def _build_engine():
     return engine
 
 
-_engine = None
-_engine_failed_at: float | None = None
-_engine_lock = threading.Lock()
-# spaCy does not promise that one pipeline may be used by several threads at once.
-_scan_lock = threading.Lock()
+class Detector:
+    """The analyzer, built once on first use and shared by every thread.
 
+    A build that fails (a missing model) is not tried again for `RETRY_AFTER_SECONDS`: every
+    check until then fails closed at once. `build` makes the analyzer (tests give their own).
+    """
 
-def _get_engine():
-    global _engine, _engine_failed_at
-    if _engine is not None:
-        return _engine
-    with _engine_lock:
-        if _engine is not None:
-            return _engine
-        if _engine_failed_at is not None and time.monotonic() - _engine_failed_at < RETRY_AFTER_SECONDS:
-            raise DetectorUnavailable()
-        started = time.monotonic()
+    def __init__(self, build: Callable[[], Any] = build_engine) -> None:
+        self._build = build
+        self._engine: Any = None
+        self._failed_at: float | None = None
+        self._lock = threading.Lock()
+        # spaCy does not promise that one pipeline may be used by several threads at once.
+        self._scan_lock = threading.Lock()
+
+    def engine(self) -> Any:
+        if self._engine is not None:
+            return self._engine
+        with self._lock:
+            if self._engine is not None:
+                return self._engine
+            if self._failed_at is not None and time.monotonic() - self._failed_at < RETRY_AFTER_SECONDS:
+                raise DetectorUnavailable()
+            started = time.monotonic()
+            try:
+                engine = self._build()
+            except Exception as error:
+                self._failed_at = time.monotonic()
+                log.error("identifier check unavailable: %s: %s", type(error).__name__, error)
+                raise DetectorUnavailable() from error
+            self._engine, self._failed_at = engine, None
+            log.info("identifier check ready in %.1f s (%s)", time.monotonic() - started, SPACY_MODEL)
+            return engine
+
+    def scan(self, text: str | None, field: str) -> list[Finding]:
+        """Every identifier found in `text`, in order; `field` names where it was typed."""
+        if not text or not text.strip():
+            return []
+        engine = self.engine()
         try:
-            engine = _build_engine()
+            with self._scan_lock:
+                results = engine.analyze(text, language="fr")
+            return _resolve(text, field, results)
         except Exception as error:
-            _engine_failed_at = time.monotonic()
-            log.error("identifier check unavailable: %s: %s", type(error).__name__, error)
+            # Never the text: only what failed.
+            log.error("identifier check failed on a %d-character text: %s", len(text), type(error).__name__)
             raise DetectorUnavailable() from error
-        _engine, _engine_failed_at = engine, None
-        log.info("identifier check ready in %.1f s (%s)", time.monotonic() - started, SPACY_MODEL)
-        return _engine
+
+
+detector = Detector()
 
 
 def warm_up() -> None:
     """Build the check now (at start-up) rather than on the first note; raises if it cannot run."""
-    _get_engine()
+    detector.engine()
 
 
 def _excerpt(text: str, start: int, end: int) -> str:
@@ -312,17 +336,7 @@ def _resolve(text: str, field: str, results: Iterable) -> list[Finding]:
 
 def scan(text: str | None, field: str) -> list[Finding]:
     """Every identifier found in `text`, in order; `field` names where it was typed."""
-    if not text or not text.strip():
-        return []
-    engine = _get_engine()
-    try:
-        with _scan_lock:
-            results = engine.analyze(text, language="fr")
-        return _resolve(text, field, results)
-    except Exception as error:
-        # Never the text: only what failed.
-        log.error("identifier check failed on a %d-character text: %s", len(text), type(error).__name__)
-        raise DetectorUnavailable() from error
+    return detector.scan(text, field)
 
 
 def scan_fields(fields: dict[str, str | None]) -> list[Finding]:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blocks.kit import escape
-from models import Case, FollowUp, Review, Risk, utcnow
+from models import Case, FollowUp, Review, Risk, clock, utcnow
 from services import actions, audit, cases, inputs, locks, sharing_gate, timeline
 from services.errors import InvalidInput
 from services.identifiers import Finding
@@ -163,7 +163,7 @@ def check_record(session: Session, case: Case, draft: ReviewDraft, actor: str) -
     """Whether `record` would be refused, and why; returns the findings the lead confirmed."""
     cases.require_open(case)
     cases.require_lead(case, actor, "record reviews")
-    today = date.today()
+    today = clock.today()
     if draft.held_on > today:
         raise InvalidInput("A review is recorded once held: the date is in the future.", field="held_on")
     earliest = inputs.years_from(today, -HELD_YEARS_BACK)
@@ -288,7 +288,7 @@ def record_follow_up(
     """Mark the earliest follow-up review still to hold as held (the case is closed by then)."""
     locks.hold(session, case)  # two at once mark two follow-ups, not the same one twice
     cases.require_lead(case, actor, "record follow-up reviews")
-    today = date.today()
+    today = clock.today()
     if held_on > today:
         raise InvalidInput(f"{held_on.isoformat()} is in the future; give the date it was held.")
     earliest = inputs.years_from(today, -FOLLOW_UP_YEARS_BACK)

@@ -19,6 +19,7 @@ from models import (
     Update,
     UpdateKind,
     UpdateRevision,
+    clock,
     utcnow,
 )
 from services import audit, cases, inputs, locks, sharing, sharing_gate
@@ -50,7 +51,7 @@ class UpdateDraft:
 
 def check_draft(draft: UpdateDraft, *, today: date | None = None) -> None:
     """Checks that need no database; each error names its form field."""
-    today = today or date.today()
+    today = today or clock.today()
     if draft.contact_date > today:
         raise InvalidInput(
             f"{draft.contact_date.isoformat()} is in the future; give the date of the contact.",

@@ -12,7 +12,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from slack_bolt import App
-from sqlalchemy import text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Casehub, assemble
 from bot.db import Database
@@ -61,10 +62,39 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(path)
 
 
+def own_database(url: str) -> str:
+    """The PostgreSQL database of this test process.
+
+    Run in several processes (pytest-xdist), each has a database of its own beside the one
+    named, e.g. `test_gw0` beside `test`, made on first use: every test empties the tables of
+    its database first, which must not happen under another process's test.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    server = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            exists = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if connection.execute(exists, {"name": name}).first() is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except SQLAlchemyError as error:
+        pytest.fail(
+            f"cannot make the test database {name} ({type(error).__name__}): give the role of "
+            "TEST_DATABASE_URL the right to create databases, or run in one process (TEST_PROCESSES=1)"
+        )
+    finally:
+        server.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_ready() -> str:
     assert PG_URL, "TEST_DATABASE_URL is not set"
-    db = Database(PG_URL)
+    url = own_database(PG_URL)
+    db = Database(url)
     with db.engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
         connection.execute(text("CREATE SCHEMA public"))
@@ -74,7 +104,7 @@ def postgres_ready() -> str:
         connection.execute(text(f"ALTER DATABASE {name} SET synchronous_commit = off"))
     db.migrate()
     db.dispose()
-    return PG_URL
+    return url
 
 
 def clear_postgres(db: Database) -> None:

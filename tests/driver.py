@@ -81,7 +81,8 @@ class SlackDriver:
     def settle(self) -> None:
         assert self.work.wait_idle(timeout=30), "work still queued or running after 30 s"
 
-    def _form(self, payload: dict[str, Any], **kwargs: Any) -> Reply:
+    def post_payload(self, payload: dict[str, Any], **kwargs: Any) -> Reply:
+        """An interactive payload (a click, a submission, a menu's options request), as Slack posts it."""
         body = urlencode({"payload": json.dumps(payload)}).encode()
         return self.post(body, "application/x-www-form-urlencoded", **kwargs)
 
@@ -140,7 +141,7 @@ class SlackDriver:
             "view": {**view, "state": state},
         }
         settle = kwargs.pop("settle", True)
-        reply = self._form(payload, settle=False, **kwargs)
+        reply = self.post_payload(payload, settle=False, **kwargs)
         answer = reply.json() if reply.status == 200 and reply.body else None
         if answer and answer.get("response_action") == "update":
             # Slack swaps the view as it reads the answer, before anything the app does next.
@@ -180,7 +181,7 @@ class SlackDriver:
             "container": container or {"type": "message", "channel_id": channel, "message_ts": message_ts},
             "channel": {"id": channel} if channel else None,
         }
-        reply = self._form(payload, **kwargs)
+        reply = self.post_payload(payload, **kwargs)
         reply.response_url = response_url
         return reply
 

@@ -6,10 +6,9 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import time_machine
 from sqlalchemy import select
 
-from models import Action, ActionEvent
+from models import Action, ActionEvent, clock
 from tests.conftest import COORD, COORD2, OUTSIDER, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.helpers import open_case
 
@@ -207,7 +206,7 @@ def test_lists(slack, fake, database, case):
     slack.command(
         "/action", f"add Meet the family <@{SCHOOL}> due:{IN_A_WEEK}", user=COORD, channel=other.channel
     )
-    with time_machine.travel(date.today() + timedelta(days=8)):
+    with clock.set_to(clock.now() + timedelta(days=8)):
         in_case = slack.ephemeral(slack.command("/action", "list overdue", user=COORD, channel=case.channel))
         assert "Attendance" in in_case and "Police check" in in_case and "Meet the family" not in in_case
         mine = slack.ephemeral(slack.command("/action", "list mine", user=SCHOOL))

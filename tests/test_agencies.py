@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.__main__ import import_agencies
 from models import Agency, AgencyKind, AuditEvent, Membership, Role
 from services import agencies
 from services.errors import InvalidInput
@@ -175,20 +176,22 @@ agencies:
 """
 
 
-def test_import_again_updates_names_kinds_and_zones(database, tmp_path):
+def test_import_again_updates_names_kinds_and_zones(database, tmp_path, monkeypatch, capsys):
+    # What `python -m bot agencies import` runs, in this process (the command line itself is
+    # tested above): its identifier check is loaded here already.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database.url)
     registry_file = tmp_path / "agencies.yaml"
     registry_file.write_text(TWO_AGENCIES)
-    first = run_import(registry_file, database, tmp_path)
-    assert first.returncode == 0, first.stderr
-    assert "2 new agencies, 0 updated, 2 roles set" in first.stdout
+    assert import_agencies(registry_file) == 0, capsys.readouterr().err
+    assert "2 new agencies, 0 updated, 2 roles set" in capsys.readouterr().out
     registry_file.write_text(
         TWO_AGENCIES.replace("Youth Mentoring Project", "Mentoring Partnership")
         .replace("kind: ngo", "kind: youth-work")
         .replace("Europe/London", "Europe/Paris")
     )
-    again = run_import(registry_file, database, tmp_path)
-    assert again.returncode == 0, again.stderr
-    assert "0 new agencies, 2 updated, 0 roles set" in again.stdout
+    assert import_agencies(registry_file) == 0, capsys.readouterr().err
+    assert "0 new agencies, 2 updated, 0 roles set" in capsys.readouterr().out
     with database.reader() as session:
         mentors, hub = agencies.get(session, "mentors"), agencies.get(session, "hub")
         assert (mentors.name, mentors.kind) == ("Mentoring Partnership", AgencyKind.YOUTH_WORK)

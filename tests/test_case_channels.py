@@ -378,8 +378,8 @@ def test_large_registry_is_searched_as_the_coordinator_types(slack, fake, databa
         "value": "police",
         "view": view,
     }
-    reply = slack._form(payload)
+    reply = slack.post_payload(payload)
     assert reply.status == 200
     assert [o["value"] for o in reply.json()["options"]] == ["police"]
-    many = slack._form({**payload, "value": "mentoring"}).json()["options"]
+    many = slack.post_payload({**payload, "value": "mentoring"}).json()["options"]
     assert len(many) == 100  # Slack's limit for a menu's options

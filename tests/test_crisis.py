@@ -7,12 +7,12 @@ import socket
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from flows import crisis as crisis_flow
 from models import Agency, Case, Crisis, Page
+from models.clock import clock as casehub_clock
 from services import oncall
 from tests.conftest import ADMIN, COORD, COORD2, OUTSIDER, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.helpers import open_case
@@ -22,8 +22,8 @@ TUESDAY = datetime(2026, 12, 8, 11, 0, tzinfo=UTC)
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+    with casehub_clock.set_to(TUESDAY, running=True) as moved:
+        yield moved
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_rota_turns_at_the_hand_over_in_the_agencys_time_zone(database, registry
     with database.session() as session:
         agency = session.scalar(select(Agency).where(Agency.slug == "police"))
         agency.timezone = "America/New_York"
-    with time_machine.travel(datetime(2026, 12, 9, 12, 0, tzinfo=UTC)), database.session() as session:
+    with casehub_clock.set_to(datetime(2026, 12, 9, 12, 0, tzinfo=UTC)), database.session() as session:
         agency = session.scalar(select(Agency).where(Agency.slug == "police"))
         oncall.set_rota(
             session,

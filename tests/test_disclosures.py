@@ -9,17 +9,17 @@ import socket
 import ssl
 import subprocess
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-import time_machine
 from aiosmtpd.controller import Controller
 from sqlalchemy import select, text
 
 from bot import mail
 from bot.settings import ConfigurationError, load_settings
 from models import AuditEvent, Disclosure, SharingRecord, Update
+from models.clock import clock as casehub_clock
 from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL, SECRET, make_settings
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case
@@ -117,8 +117,8 @@ def settings_overrides(request, certificates):
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+    with casehub_clock.set_to(TUESDAY, running=True) as moved:
+        yield moved
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def case(clock, slack, database, registry):
 def file_update(slack, case, user=POLICE, **overrides):
     slack.command("/update", "", user=user, channel=case.channel)
     view = slack.fake.last_view()
-    slack.submit(view, {**UPDATE, "contact_date": date.today().isoformat(), **overrides}, user=user)
+    slack.submit(view, {**UPDATE, "contact_date": casehub_clock.today().isoformat(), **overrides}, user=user)
     return view
 
 
@@ -137,7 +137,9 @@ def correct_update(slack, case, update_id, user=POLICE, **overrides):
     slack.click("update_edit", str(update_id), user=user, channel=case.channel)
     view = slack.fake.last_view()
     assert view["submit"]["text"] == "Save"
-    return slack.submit(view, {**UPDATE, "contact_date": date.today().isoformat(), **overrides}, user=user)
+    return slack.submit(
+        view, {**UPDATE, "contact_date": casehub_clock.today().isoformat(), **overrides}, user=user
+    )
 
 
 def the_update(database) -> Update:

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import time_machine
 from sqlalchemy import select
 
 from blocks import findings
 from handlers import register_listeners
 from models import Action, Agency, AuditEvent, Case, Crisis, Review, Update
+from models.clock import clock as casehub_clock
 from services import agencies, identifiers, sharing_gate
 from services.errors import InvalidInput
 from services.identifiers import Finding, Kind
@@ -32,8 +32,8 @@ NAMED = "Met the young person named John Smith at the hub"
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+    with casehub_clock.set_to(TUESDAY, running=True) as moved:
+        yield moved
 
 
 @pytest.fixture

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-import time_machine
 from sqlalchemy import select
 
-from models import Action, ActionEvent, Case, Priority, Risk
+from models import Action, ActionEvent, Case, Priority, Risk, clock
 from services import actions, cases
 from tests.conftest import ADMIN, COORD, COORD2, HOUSING, OUTSIDER, POLICE, SCHOOL
 from tests.fakeslack import blockkit
@@ -34,7 +33,7 @@ def test_coordinator_home_shows_cases_overdue_and_silent_agencies(slack, fake, d
         user=COORD,
         channel=case.channel,
     )
-    with time_machine.travel(datetime.now(UTC) + timedelta(days=3, minutes=1)):
+    with clock.set_to(datetime.now(UTC) + timedelta(days=3, minutes=1)):
         home = open_home(slack, COORD)
     text = json.dumps(home["blocks"], ensure_ascii=False)
     assert case.reference in text and "🟠 high" in text

@@ -193,9 +193,7 @@ def test_the_check_fails_closed_when_the_engine_cannot_be_built(monkeypatch):
     def broken():
         raise OSError("model missing")
 
-    monkeypatch.setattr(identifiers, "_engine", None)
-    monkeypatch.setattr(identifiers, "_engine_failed_at", None)
-    monkeypatch.setattr(identifiers, "_build_engine", broken)
+    monkeypatch.setattr(identifiers, "detector", identifiers.Detector(build=broken))
     with pytest.raises(DetectorUnavailable):
         scan("Referral for Connor Whitfield", "observed")
     with pytest.raises(DetectorUnavailable):  # and again, without trying to build it every time
@@ -207,7 +205,7 @@ def test_the_check_fails_closed_when_a_scan_breaks(monkeypatch):
         def analyze(self, text, language):
             raise RuntimeError("boom")
 
-    monkeypatch.setattr(identifiers, "_engine", Broken())
+    monkeypatch.setattr(identifiers, "detector", identifiers.Detector(build=Broken))
     with pytest.raises(DetectorUnavailable):
         scan("any text at all", "observed")
 

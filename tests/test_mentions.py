@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 from slack_sdk import WebClient
 from slack_sdk.webhook import WebhookClient
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from flows import crisis as crisis_flow
 from flows.sweep import sweep
 from handlers.common import typed_text
 from models import Action, AuditEvent, Case, Crisis, Update
+from models.clock import clock as casehub_clock
 from services import agencies
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL
 from tests.fakeslack.server import BROADCAST, TOKEN
@@ -44,8 +44,8 @@ COMMANDED_SHOWN = "Seen at the gate @channel @everyone @here @everyone-team &lt;
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(TUESDAY, tick=True) as traveller:
-        yield traveller
+    with casehub_clock.set_to(TUESDAY, running=True) as moved:
+        yield moved
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
-import time_machine
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
@@ -31,7 +30,7 @@ from bot.identity import SlackIdentity
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.web import WSGIApp, request_kind, wsgi_app
-from models import Page
+from models import Page, clock
 from services import cases
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL, SECRET, make_settings
 from tests.helpers import open_case, wait_for
@@ -226,7 +225,7 @@ def test_slack_api_calls_are_counted_by_method_with_their_errors(slack, fake, ru
 @pytest.fixture
 def case(slack, database, registry):
     # In working hours: a crisis raised at night waits for the morning's hand-over.
-    with time_machine.travel(datetime(2026, 12, 8, 11, 0, tzinfo=UTC), tick=True):
+    with clock.set_to(datetime(2026, 12, 8, 11, 0, tzinfo=UTC), running=True):
         yield open_case(slack, database, agencies=("police", "school"))
 
 

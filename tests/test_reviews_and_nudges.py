@@ -7,7 +7,6 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-import time_machine
 from slack_sdk import WebClient
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from bot import scheduler
 from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, AuditEvent, Case, FollowUp, Notice, Review
+from models.clock import clock as casehub_clock
 from services import outbox, reminders
 from tests.conftest import COORD, COORD2, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.fakeslack.server import TOKEN
@@ -25,8 +25,8 @@ MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # London is on UTC in December
 
 @pytest.fixture
 def clock():
-    with time_machine.travel(MONDAY, tick=True) as traveller:
-        yield traveller
+    with casehub_clock.set_to(MONDAY, running=True) as moved:
+        yield moved
 
 
 @pytest.fixture
@@ -283,7 +283,7 @@ def test_only_one_scheduler_holds_the_lock(database):
 def test_scheduler_process_sweeps_on_taking_over(slack, fake, database, settings, case):
     slack.command(
         "/action",
-        f"add Share attendance <@{SCHOOL}> due:{date.today().isoformat()}",
+        f"add Share attendance <@{SCHOOL}> due:{casehub_clock.today().isoformat()}",
         user=COORD,
         channel=case.channel,
     )
@@ -353,7 +353,7 @@ def test_digest_choices(slack, fake, database, settings, api, case):
         ]
     run(database, api, settings, datetime(2026, 12, 21, 9, 20, tzinfo=UTC))
     assert len([m for m in fake.dms(COORD) if m["text"] == "Your casehub digest"]) == 1
-    with time_machine.travel(datetime(2026, 12, 21, 20, 0, tzinfo=UTC)):
+    with casehub_clock.set_to(datetime(2026, 12, 21, 20, 0, tzinfo=UTC)):
         said = slack.ephemeral(slack.command("/digest", "now", user=COORD))
     assert "in your direct messages" in said
     assert len([m for m in fake.dms(COORD) if m["text"] == "Your casehub digest"]) == 2

@@ -6,10 +6,9 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import time_machine
 from sqlalchemy import select
 
-from models import AuditEvent, SharingRecord, Update, UpdateRevision
+from models import AuditEvent, SharingRecord, Update, UpdateRevision, clock
 from tests.conftest import ADMIN, COORD, OUTSIDER, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.helpers import open_case
 
@@ -227,7 +226,7 @@ def test_only_the_filer_may_correct_and_only_for_thirty_minutes(slack, fake, dat
     update = stored_updates(database)[0]
     slack.click("update_edit", str(update.id), user=SCHOOL, channel=case.channel)
     assert not [v for v in fake.opened_views if v["submit"]["text"] == "Save"]
-    with time_machine.travel(update.created_at + timedelta(minutes=31)):
+    with clock.set_to(update.created_at + timedelta(minutes=31)):
         reply = slack.click("update_edit", str(update.id), user=POLICE, channel=case.channel)
     assert not [v for v in fake.opened_views if v["submit"]["text"] == "Save"]
     said = [r["text"] for r in fake.responses.values() for r in r]

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
+from models.clock import clock
 from tests.fakeslack import blockkit
 
 TOKEN = "xoxb-test-token"
@@ -416,7 +417,9 @@ class FakeSlack:
         return blocks
 
     def _ts_now(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+        # Slack's clock and casehub's agree, as they do in life: a test that sets casehub's
+        # clock sets the time of the messages too.
+        return f"{int(clock.now().timestamp())}.{next(self._ts):06d}"
 
     # ---- methods ------------------------------------------------------------------------------
     def _auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
