@@ -208,9 +208,9 @@ def measure(db: Database, fake: FakeSlack, workspace: Workspace, count: int) -> 
         ours = per_request(answering.app, [signed(make()) for _ in range(count + 100)])
         print(f"{name:<20}{theirs:>8.0f}{unrecorded:>28.0f}{ours:>10.0f}{ours / theirs:>7.1f}x")
     assert taken.taken == 2 * (count + 100), "the work was not handed over"
-    answering.queue.dispose()
-    with db.session() as session:  # what was recorded above is not the work measured below
+    with answering.queue.db.session() as session:  # what was recorded above is not the work below
         session.execute(delete(Job))
+    answering.queue.dispose()
 
     print(f"2. with {THREADS} worker threads in the process, doing the work after each answer")
     working = assemble(settings, db, threads=THREADS)

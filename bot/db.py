@@ -174,7 +174,8 @@ class Database:
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, timeout=timeout)
-        self._sessions = sessionmaker(self.engine.execution_options(**{WRITES: True}), expire_on_commit=False)
+        self._writes = self.engine.execution_options(**{WRITES: True})
+        self._sessions = sessionmaker(self._writes, expire_on_commit=False)
         self._readers = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -182,6 +183,13 @@ class Database:
         """A unit of work: committed when the block ends, rolled back on any error."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def writer(self) -> Iterator[Connection]:
+        """A write transaction without the ORM, for statements run often (the job queue's):
+        committed when the block ends, rolled back on any error."""
+        with self._writes.begin() as connection:
+            yield connection
 
     @contextmanager
     def reader(self) -> Iterator[Session]:

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -45,12 +46,11 @@ from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import delete, exists, func, make_url, or_, select, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, exists, func, make_url, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.orm import aliased
 
 from bot import logs, metrics
 from bot.db import Database
@@ -63,6 +63,46 @@ URGENT, NORMAL = 0, 1  # job priorities: forms to open within their trigger's 3 
 RECORD_TIMEOUT = 2.0  # seconds to record a job before telling the person nothing was saved
 KEEP_DONE = timedelta(days=1)  # a finished job's row (without its request) guards against duplicates
 _OPEN = (JobState.QUEUED.value, JobState.RUNNING.value)
+_JOBS: Table = Job.__table__  # type: ignore[assignment]
+
+
+def claim_statements(*, urgent_only: bool, postgres: bool) -> tuple[Select[Any], Update]:
+    """How a worker finds the next job that may run, and takes it in one statement.
+
+    Queued, its back-off over (`:now`), no earlier job of the same person still in hand, most
+    urgent first, then oldest; taken with a lease (`:lease_end`) by `:claimer`, and returned.
+    On PostgreSQL a row another worker is taking is skipped, not waited for. Built once: the
+    statement is compiled once too.
+    """
+    earlier = _JOBS.alias("earlier")
+    waits_for_earlier = exists().where(
+        earlier.c.person == _JOBS.c.person, earlier.c.id < _JOBS.c.id, earlier.c.state.in_(_OPEN)
+    )
+    look = (
+        select(_JOBS.c.id)
+        .where(
+            _JOBS.c.state == JobState.QUEUED.value,
+            _JOBS.c.run_after <= bindparam("now", type_=_JOBS.c.run_after.type),
+            or_(_JOBS.c.person.is_(None), ~waits_for_earlier),
+        )
+        .order_by(_JOBS.c.priority, _JOBS.c.id)
+        .limit(1)
+    )
+    if urgent_only:
+        look = look.where(_JOBS.c.priority == URGENT)
+    chosen = look.with_for_update(skip_locked=True) if postgres else look
+    take = (
+        update(_JOBS)
+        .where(_JOBS.c.id == chosen.scalar_subquery(), _JOBS.c.state == JobState.QUEUED.value)
+        .values(
+            state=JobState.RUNNING.value,
+            attempts=_JOBS.c.attempts + 1,
+            lease_until=bindparam("lease_end", type_=_JOBS.c.lease_until.type),
+            claimed_by=bindparam("claimer"),
+        )
+        .returning(_JOBS.c.id, _JOBS.c.listener, _JOBS.c.mode, _JOBS.c.body, _JOBS.c.person, _JOBS.c.attempts)
+    )
+    return look, take
 
 
 class NotRecorded(Exception):
@@ -195,6 +235,62 @@ def store(db: Database) -> Database:
     return jobs
 
 
+SWITCH_INTERVAL = 0.001  # seconds
+
+
+class WriteTurns:
+    """Whose turn it is to write to SQLite's queue file, in this process: recording first.
+
+    SQLite lets one connection write to a file at a time, and a connection that finds the file
+    locked sleeps between tries (up to 100 ms at a time): too long for recording a request
+    while Slack waits for the answer. Writers of one process take turns here instead, where the
+    next is woken the moment the last is done, and a recording waiting for its turn goes before
+    every worker's. Across processes SQLite's own lock still decides. PostgreSQL locks rows,
+    not the file: it needs no turns.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._writing = False
+        self._waiting = 0
+        self._recordings_waiting = 0
+
+    def waiting(self) -> int:
+        """Writers waiting for their turn (for the tests)."""
+        with self._changed:
+            return self._waiting
+
+    @contextmanager
+    def turn(self, *, recording: bool = False, timeout: float | None = None) -> Iterator[None]:
+        with self._changed:
+            self._waiting += 1
+            self._recordings_waiting += recording
+            try:
+                free = self._changed.wait_for(
+                    lambda: not self._writing and (recording or self._recordings_waiting == 0), timeout
+                )
+            finally:
+                self._waiting -= 1
+                self._recordings_waiting -= recording
+            if not free:
+                raise TimeoutError("no turn to write to the job queue")
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._writing = False
+                self._changed.notify_all()
+
+
+class _AnyTime:
+    """PostgreSQL's turns: every writer's turn, at once."""
+
+    @contextmanager
+    def turn(self, *, recording: bool = False, timeout: float | None = None) -> Iterator[None]:
+        yield
+
+
 class JobQueue:
     """The jobs table: recording, claiming under a lease, and each outcome."""
 
@@ -215,6 +311,11 @@ class JobQueue:
         self.max_attempts = max_attempts
         self.retry_after = retry_after
         self._postgres = db.engine.dialect.name == "postgresql"
+        self._turns: WriteTurns | _AnyTime = _AnyTime() if self._postgres else WriteTurns()
+        self._record_timeout = record_timeout
+        self._claims = {
+            urgent: claim_statements(urgent_only=urgent, postgres=self._postgres) for urgent in (False, True)
+        }
 
     def dispose(self) -> None:
         self._recorder.dispose()
@@ -229,7 +330,7 @@ class JobQueue:
         """Record a request's work, committed on return; False when it was recorded already."""
         insert = postgresql_insert if self._postgres else sqlite_insert
         statement = (
-            insert(Job)
+            insert(_JOBS)
             .values(
                 request_key=request_key(listener, body),
                 listener=listener,
@@ -243,61 +344,48 @@ class JobQueue:
                 created_at=machine_now(),
             )
             .on_conflict_do_nothing(index_elements=["request_key"])
-            .returning(Job.id)
+            .returning(_JOBS.c.id)
         )
         try:
-            with self._recorder.session() as session:
-                return session.execute(statement).scalar() is not None
+            with (
+                self._turns.turn(recording=True, timeout=self._record_timeout),
+                self._recorder.writer() as connection,
+            ):
+                return connection.execute(statement).scalar() is not None
         except SQLAlchemyError as error:
             raise NotRecorded(error_kind(error)) from error
+        except TimeoutError as error:
+            raise NotRecorded("QueueBusy") from error
 
     def claim(self, worker: str, *, urgent_only: bool = False, now: datetime | None = None) -> Claimed | None:
         """Take the next job that may run: most urgent first, then oldest, one person's in order."""
         now = now or machine_now()
-        earlier = aliased(Job)
-        waits_for_earlier = exists().where(
-            earlier.person == Job.person, earlier.id < Job.id, earlier.state.in_(_OPEN)
-        )
-        query = (
-            select(Job.id, Job.listener, Job.mode, Job.body, Job.person, Job.attempts)
-            .where(Job.state == JobState.QUEUED.value, Job.run_after <= now)
-            .where(or_(Job.person.is_(None), ~waits_for_earlier))
-            .order_by(Job.priority, Job.id)
-            .limit(1)
-        )
-        if urgent_only:
-            query = query.where(Job.priority == URGENT)
-        if self._postgres:
-            query = query.with_for_update(skip_locked=True, of=Job)
-        else:
-            # SQLite has one write lock per file, which recording needs while Slack waits: idle
-            # workers (all woken by each recorded job) look first without taking it.
-            with self.db.reader() as session:
-                if session.execute(query).first() is None:
+        look, take = self._claims[urgent_only]
+        if not self._postgres:
+            # SQLite has one write lock per file, which recording needs while Slack waits: a
+            # worker looks first without taking it (several may have been woken for one job).
+            with self.db.engine.connect() as connection:
+                if connection.execute(look, {"now": now}).first() is None:
                     return None
-        with self.db.session() as session:
-            row = session.execute(query).first()
-            if row is None:
-                return None
-            session.execute(
-                update(Job)
-                .where(Job.id == row.id)
-                .values(
-                    state=JobState.RUNNING.value,
-                    attempts=Job.attempts + 1,
-                    lease_until=now + self.lease,
-                    claimed_by=worker,
-                )
-            )
+        with self._turns.turn(), self.db.writer() as connection:
+            row = connection.execute(
+                take, {"now": now, "lease_end": now + self.lease, "claimer": worker}
+            ).first()
+        if row is None:
+            return None
         return Claimed(
-            row.id, row.listener, row.mode, row.body or "", row.person, row.attempts + 1, self.max_attempts
+            row.id, row.listener, row.mode, row.body or "", row.person, row.attempts, self.max_attempts
         )
 
     def _close(self, job_id: int, worker: str, **values: Any) -> None:
-        with self.db.session() as session:
-            session.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.state == JobState.RUNNING.value, Job.claimed_by == worker)
+        with self._turns.turn(), self.db.writer() as connection:
+            connection.execute(
+                update(_JOBS)
+                .where(
+                    _JOBS.c.id == job_id,
+                    _JOBS.c.state == JobState.RUNNING.value,
+                    _JOBS.c.claimed_by == worker,
+                )
                 .values(lease_until=None, **values)
             )
 
@@ -322,7 +410,7 @@ class JobQueue:
         """Renew the leases of jobs still running here, so that only a dead worker's expire."""
         if not job_ids:
             return
-        with self.db.session() as session:
+        with self._turns.turn(), self.db.session() as session:
             session.execute(
                 update(Job)
                 .where(Job.id.in_(job_ids), Job.state == JobState.RUNNING.value, Job.claimed_by == worker)
@@ -335,7 +423,7 @@ class JobQueue:
         Returns (requeued, parked) job ids.
         """
         now = now or machine_now()
-        with self.db.session() as session:
+        with self._turns.turn(), self.db.session() as session:
             expired = session.execute(
                 select(Job.id, Job.attempts).where(Job.state == JobState.RUNNING.value, Job.lease_until < now)
             ).all()
@@ -357,7 +445,7 @@ class JobQueue:
 
     def purge_done(self, now: datetime | None = None) -> int:
         cutoff = (now or machine_now()) - KEEP_DONE
-        with self.db.session() as session:
+        with self._turns.turn(), self.db.session() as session:
             result = session.execute(
                 delete(Job).where(Job.state == JobState.DONE.value, Job.finished_at < cutoff)
             )
@@ -411,7 +499,7 @@ class JobQueue:
 
     def requeue(self, job_ids: list[int]) -> int:
         """Parked jobs tried again, with a fresh set of attempts."""
-        with self.db.session() as session:
+        with self._turns.turn(), self.db.session() as session:
             result = session.execute(
                 update(Job)
                 .where(Job.id.in_(job_ids), Job.state == JobState.PARKED.value)
@@ -421,7 +509,7 @@ class JobQueue:
 
     def drop(self, job_ids: list[int]) -> int:
         """Parked jobs given up: their requests are deleted."""
-        with self.db.session() as session:
+        with self._turns.turn(), self.db.session() as session:
             result = session.execute(
                 delete(Job).where(Job.id.in_(job_ids), Job.state == JobState.PARKED.value)
             )
@@ -524,6 +612,10 @@ class Workers:
     def start(self) -> Workers:
         if self._started:
             return self
+        # Answers first: a thread answering Slack that waits for the interpreter behind a job's
+        # computation waits up to the switch interval each time, 5 ms by default, several times
+        # per request. At 1 ms a job yields the interpreter sooner, for a little of its speed.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._stop.clear()
         loops = [("jobs-urgent", True)] + [(f"jobs-{n}", False) for n in range(1, self.threads + 1)]
         for name, urgent in loops:
@@ -542,7 +634,7 @@ class Workers:
         """Stop claiming; let running jobs finish within `timeout`. What is cut short is taken
         again by another worker when its lease expires."""
         self._stop.set()
-        self.wake()
+        self.wake(len(self._started))
         deadline = time.monotonic() + timeout
         for thread in self._started:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -552,10 +644,12 @@ class Workers:
             log.warning("stopped with %d job(s) unfinished: they will be taken again", left)
         self._started = []
 
-    def wake(self) -> None:
+    def wake(self, jobs: int = 1) -> None:
+        """New jobs to claim: as many idle workers as there are jobs look for them (a worker
+        busy now looks again when it is done). Waking them all would have every one look."""
         with self._wake:
             self._pending_wakes += 1
-            self._wake.notify_all()
+            self._wake.notify(jobs)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Until no job is queued or running anywhere (tests and benchmarks)."""
@@ -650,7 +744,7 @@ class Workers:
                 requeued, parked = self.queue.reclaim_expired()
                 if requeued:
                     log.warning("%d job(s) whose worker stopped are queued again", len(requeued))
-                    self.wake()
+                    self.wake(len(requeued))
                 if parked:
                     log.error("%d job(s) lost their worker on every attempt and are parked", len(parked))
                 if time.monotonic() - purged > 600:

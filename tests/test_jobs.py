@@ -3,6 +3,7 @@ parked; and what people see when the database or Slack is not there."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -12,7 +13,7 @@ from sqlalchemy import select, text
 
 from bot.__main__ import manage_jobs
 from bot.app import NOT_SAVED
-from bot.jobs import NORMAL, URGENT, JobQueue, store
+from bot.jobs import NORMAL, URGENT, JobQueue, WriteTurns, store
 from flows import notify
 from models import Job, JobState, Update, utcnow
 from tests.conftest import ADMIN, COORD, POLICE, SECRET, serve
@@ -327,3 +328,31 @@ def test_slack_unreachable_at_start_delays_no_answer(settings, database, fake, r
             assert job.state == JobState.QUEUED and job.attempts == 0
     finally:
         running.stop()
+
+
+def test_a_recording_waiting_for_its_turn_goes_before_the_workers():
+    turns = WriteTurns()
+    order: list[str] = []
+    ready = threading.Barrier(3)
+
+    def write(name: str, recording: bool) -> None:
+        ready.wait()
+        with turns.turn(recording=recording, timeout=5):
+            order.append(name)
+
+    with turns.turn():  # a worker writes; a worker, then a recording, come to wait
+        worker = threading.Thread(target=write, args=("worker", False))
+        worker.start()
+        wait_for(lambda: ready.n_waiting == 1, timeout=5)
+        recording = threading.Thread(target=write, args=("recording", True))
+        recording.start()
+        ready.wait()
+        # Both are waiting once neither can be let in: the turn is taken.
+        wait_for(lambda: turns.waiting() == 2, timeout=5)
+    worker.join(5)
+    recording.join(5)
+    assert order == ["recording", "worker"]
+    with turns.turn(), pytest.raises(TimeoutError), turns.turn(recording=True, timeout=0.05):
+        pass  # a recording gives up in time
+    with turns.turn(recording=True, timeout=0.05):  # the positive control: free, it is taken
+        pass
