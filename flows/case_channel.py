@@ -262,6 +262,32 @@ def sync_members(
     return added, removed, failed
 
 
+def channel_members(client: WebClient, channel: str) -> set[str]:
+    """Who is in a channel now, every page of it."""
+    members: set[str] = set()
+    cursor = None
+    while True:
+        response = client.conversations_members(channel=channel, cursor=cursor, limit=200)
+        members.update(response.get("members") or [])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return members
+
+
+def reconcile_members(
+    db: Database, client: WebClient, case_id: int, bot_user_id: str
+) -> tuple[list[str], list[str], list[str]]:
+    """Bring the channel to exactly who needs to know now, whatever it holds: for a change
+    whose first attempt was cut off after it was recorded. (added, removed, failed)"""
+    with db.reader() as session:
+        case = session.get_one(Case, case_id)
+        channel, wanted = case.channel(), cases.entitled_users(session, case)
+    present = channel_members(client, channel)
+    return sync_members(
+        client, channel, before=present, after=wanted | {bot_user_id}, bot_user_id=bot_user_id
+    )
+
+
 def archive(db: Database, client: WebClient, case_id: int) -> str | None:
     """Post the closing message and archive; returns a problem to report, or None."""
     with db.reader() as session:

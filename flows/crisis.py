@@ -93,9 +93,9 @@ def raise_and_page(
                 ),
             )
         crisis_id = crisis.id
-    if created:
-        deliver(db, client, settings, crisis_id, now)
-        refresh_banner(db, client, settings, crisis_id)
+    # Pages go once however often this runs: a repeat sends what its first attempt did not.
+    deliver(db, client, settings, crisis_id, now)
+    refresh_banner(db, client, settings, crisis_id)
     return Raised(crisis_id, created)
 
 

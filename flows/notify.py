@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.db import Database
 from bot.slack import describe_error
-from models import Notice
+from models import Notice, utcnow
 from services import outbox
 from services.reminders import Due
 
@@ -179,3 +179,25 @@ def _find_sent(client: WebClient, notice: Notice) -> str | None:
         if payload.get("key") == notice.key:
             return message.get("ts")
     return None
+
+
+def send_owed(db: Database, client: WebClient, keys: list[str]) -> None:
+    """Send now the messages a request's change owes (`outbox.owe`), those not sent yet.
+
+    Called again for a repeated request, it sends what the first one could not. A failure is
+    raised, for the request's job to be tried again; what every attempt fails to send stays in
+    the outbox for the scheduler's sweep.
+    """
+    with db.reader() as session:
+        owed = outbox.unsent(session, keys)
+    for notice in owed:
+        post_once(
+            db,
+            client,
+            key=notice.key,
+            channel=notice.channel or notice.recipient,  # a user ID: the app's direct message
+            recipient=notice.recipient,
+            text=notice.text,
+            blocks=notice.blocks,
+            now=utcnow(),
+        )

@@ -85,8 +85,7 @@ def save_anyway(
             request_ref=request_ref(body),
         )
         action_id = tracked.id
-    if created:
-        action_posting.post_or_refresh(d.db, client, action_id=action_id)
+    action_posting.post_or_refresh(d.db, client, action_id=action_id)  # once, however often
     respond(text="Action added." if created else "That action was saved already.", replace_original=True)
 
 

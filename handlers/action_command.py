@@ -77,18 +77,17 @@ def add(call: Call) -> None:
         }
         call.say(duplicate.message, action_blocks.duplicate_prompt(duplicate.message, payload))
         return
-    if action_id is not None:
-        problem = action_posting.post_or_refresh(d.db, call.client, action_id=action_id)
-        call.say(f"Action added.{' But ' + problem if problem else ''}")
+    # Posted once however often this runs: a repeat (its first attempt cut off) finishes the post.
+    problem = action_posting.post_or_refresh(d.db, call.client, action_id=action_id)
+    call.say(f"Action added.{' But ' + problem if problem else ''}")
 
 
-def record(d: Any, channel: str, draft: actions.ActionDraft, user: str, ref: str) -> int | None:
+def record(d: Any, channel: str, draft: actions.ActionDraft, user: str, ref: str) -> int:
+    """The action, added once: the same request again finds the first."""
     with d.db.session() as session:
         case = cases.for_channel(session, channel, "/action add")
-        action, created = actions.add(
-            session, case=case, draft=draft, actor=user, created_via=ref, request_ref=ref
-        )
-        return action.id if created else None
+        action, _ = actions.add(session, case=case, draft=draft, actor=user, created_via=ref, request_ref=ref)
+        return action.id
 
 
 def parse_line(args: list[str]) -> actions.ActionDraft:

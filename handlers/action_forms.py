@@ -71,12 +71,12 @@ def record_add(body: dict[str, Any], view: dict[str, Any], client: WebClient, co
         return  # sent back to the form
     with d.db.session() as session:
         case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
-        action, created = actions.add(
+        action, _ = actions.add(
             session, case=case, draft=add_draft(view), actor=user, created_via=ref, request_ref=ref
         )
         action_id = action.id
-    if created:
-        action_posting.post_or_refresh(d.db, client, action_id=action_id)
+    # Posted once however often this runs: a repeat (its first attempt cut off) finishes the post.
+    action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
 
 # Check (with no request reference) or make a change to the action a form names.

@@ -10,11 +10,11 @@ from slack_sdk import WebClient
 from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
-from flows import case_channel
+from flows import case_channel, notify
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word
 from models import Disclosure, clock
-from services import agencies, cases, deliveries, updates
+from services import agencies, cases, deliveries, outbox, updates
 from services.errors import InvalidInput
 from services.timeline import history, page
 
@@ -114,14 +114,16 @@ def stage(call: Call) -> None:
     if len(call.args) != 1:
         raise InvalidInput("Say which stage.", hint="For example `/case stage assessment`.")
     target = cases.parse_stage(call.args[0])
+    said = f"said:{call.ref}"
     with call.deps.db.session() as session:
         case = cases.for_channel(session, call.channel, "/case stage")
-        if not deliveries.claim(session, call.ref):
-            return
-        previous = cases.move_stage(session, case=case, to=target, actor=call.user, request_ref=call.ref)
-        notice, case_id = messages.stage_notice(case, previous), case.id
+        if deliveries.claim(session, call.ref):  # a repeated request finishes what the first began
+            previous = cases.move_stage(session, case=case, to=target, actor=call.user, request_ref=call.ref)
+            notice = messages.stage_notice(case, previous)
+            outbox.owe(session, said, text=notice, recipient=call.user, channel=call.channel)
+        case_id = case.id
     case_channel.refresh_header(call.deps.db, call.client, case_id)
-    call.client.chat_postMessage(channel=call.channel, text=notice)
+    notify.send_owed(call.deps.db, call.client, [said])
 
 
 def consent(call: Call) -> None:
@@ -129,26 +131,35 @@ def consent(call: Call) -> None:
         raise InvalidInput("Say what was decided.", hint="For example `/case consent given 2026-11-20`.")
     decision = cases.parse_consent(call.args[0])
     on = date_arg(call.args[1]) if len(call.args) == 2 else clock.today()
+    said, told = f"said:{call.ref}", f"told:{call.ref}"
     with call.deps.db.session() as session:
         case = cases.for_channel(session, call.channel, "/case consent")
-        if not deliveries.claim(session, call.ref):
-            return
-        moved_back = cases.record_consent(
-            session, case=case, consent=decision, on=on, actor=call.user, request_ref=call.ref
-        )
+        first = deliveries.claim(session, call.ref)
+        if first:
+            moved_back = cases.record_consent(
+                session, case=case, consent=decision, on=on, actor=call.user, request_ref=call.ref
+            )
+            if moved_back:
+                reference = case.reference
+                outbox.owe(
+                    session,
+                    said,
+                    text=f"Consent was withdrawn: case {reference} is back at panel decision.",
+                    recipient=call.user,
+                    channel=call.channel,
+                )
+                outbox.owe(
+                    session,
+                    told,
+                    text=f":warning: Consent for case {reference} was withdrawn, so the case has moved "
+                    "back to *panel decision*. Support can resume only with consent on record.",
+                    recipient=call.user,
+                )
         reference, case_id = case.reference, case.id
-    call.say(f"Consent for case {reference} recorded: {decision.value} on {on.isoformat()}.")
-    if moved_back:
-        case_channel.refresh_header(call.deps.db, call.client, case_id)
-        call.client.chat_postMessage(
-            channel=call.channel,
-            text=f"Consent was withdrawn: case {reference} is back at panel decision.",
-        )
-        call.client.chat_postMessage(
-            channel=call.user,
-            text=f":warning: Consent for case {reference} was withdrawn, so the case has moved back "
-            "to *panel decision*. Support can resume only with consent on record.",
-        )
+    if first:
+        call.say(f"Consent for case {reference} recorded: {decision.value} on {on.isoformat()}.")
+    case_channel.refresh_header(call.deps.db, call.client, case_id)
+    notify.send_owed(call.deps.db, call.client, [said, told])
 
 
 def change_agencies(call: Call) -> None:
@@ -157,38 +168,47 @@ def change_agencies(call: Call) -> None:
             "Say add or remove, and the agency.", hint="For example `/case agencies add housing`."
         )
     verb, slug = call.args
-    with call.deps.db.session() as session:
+    db, said, bot = call.deps.db, f"said:{call.ref}", call.context.bot_user_id or ""
+    verb_text = "joined" if verb == "add" else "left"
+    with db.session() as session:
         case = cases.for_channel(session, call.channel, "/case agencies")
         agency = agencies.get(session, slug)
-        if not deliveries.claim(session, call.ref):
-            return
-        before = cases.entitled_users(session, case)
-        earlier = 0
-        if verb == "add":
-            earlier = cases.add_agency(
-                session,
-                case=case,
-                agency=agency,
-                actor=call.user,
-                request_ref=call.ref,
-                basis=call.deps.settings.sharing_basis(Disclosure.EARLIER_UPDATE),
-            )
-        else:
-            cases.remove_agency(session, case=case, agency=agency, actor=call.user, request_ref=call.ref)
-        session.flush()
-        session.expire(case, ["participations"])
-        after = cases.entitled_users(session, case)
+        first = deliveries.claim(session, call.ref)
         case_id, name = case.id, escape(agency.name)
+        if first:
+            before = cases.entitled_users(session, case)
+            earlier = 0
+            if verb == "add":
+                earlier = cases.add_agency(
+                    session,
+                    case=case,
+                    agency=agency,
+                    actor=call.user,
+                    request_ref=call.ref,
+                    basis=call.deps.settings.sharing_basis(Disclosure.EARLIER_UPDATE),
+                )
+            else:
+                cases.remove_agency(session, case=case, agency=agency, actor=call.user, request_ref=call.ref)
+            session.flush()
+            session.expire(case, ["participations"])
+            after = cases.entitled_users(session, case)
+            outbox.owe(
+                session,
+                said,
+                text=f"{name} has {verb_text} this case.",
+                recipient=call.user,
+                channel=call.channel,
+            )
+    if not first:  # a repeated request finishes what the first began: channel, header, notice
+        case_channel.reconcile_members(db, call.client, case_id, bot)
+        case_channel.refresh_header(db, call.client, case_id)
+        notify.send_owed(db, call.client, [said])
+        return
     added, removed, failed = case_channel.sync_members(
-        call.client,
-        call.channel,
-        before=before,
-        after=after,
-        bot_user_id=call.context.bot_user_id or "",
+        call.client, call.channel, before=before, after=after, bot_user_id=bot
     )
-    case_channel.refresh_header(call.deps.db, call.client, case_id)
-    verb_text = "joined" if verb == "add" else "left"
-    call.client.chat_postMessage(channel=call.channel, text=f"{name} has {verb_text} this case.")
+    case_channel.refresh_header(db, call.client, case_id)
+    notify.send_owed(db, call.client, [said])
     note = messages.membership_notice(added, removed)
     if earlier:
         # Slack shows a private channel's history to whoever joins: the lead is told what that is.

@@ -14,7 +14,7 @@ from flows import case_channel
 from flows.rules import reminder_rules
 from handlers import payload
 from handlers.common import answer_form, deps, reported, request_ref
-from models import Risk
+from models import Risk, SetupState
 from services import agencies, cases, deliveries, inputs, reviews
 from services.errors import CasehubError
 
@@ -70,6 +70,7 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             )
             if created:
                 reviews.schedule_first(case, reminder_rules(d.settings))
+            unfinished = case.setup_state is SetupState.PENDING
     except CasehubError as error:
         # The form again (its trigger is still fresh), with everything typed and what to change.
         # Failing that, the refusal reaches them as a direct message.
@@ -79,7 +80,7 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             log.info("form not reopened: %s", failed.response.get("error"))
             raise error from None
         return
-    if created:
+    if created or unfinished:  # a repeat resumes a setup its first attempt left part-way
         case_channel.set_up_and_report(
             d.db,
             client,

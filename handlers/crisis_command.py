@@ -10,13 +10,13 @@ from slack_sdk import WebClient
 from blocks import crisis as crisis_blocks
 from blocks import findings, messages, modals
 from blocks.kit import escape
-from flows import case_channel, crisis
+from flows import case_channel, crisis, notify
 from flows.rules import crisis_rules
 from handlers import payload
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import answer_form, deferred, deps, reported, request_ref, typed_text
 from models import utcnow
-from services import cases, crises, deliveries, inputs, updates
+from services import cases, crises, deliveries, inputs, outbox, updates
 from services.errors import CasehubError
 
 HELP = messages.usage(
@@ -92,28 +92,34 @@ def raise_and_page(call: Call) -> None:
 
 
 def resolve(call: Call) -> None:
-    d, outcome, ref = call.deps, typed_text(call.rest), call.ref
+    d, outcome, ref, said = call.deps, typed_text(call.rest), call.ref, f"said:{call.ref}"
     with d.db.session() as session:
         case = cases.for_channel(session, call.channel, "/crisis resolve")
-        if not deliveries.claim(session, ref):
-            return
-        resolved, early = crises.resolve(
-            session,
-            case=case,
-            outcome=outcome,
-            actor=call.user,
-            now=utcnow(),
-            rules=crisis_rules(d.settings),
-            request_ref=ref,
-        )
-        crisis_id, case_id, reference = resolved.id, case.id, case.reference
-    crisis.refresh_banner(d.db, call.client, d.settings, crisis_id)
+        if deliveries.claim(session, ref):  # a repeated request finishes what the first began
+            _, early = crises.resolve(
+                session,
+                case=case,
+                outcome=outcome,
+                actor=call.user,
+                now=utcnow(),
+                rules=crisis_rules(d.settings),
+                request_ref=ref,
+            )
+            review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""
+            outbox.owe(
+                session,
+                said,
+                text=f":white_check_mark: The crisis on case {case.reference} is resolved: "
+                f"{escape(outcome)}.{review}",
+                recipient=call.user,
+                channel=call.channel,
+            )
+        last = crises.latest(session, case)
+        crisis_id, case_id = (last.id if last else None), case.id
+    if crisis_id is not None:
+        crisis.refresh_banner(d.db, call.client, d.settings, crisis_id)
     case_channel.refresh_header(d.db, call.client, case_id)
-    review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""
-    call.client.chat_postMessage(
-        channel=call.channel,
-        text=f":white_check_mark: The crisis on case {reference} is resolved: {escape(outcome)}.{review}",
-    )
+    notify.send_owed(d.db, call.client, [said])
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"": show_help, "help": show_help, "status": status, "resolve": resolve}

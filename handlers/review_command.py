@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 
 from blocks import findings, messages, modals
 from blocks import reviews as review_blocks
-from flows import action_posting, case_channel
+from flows import action_posting, case_channel, notify
 from flows.rules import reminder_rules
 from handlers import payload
 from handlers.commands import Call, Subcommand, dispatch
@@ -25,7 +25,7 @@ from handlers.common import (
     typed_text,
 )
 from models import Risk, clock
-from services import cases, deliveries, inputs, reviews
+from services import cases, deliveries, inputs, outbox, reviews
 from services.errors import CasehubError, InvalidInput
 
 HELP = messages.usage(
@@ -89,11 +89,11 @@ def change_schedule(call: Call) -> None:
         raise InvalidInput("Give the date.", hint="For example `/review next 2026-12-08 14:00`.")
     else:
         day, at = date_arg(args[0]), inputs.parse_time(args[1]) if len(args) == 2 else None
+    said = f"said:{ref}"
     with d.db.session() as session:
         case = cases.for_channel(session, channel, f"/review {name}")
-        if not deliveries.claim(session, ref):
-            return
-        if name == "every":
+        first = deliveries.claim(session, ref)  # a repeated request sends what the first owes
+        if first and name == "every":
             moment = reviews.set_cadence(
                 session,
                 case=case,
@@ -108,12 +108,14 @@ def change_schedule(call: Call) -> None:
                 f"Reviews of case {case.reference} are now every {weeks} week(s); "
                 f"next: {moment:%Y-%m-%d %H:%M} UTC."
             )
-        else:
+        elif first:
             moment = reviews.set_next(
                 session, case=case, day=day, at=at, rules=rules, actor=user, request_ref=ref
             )
             notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
-    call.client.chat_postMessage(channel=channel, text=notice)
+        if first:
+            outbox.owe(session, said, text=notice, recipient=user, channel=channel)
+    notify.send_owed(d.db, call.client, [said])
 
 
 def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
@@ -163,6 +165,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     if _problem(d, view, user) is not None:
         return
+    said = f"said:{ref}"
     with d.db.session() as session:
         case = cases.get_by_reference(session, payload.reference(payload.metadata(view)))
         review, created, action_ids = reviews.record(
@@ -180,10 +183,11 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             f"Risk after review: *{review.risk_after.value}*. Next review: {review.next_review_at:%Y-%m-%d}. "
             f"Actions agreed: {len(action_ids)}."
         )
-    if not created:
-        return
+        if created:
+            outbox.owe(session, said, text=summary, recipient=user, channel=channel)
+    # A repeated submission finishes what the first began: the header, the summary, the actions.
     case_channel.refresh_header(d.db, client, case_id)
-    client.chat_postMessage(channel=channel, text=summary)
+    notify.send_owed(d.db, client, [said])
     for action_id in action_ids:
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 

@@ -65,7 +65,7 @@ def quick_note(call: Call) -> None:
     updates.check_draft(draft)  # a finding is refused naming its kind, never quoting it
     with d.db.session() as session:
         case = cases.for_channel(session, call.channel, "/update")
-        update, created = updates.file(
+        update, _ = updates.file(
             session,
             case=case,
             draft=draft,
@@ -75,9 +75,9 @@ def quick_note(call: Call) -> None:
             basis=d.settings.sharing_basis(Disclosure.UPDATE),
         )
         update_id = update.id
-    if created:
-        update_posting.post(d.db, call.client, update_id=update_id, filer=call.user)
-        call.say("Your note is filed and shared with the case channel.")
+    # Posted once however often this runs: a repeat (its first attempt cut off) finishes the post.
+    update_posting.post(d.db, call.client, update_id=update_id, filer=call.user)
+    call.say("Your note is filed and shared with the case channel.")
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"": open_form, "help": show_help}

@@ -85,21 +85,20 @@ def record_update(
         case = cases.get_by_reference(session, payload.reference(meta))
         if update_id is not None:
             update = updates.in_case(session, case, update_id)
-            if not deliveries.claim(session, ref):
-                return  # this correction was delivered before
-            updates.correct(
-                session,
-                update=update,
-                case=case,
-                draft=draft,
-                editor=user,
-                window_minutes=d.settings.update_edit_minutes,
-                request_ref=ref,
-                basis=d.settings.sharing_basis(Disclosure.CORRECTION),
-            )
-            update_id, created, corrected = update.id, False, True
+            if deliveries.claim(session, ref):  # a repeat only finishes the refresh below
+                updates.correct(
+                    session,
+                    update=update,
+                    case=case,
+                    draft=draft,
+                    editor=user,
+                    window_minutes=d.settings.update_edit_minutes,
+                    request_ref=ref,
+                    basis=d.settings.sharing_basis(Disclosure.CORRECTION),
+                )
+            update_id, corrected = update.id, True
         else:
-            update, created = updates.file(
+            update, _ = updates.file(
                 session,
                 case=case,
                 draft=draft,
@@ -109,7 +108,7 @@ def record_update(
                 basis=d.settings.sharing_basis(Disclosure.UPDATE),
             )
             update_id, corrected = update.id, False
-    if created:
+    if not corrected:  # once however often this runs: a repeat finishes the first attempt's post
         update_posting.post(d.db, client, update_id=update_id, filer=user)
-    elif corrected:
+    else:
         update_posting.refresh(d.db, client, update_id=update_id)

@@ -43,6 +43,11 @@ def open_crisis(session: Session, case: Case) -> Crisis | None:
     return session.scalar(select(Crisis).where(Crisis.case_id == case.id, Crisis.state == "open"))
 
 
+def latest(session: Session, case: Case) -> Crisis | None:
+    """The case's most recent crisis, open or resolved."""
+    return session.scalar(select(Crisis).where(Crisis.case_id == case.id).order_by(Crisis.id.desc()).limit(1))
+
+
 def check_summary(summary: str, confirmed: Collection[str] = ()) -> str:
     summary = summary.strip()
     if not summary:

@@ -51,6 +51,13 @@ def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
     return len(fresh)
 
 
+def owe(session: Session, key: str, *, text: str, recipient: str, channel: str | None = None) -> None:
+    """A message a change owes a channel (or, without one, the recipient directly), recorded in
+    the change's own transaction: once the change is committed, the message will be sent, by
+    the request's job or else by the scheduler's sweep, however often Slack fails meanwhile."""
+    record(session, [Due(key, recipient, text, None, channel=channel)])
+
+
 def claim(session: Session, key: str, now: datetime) -> bool:
     """Take a notice to send it; only one process can win."""
     taken = session.execute(
@@ -130,6 +137,15 @@ def stale(session: Session, now: datetime) -> list[Notice]:
     return list(
         session.scalars(
             select(Notice).where(Notice.state == "sending", Notice.claimed_at < now - STALE).limit(200)
+        )
+    )
+
+
+def unsent(session: Session, keys: list[str]) -> list[Notice]:
+    """The notices among these keys not sent yet, in the order they were recorded."""
+    return list(
+        session.scalars(
+            select(Notice).where(Notice.key.in_(keys), Notice.state != "sent").order_by(Notice.created_at)
         )
     )
 

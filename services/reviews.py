@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blocks.kit import escape
-from models import Case, FollowUp, Review, Risk, clock, utcnow
+from models import Action, Case, FollowUp, Review, Risk, clock, utcnow
 from services import actions, audit, cases, inputs, locks, sharing_gate, timeline
 from services.errors import InvalidInput
 from services.identifiers import Finding
@@ -213,8 +213,16 @@ def record(
     tz = rules.default_tz
     locks.hold(session, case)
     existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
-    if existing is not None:
-        return existing, False, []
+    if existing is not None:  # its actions, whose posts a repeated request finishes
+        agreed_before = session.scalars(
+            select(Action.id)
+            .where(
+                Action.case_id == case.id,
+                Action.created_via.startswith(f"{recorded_via}:action:", autoescape=True),
+            )
+            .order_by(Action.id)
+        ).all()
+        return existing, False, list(agreed_before)
     overridden = check_record(session, case, draft, actor)
     decided = [finding for finding in overridden if finding.field == "decisions"]
     # Each action agreed is stored as an action, which records its own confirmations.

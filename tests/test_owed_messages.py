@@ -1,0 +1,112 @@
+"""What a change owes the case channel is posted once, even when Slack fails the first time.
+
+Each change records its message in the outbox in its own transaction; the request's job
+posts it and, when Slack fails for every try of the client, is tried again: the change is
+not made twice, and the message, which the first attempt could not post, is posted then.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from flows import action_posting, update_posting
+from models import Action, AuditEvent, Case, Stage, Update, clock
+from tests.conftest import COORD, HOUSING, SCHOOL
+from tests.helpers import open_case
+
+CLIENT_TRIES = 3  # a failure the Slack client's own retries do not get past
+IN_A_WEEK = (clock.today() + timedelta(days=7)).isoformat()
+
+
+def channel_texts(fake, channel: str, part: str) -> list[str]:
+    """The messages in a channel that show `part`, in their text or their blocks."""
+    return [m["text"] for m in fake.posts(channel) if part in json.dumps([m.get("text"), m.get("blocks")])]
+
+
+def audited(database, action: str) -> int:
+    with database.reader() as session:
+        return len(session.scalars(select(AuditEvent).where(AuditEvent.action == action)).all())
+
+
+def test_a_stage_move_is_made_once_and_announced_once_after_slack_failed(slack, fake, database, registry):
+    case = open_case(slack, database)
+    fake.server_error("chat.postMessage", times=CLIENT_TRIES)
+    reply = slack.command("/case", "stage screening", user=COORD, channel=case.channel)
+    assert reply.status == 200
+    assert len(channel_texts(fake, case.channel, "moved from referral to *screening*")) == 1
+    with database.reader() as session:
+        assert session.get_one(Case, case.id).stage is Stage.SCREENING
+    assert audited(database, "case.stage") == 1
+
+
+def test_the_positive_control_a_stage_move_with_slack_answering(slack, fake, database, registry):
+    case = open_case(slack, database)
+    slack.command("/case", "stage screening", user=COORD, channel=case.channel)
+    assert len(channel_texts(fake, case.channel, "moved from referral to *screening*")) == 1
+
+
+def test_an_agency_added_while_invitations_failed_joins_once_slack_answers(slack, fake, database, registry):
+    case = open_case(slack, database)
+    fake.server_error("conversations.invite", times=CLIENT_TRIES)
+    slack.command("/case", "agencies add housing", user=COORD, channel=case.channel)
+    assert HOUSING in fake.channels[case.channel].members
+    assert len(channel_texts(fake, case.channel, "has joined this case")) == 1
+    assert audited(database, "case.agency.added") == 1
+
+
+def test_a_review_schedule_change_is_announced_once_after_slack_failed(slack, fake, database, registry):
+    case = open_case(slack, database)
+    fake.server_error("chat.postMessage", times=CLIENT_TRIES)
+    slack.command("/review", "every 3 weeks", user=COORD, channel=case.channel)
+    assert len(channel_texts(fake, case.channel, "are now every 3 week(s)")) == 1
+
+
+def test_a_resolved_crisis_is_announced_once_after_slack_failed(slack, fake, database, registry):
+    case = open_case(slack, database)
+    slack.command("/crisis", "Threats made online tonight", user=COORD, channel=case.channel)
+    fake.server_error("chat.postMessage", times=CLIENT_TRIES)
+    slack.command("/crisis", "resolve Police attended; family safe", user=COORD, channel=case.channel)
+    assert len(channel_texts(fake, case.channel, "is resolved: Police attended; family safe")) == 1
+    assert audited(database, "crisis.resolved") == 1
+
+
+@pytest.mark.parametrize("command", ["/update", "/action"])
+def test_a_request_whose_first_attempt_stopped_after_saving_is_posted_by_the_next(
+    slack, fake, database, registry, monkeypatch, command
+):
+    """As when the process dies between saving and posting: the job is taken again, finds what
+    was saved, and posts it, once."""
+    case = open_case(slack, database)
+    flow = update_posting if command == "/update" else action_posting
+    name = "post" if command == "/update" else "post_or_refresh"
+    real = getattr(flow, name)
+    stops = iter([True])
+
+    def stop_once(*args, **kwargs):
+        if next(stops, False):
+            raise OperationalError("the next statement", {}, ConnectionError("the database went away"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(flow, name, stop_once)
+    text = (
+        "Attended the mentoring session"
+        if command == "/update"
+        else f"add Share attendance <@{SCHOOL}> due:{IN_A_WEEK}"
+    )
+    said = slack.ephemeral(
+        slack.command(command, text, user=COORD if command == "/action" else SCHOOL, channel=case.channel)
+    )
+    assert "filed" in said or "Action added" in said
+    assert next(stops, None) is None  # the first attempt did stop
+    posted = channel_texts(
+        fake, case.channel, "mentoring session" if command == "/update" else "Share attendance"
+    )
+    assert len(posted) == 1
+    with database.reader() as session:
+        saved = session.scalars(select(Update if command == "/update" else Action)).all()
+    assert len(saved) == 1 and saved[0].channel_ts is not None
