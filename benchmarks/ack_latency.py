@@ -112,6 +112,9 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--reset", action="store_true", help="empty that database first")
     parser.add_argument("--worker-process", action="store_true", help="the work in a process of its own")
+    parser.add_argument(
+        "--web-processes", type=int, default=1, help="gunicorn processes (WEB_CONCURRENCY) of each app"
+    )
     args = parser.parse_args()
     slack = SlackProcess(everyone(members=MEMBERS, youth=1), nice=19).start()
     servers = []
@@ -120,7 +123,9 @@ def main() -> int:
         queue = JobQueue(db)
         try:
             workspace = seed(db, slack.api_url, members=MEMBERS, youth=1)
-            servers, ports = start_servers(db, slack, worker_process=args.worker_process)
+            servers, ports = start_servers(
+                db, slack, worker_process=args.worker_process, web_processes=args.web_processes
+            )
             report(db, queue, Requests(slack, workspace), ports, args)
         finally:
             for process in servers:
@@ -131,13 +136,15 @@ def main() -> int:
     return 0
 
 
-def start_servers(db: Database, slack: SlackProcess, *, worker_process: bool) -> tuple[list, dict[str, int]]:
+def start_servers(
+    db: Database, slack: SlackProcess, *, worker_process: bool, web_processes: int = 1
+) -> tuple[list, dict[str, int]]:
     threads = {"job_threads": 0} if worker_process else {}
     env = casehub_environment(db, slack.api_url, **threads)
     ports = {"casehub": free_port(), "bare": free_port()}
     servers = [
-        gunicorn("bot.web:application_from_environment()", ports["casehub"], env),
-        gunicorn("benchmarks.bare_app:application_from_environment()", ports["bare"], env),
+        gunicorn("bot.web:application_from_environment()", ports["casehub"], env, web_processes),
+        gunicorn("benchmarks.bare_app:application_from_environment()", ports["bare"], env, web_processes),
     ]
     if worker_process:
         servers.append(start_bot(["worker", "--threads", "4"], env))

@@ -150,6 +150,9 @@ def main() -> int:
     parser.add_argument("--database-url")
     parser.add_argument("--reset", action="store_true", help="empty that database first")
     parser.add_argument("--worker-process", action="store_true", help="the work in a process of its own")
+    parser.add_argument(
+        "--web-processes", type=int, default=1, help="gunicorn processes (WEB_CONCURRENCY) of each app"
+    )
     args = parser.parse_args()
     slack = SlackProcess(everyone(members=max(PEOPLE), youth=INVITED - 1)).start()
     servers = []
@@ -162,7 +165,7 @@ def main() -> int:
                 db, slack.api_url, **({"job_threads": 0} if args.worker_process else {})
             )
             port = free_port()
-            servers.append(gunicorn("bot.web:application_from_environment()", port, env))
+            servers.append(gunicorn("bot.web:application_from_environment()", port, env, args.web_processes))
             if args.worker_process:
                 servers.append(start_bot(["worker", "--threads", "4"], env))
             url = f"http://127.0.0.1:{port}/slack/events"

@@ -282,8 +282,9 @@ def casehub_environment(db: Database, api_url: str, **settings: object) -> dict[
     }
 
 
-def gunicorn(app_spec: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """An app under gunicorn as `python -m bot web` serves casehub: one process, 64 threads."""
+def gunicorn(app_spec: str, port: int, env: dict[str, str], processes: int = 1) -> subprocess.Popen[bytes]:
+    """An app under gunicorn as `python -m bot web` serves casehub: 64 threads in each of
+    `processes` processes (WEB_CONCURRENCY; one by default)."""
     process = subprocess.Popen(
         [
             sys.executable,
@@ -297,7 +298,7 @@ def gunicorn(app_spec: str, port: int, env: dict[str, str]) -> subprocess.Popen[
             "--threads",
             "64",
             "--workers",
-            "1",
+            str(processes),
             "--log-level",
             "warning",
         ],

@@ -46,7 +46,20 @@ from slack_bolt.kwargs_injection import build_required_kwargs
 from slack_bolt.lazy_listener import LazyListenerRunner
 from slack_bolt.util.utils import get_arg_names_of_callable
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import Select, Table, Update, bindparam, delete, exists, func, make_url, or_, select, update
+from sqlalchemy import (
+    Select,
+    Table,
+    Update,
+    bindparam,
+    delete,
+    event,
+    exists,
+    func,
+    make_url,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
@@ -228,6 +241,17 @@ def store(db: Database) -> Database:
     if url == db.url:
         return db
     jobs = Database(url)
+
+    @event.listens_for(jobs.engine, "connect")
+    def _workers_need_not_wait_for_the_disk(dbapi_connection: Any, _record: Any) -> None:
+        # The workers' claims and outcomes survive a killed process without waiting for the
+        # disk; after a power cut one may be undone, and the job is run again (its effects
+        # happen once). Recording, which an acknowledgement promises, keeps its own
+        # connections at SQLite's full durability.
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
     try:
         Job.__table__.create(jobs.engine, checkfirst=True)  # type: ignore[attr-defined]
     except SQLAlchemyError as error:  # readiness says so, and each request is told nothing was saved
