@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from blocks import messages
 from bot.db import Database
 from bot.slack import describe_error
+from flows import notify
 from models import Case
 from services import audit, cases
 
@@ -247,6 +248,14 @@ def refresh_header(db: Database, client: WebClient, case_id: int) -> None:
     except SlackApiError as error:
         # The record is already right; a stale header is mended by the next change.
         log.warning("could not refresh the header of case %s: %s", case_id, describe_error(error))
+
+
+def show_change(db: Database, client: WebClient, case_id: int, owed: list[str]) -> None:
+    """After a change to a case: its header and topic brought up to date, and the messages the
+    change owes (recorded with it in the outbox) sent, those not sent yet. Run again for a
+    repeated request, it finishes what the first could not."""
+    refresh_header(db, client, case_id)
+    notify.send_owed(db, client, owed)
 
 
 def sync_members(

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
-from flows import case_channel, notify
+from flows import case_channel
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word
 from models import Disclosure, clock
@@ -122,8 +122,7 @@ def stage(call: Call) -> None:
             notice = messages.stage_notice(case, previous)
             outbox.owe(session, said, text=notice, recipient=call.user, channel=call.channel)
         case_id = case.id
-    case_channel.refresh_header(call.deps.db, call.client, case_id)
-    notify.send_owed(call.deps.db, call.client, [said])
+    case_channel.show_change(call.deps.db, call.client, case_id, [said])
 
 
 def consent(call: Call) -> None:
@@ -158,8 +157,7 @@ def consent(call: Call) -> None:
         reference, case_id = case.reference, case.id
     if first:
         call.say(f"Consent for case {reference} recorded: {decision.value} on {on.isoformat()}.")
-    case_channel.refresh_header(call.deps.db, call.client, case_id)
-    notify.send_owed(call.deps.db, call.client, [said, told])
+    case_channel.show_change(call.deps.db, call.client, case_id, [said, told])
 
 
 def change_agencies(call: Call) -> None:
@@ -201,14 +199,12 @@ def change_agencies(call: Call) -> None:
             )
     if not first:  # a repeated request finishes what the first began: channel, header, notice
         case_channel.reconcile_members(db, call.client, case_id, bot)
-        case_channel.refresh_header(db, call.client, case_id)
-        notify.send_owed(db, call.client, [said])
+        case_channel.show_change(db, call.client, case_id, [said])
         return
     added, removed, failed = case_channel.sync_members(
         call.client, call.channel, before=before, after=after, bot_user_id=bot
     )
-    case_channel.refresh_header(db, call.client, case_id)
-    notify.send_owed(db, call.client, [said])
+    case_channel.show_change(db, call.client, case_id, [said])
     note = messages.membership_notice(added, removed)
     if earlier:
         # Slack shows a private channel's history to whoever joins: the lead is told what that is.

@@ -10,7 +10,7 @@ from slack_sdk import WebClient
 from blocks import crisis as crisis_blocks
 from blocks import findings, messages, modals
 from blocks.kit import escape
-from flows import case_channel, crisis, notify
+from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers import payload
 from handlers.commands import Call, Subcommand, dispatch
@@ -118,8 +118,7 @@ def resolve(call: Call) -> None:
         crisis_id, case_id = (last.id if last else None), case.id
     if crisis_id is not None:
         crisis.refresh_banner(d.db, call.client, d.settings, crisis_id)
-    case_channel.refresh_header(d.db, call.client, case_id)
-    notify.send_owed(d.db, call.client, [said])
+    case_channel.show_change(d.db, call.client, case_id, [said])
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {"": show_help, "help": show_help, "status": status, "resolve": resolve}

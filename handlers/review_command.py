@@ -115,7 +115,7 @@ def change_schedule(call: Call) -> None:
             notice = f"The next review of case {case.reference} is {moment:%Y-%m-%d %H:%M} UTC."
         if first:
             outbox.owe(session, said, text=notice, recipient=user, channel=channel)
-    notify.send_owed(d.db, call.client, [said])
+    notify.send_owed(d.db, call.client, [said])  # the header does not show the schedule
 
 
 def parse_every(args: list[str]) -> tuple[int, int | None, Any]:
@@ -186,8 +186,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         if created:
             outbox.owe(session, said, text=summary, recipient=user, channel=channel)
     # A repeated submission finishes what the first began: the header, the summary, the actions.
-    case_channel.refresh_header(d.db, client, case_id)
-    notify.send_owed(d.db, client, [said])
+    case_channel.show_change(d.db, client, case_id, [said])
     for action_id in action_ids:
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 
