@@ -86,7 +86,7 @@ def assemble(settings: Settings, db: Database, *, threads: int | None = None) ->
             ready=identity.wait,
             parked=ParkedNotice(db, settings, identity),
         )
-    app = create_app(settings, db, queue, identity, recorded=workers.wake if workers else None)
+    app = create_app(settings, db, queue, identity, recorded=workers.recorded if workers else None)
     return Casehub(settings, db, queue, identity, app, workers)
 
 
@@ -128,7 +128,7 @@ def create_app(
     queue: JobQueue,
     identity: SlackIdentity,
     *,
-    recorded: Callable[[], None] | None = None,
+    recorded: Callable[[bool], None] | None = None,
     verify_requests: bool = True,
 ) -> App:
     """The bolt app. Its listeners acknowledge on the request thread and leave their slow part

@@ -329,14 +329,15 @@ class JobQueue:
     ) -> None:
         self._record = db
         self.db = store(db)
+        self._postgres = db.engine.dialect.name == "postgresql"
         # Recording happens while Slack waits for its answer: on an engine that gives up quickly.
-        self._recorder = Database(self.db.url, timeout=record_timeout)
+        # On SQLite the wait for this process's turn and for the file's lock share the time.
+        self._turn_timeout = 0.0 if self._postgres else record_timeout / 2
+        self._recorder = Database(self.db.url, timeout=record_timeout - self._turn_timeout)
         self.lease = timedelta(seconds=lease)
         self.max_attempts = max_attempts
         self.retry_after = retry_after
-        self._postgres = db.engine.dialect.name == "postgresql"
         self._turns: WriteTurns | _AnyTime = _AnyTime() if self._postgres else WriteTurns()
-        self._record_timeout = record_timeout
         self._claims = {
             urgent: claim_statements(urgent_only=urgent, postgres=self._postgres) for urgent in (False, True)
         }
@@ -372,7 +373,7 @@ class JobQueue:
         )
         try:
             with (
-                self._turns.turn(recording=True, timeout=self._record_timeout),
+                self._turns.turn(recording=True, timeout=self._turn_timeout),
                 self._recorder.writer() as connection,
             ):
                 return connection.execute(statement).scalar() is not None
@@ -555,10 +556,10 @@ def is_urgent(function: Callable[..., Any], body: dict[str, Any]) -> bool:
 class DurableLazyListenerRunner(LazyListenerRunner):
     """bolt's lazy listener runner for casehub: `start` records, `run` runs (in a worker)."""
 
-    def __init__(self, queue: JobQueue, *, recorded: Callable[[], None] | None = None) -> None:
+    def __init__(self, queue: JobQueue, *, recorded: Callable[[bool], None] | None = None) -> None:
         self.logger = log
         self.queue = queue
-        self._recorded = recorded or (lambda: None)
+        self._recorded = recorded or (lambda urgent: None)
 
     def start(self, function: Callable[..., None], request: BoltRequest) -> None:
         if request.mode == "socket_mode":
@@ -566,14 +567,15 @@ class DurableLazyListenerRunner(LazyListenerRunner):
         else:
             kind = (request.headers.get("content-type") or [""])[0]
             mode, body = ("json" if "json" in kind else "form"), request.raw_body
+        urgent = is_urgent(function, request.body)
         self.queue.record(
             listener=request.lazy_function_name or function.__name__,
             mode=mode,
             body=body,
             person=request.context.user_id,
-            priority=URGENT if is_urgent(function, request.body) else NORMAL,
+            priority=URGENT if urgent else NORMAL,
         )
-        self._recorded()
+        self._recorded(urgent)
 
     def run(self, function: Callable[..., None], request: BoltRequest) -> None:
         """Run the lazy function for the job on this thread, keeping what it raised for the worker."""
@@ -626,7 +628,11 @@ class Workers:
         self._ready = ready or (lambda timeout: True)
         self._parked = parked or (lambda job, error: None)
         self.name = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"[:100]
-        self._wake = threading.Condition()
+        # Idle workers wait here; the thread kept for urgent jobs apart, so that waking one
+        # worker for an ordinary job never wakes only the thread that cannot take it.
+        lock = threading.Lock()
+        self._wake = threading.Condition(lock)
+        self._urgent_wake = threading.Condition(lock)
         self._pending_wakes = 0
         self._stop = threading.Event()
         self._running = _Running()
@@ -658,7 +664,7 @@ class Workers:
         """Stop claiming; let running jobs finish within `timeout`. What is cut short is taken
         again by another worker when its lease expires."""
         self._stop.set()
-        self.wake(len(self._started))
+        self.wake(len(self._started), urgent=True)
         deadline = time.monotonic() + timeout
         for thread in self._started:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -668,12 +674,19 @@ class Workers:
             log.warning("stopped with %d job(s) unfinished: they will be taken again", left)
         self._started = []
 
-    def wake(self, jobs: int = 1) -> None:
+    def wake(self, jobs: int = 1, *, urgent: bool = True) -> None:
         """New jobs to claim: as many idle workers as there are jobs look for them (a worker
-        busy now looks again when it is done). Waking them all would have every one look."""
+        busy now looks again when it is done); waking them all would have every one look. The
+        thread kept for urgent jobs is woken too when they may be urgent."""
         with self._wake:
             self._pending_wakes += 1
             self._wake.notify(jobs)
+            if urgent:
+                self._urgent_wake.notify()
+
+    def recorded(self, urgent: bool) -> None:
+        """A job was recorded in this process (the lazy runner's callback)."""
+        self.wake(urgent=urgent)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Until no job is queued or running anywhere (tests and benchmarks)."""
@@ -701,9 +714,10 @@ class Workers:
                 self._stop.wait(min(30.0, 0.5 * 2**failures))
                 continue
             if job is None:
-                with self._wake:
+                idle = self._urgent_wake if urgent_only else self._wake
+                with idle:
                     if self._pending_wakes == seen:
-                        self._wake.wait(self.poll)
+                        idle.wait(self.poll)
                 continue
             self._run(job)
 

@@ -271,30 +271,16 @@ def sync_members(
     return added, removed, failed
 
 
-def channel_members(client: WebClient, channel: str) -> set[str]:
-    """Who is in a channel now, every page of it."""
-    members: set[str] = set()
-    cursor = None
-    while True:
-        response = client.conversations_members(channel=channel, cursor=cursor, limit=200)
-        members.update(response.get("members") or [])
-        cursor = (response.get("response_metadata") or {}).get("next_cursor")
-        if not cursor:
-            return members
-
-
-def reconcile_members(
-    db: Database, client: WebClient, case_id: int, bot_user_id: str
+def resync_members(
+    db: Database, client: WebClient, case_id: int, users: set[str], bot_user_id: str
 ) -> tuple[list[str], list[str], list[str]]:
-    """Bring the channel to exactly who needs to know now, whatever it holds: for a change
-    whose first attempt was cut off after it was recorded. (added, removed, failed)"""
+    """For a change of who needs to know that may have been cut off part-way: each of `users`
+    is invited or removed as their need to know now says, nobody else is touched. Slack's
+    "already in" and "not in" answers make doing it again harmless. (added, removed, failed)"""
     with db.reader() as session:
         case = session.get_one(Case, case_id)
         channel, wanted = case.channel(), cases.entitled_users(session, case)
-    present = channel_members(client, channel)
-    return sync_members(
-        client, channel, before=present, after=wanted | {bot_user_id}, bot_user_id=bot_user_id
-    )
+    return sync_members(client, channel, before=wanted ^ users, after=wanted, bot_user_id=bot_user_id)
 
 
 def archive(db: Database, client: WebClient, case_id: int) -> str | None:

@@ -109,23 +109,28 @@ def change_member(call: Call) -> None:
         )
     slug, member = args[1], user_arg(args[2])
     role = agencies.parse_role(args[3]) if len(args) == 4 else Role.MEMBER
+    bot = call.context.bot_user_id or ""
     with d.db.session() as session:
         agency = agencies.get(session, slug)
-        if not deliveries.claim(session, ref):
-            call.say("Already done.")
-            return
+        first = deliveries.claim(session, ref)
         affected = cases.open_cases_of_agency(session, agency)
-        before = {c.id: cases.entitled_users(session, c) for c in affected}
-        if verb == "add":
-            agencies.set_member(
-                session, agency=agency, user_id=member, role=role, actor=user, request_ref=ref
-            )
-            done = f"<@{member}> is now a {role.value} of `{agency.slug}`."
-        else:
-            agencies.remove_member(session, agency=agency, user_id=member, actor=user, request_ref=ref)
-            done = f"<@{member}> is no longer in `{agency.slug}`."
-        after = {c.id: cases.entitled_users(session, c) for c in affected}
         channels = {c.id: c.channel() for c in affected}
+        if first:
+            before = {c.id: cases.entitled_users(session, c) for c in affected}
+            if verb == "add":
+                agencies.set_member(
+                    session, agency=agency, user_id=member, role=role, actor=user, request_ref=ref
+                )
+                done = f"<@{member}> is now a {role.value} of `{agency.slug}`."
+            else:
+                agencies.remove_member(session, agency=agency, user_id=member, actor=user, request_ref=ref)
+                done = f"<@{member}> is no longer in `{agency.slug}`."
+            after = {c.id: cases.entitled_users(session, c) for c in affected}
+    if not first:  # a repeat: the channels follow the role, whatever the first attempt finished
+        for case_id in channels:
+            case_channel.resync_members(d.db, call.client, case_id, {member}, bot)
+        call.say("Already done.")
+        return
     # Responsibilities follow the role: case channels of the agency gain or lose the person.
     failed: list[str] = []
     for case_id, channel in channels.items():
@@ -134,7 +139,7 @@ def change_member(call: Call) -> None:
             channel,
             before=before[case_id],
             after=after[case_id],
-            bot_user_id=call.context.bot_user_id or "",
+            bot_user_id=bot,
         )
         failed += problems
     if channels:
@@ -153,20 +158,22 @@ def hand_over(call: Call) -> None:
         )
     predecessor, successor = user_arg(args[0]), user_arg(args[1])
     with d.db.session() as session:
-        if not deliveries.claim(session, ref):
-            call.say("Already done.")
-            return
-        agency = handover.agency_for(session, predecessor, args[2] if len(args) == 3 else None)
-        result = handover.hand_over(
-            session,
-            agency=agency,
-            predecessor=predecessor,
-            successor=successor,
-            actor=user,
-            is_admin=d.settings.is_admin(user),
-            request_ref=ref,
-            basis=d.settings.sharing_basis(Disclosure.HANDOVER),
-        )
+        first = deliveries.claim(session, ref)
+        if first:
+            agency = handover.agency_for(session, predecessor, args[2] if len(args) == 3 else None)
+            result = handover.hand_over(
+                session,
+                agency=agency,
+                predecessor=predecessor,
+                successor=successor,
+                actor=user,
+                is_admin=d.settings.is_admin(user),
+                request_ref=ref,
+                basis=d.settings.sharing_basis(Disclosure.HANDOVER),
+            )
+    if not first:
+        call.say("Already done.")
+        return
     problems = flows_handover.apply_in_slack(d.db, call.client, result, call.context.bot_user_id or "")
     text = (
         f"<@{successor}> has taken over from <@{predecessor}> in {escape(result.agency.name)}: "

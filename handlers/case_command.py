@@ -172,7 +172,7 @@ def change_agencies(call: Call) -> None:
         case = cases.for_channel(session, call.channel, "/case agencies")
         agency = agencies.get(session, slug)
         first = deliveries.claim(session, call.ref)
-        case_id, name = case.id, escape(agency.name)
+        case_id, name, roster = case.id, escape(agency.name), agencies.member_ids(agency)
         if first:
             before = cases.entitled_users(session, case)
             earlier = 0
@@ -198,7 +198,7 @@ def change_agencies(call: Call) -> None:
                 channel=call.channel,
             )
     if not first:  # a repeated request finishes what the first began: channel, header, notice
-        case_channel.reconcile_members(db, call.client, case_id, bot)
+        case_channel.resync_members(db, call.client, case_id, roster, bot)
         case_channel.show_change(db, call.client, case_id, [said])
         return
     added, removed, failed = case_channel.sync_members(

@@ -28,6 +28,11 @@ KIND_ALIASES = {kind.value.replace("-", ""): kind for kind in AgencyKind} | {
 }
 
 
+def member_ids(agency: Agency) -> set[str]:
+    """The Slack users with a role in the agency."""
+    return {membership.user_id for membership in agency.memberships}
+
+
 def require_admin(actor: str, admins: Collection[str]) -> None:
     """The agency registry (agencies, their members, their time zones) is changed by casehub
     admins alone: the people named in CASEHUB_ADMINS."""

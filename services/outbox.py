@@ -17,14 +17,20 @@ from models import Action, Notice, Update, utcnow
 from services.reminders import Due
 
 STALE = timedelta(minutes=5)
+# A message a change owes is sent by the request's own job, tried again for about four minutes;
+# only after that may the scheduler's sweep send it, so that the two never send it at once.
+OWED_GRACE = timedelta(minutes=5)
 
 
 def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(60, 2**attempts))
 
 
-def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
-    """Record notices in the caller's transaction; those already recorded are left alone."""
+def record(
+    session: Session, dues: list[Due], *, state: str = "pending", not_before: datetime | None = None
+) -> int:
+    """Record notices in the caller's transaction; those already recorded are left alone.
+    With `not_before`, the sweep leaves them to whoever recorded them until then."""
     if not dues:
         return 0
     now = utcnow()
@@ -39,6 +45,7 @@ def record(session: Session, dues: list[Due], *, state: str = "pending") -> int:
             "state": state,
             "attempts": 0,
             "created_at": now,
+            "next_attempt_at": not_before,
         }
         for d in dues
     ]
@@ -55,7 +62,7 @@ def owe(session: Session, key: str, *, text: str, recipient: str, channel: str |
     """A message a change owes a channel (or, without one, the recipient directly), recorded in
     the change's own transaction: once the change is committed, the message will be sent, by
     the request's job or else by the scheduler's sweep, however often Slack fails meanwhile."""
-    record(session, [Due(key, recipient, text, None, channel=channel)])
+    record(session, [Due(key, recipient, text, None, channel=channel)], not_before=utcnow() + OWED_GRACE)
 
 
 def claim(session: Session, key: str, now: datetime) -> bool:
@@ -120,7 +127,8 @@ def ready(session: Session, now: datetime, *, limit: int, keys: list[str] | None
         select(Notice)
         .where(
             or_(
-                Notice.state == "pending",
+                (Notice.state == "pending")
+                & or_(Notice.next_attempt_at.is_(None), Notice.next_attempt_at <= now),
                 (Notice.state == "failed") & (Notice.next_attempt_at <= now),
             )
         )

@@ -16,7 +16,7 @@ from bot.app import NOT_SAVED
 from bot.jobs import NORMAL, URGENT, JobQueue, WriteTurns, store
 from flows import notify
 from models import Job, JobState, Update, utcnow
-from tests.conftest import ADMIN, COORD, POLICE, SECRET, serve
+from tests.conftest import ADMIN, COORD, POLICE, SECRET, make_settings, serve
 from tests.driver import SlackDriver
 from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
@@ -356,3 +356,20 @@ def test_a_recording_waiting_for_its_turn_goes_before_the_workers():
         pass  # a recording gives up in time
     with turns.turn(recording=True, timeout=0.05):  # the positive control: free, it is taken
         pass
+
+
+def test_a_job_wakes_a_worker_that_can_take_it_not_only_the_urgent_thread(database, fake, registry):
+    """Workers look for jobs every minute here: a job is done at once only if its recording
+    woke a worker that may take it (the thread kept for urgent jobs may not)."""
+    settings = make_settings(fake, database, job_poll_seconds=60)
+    running = serve(settings, database, threads=1)
+    try:
+        driver = SlackDriver(running.url, SECRET, fake, _NoWait())
+        for _ in range(3):  # each time both idle threads wait: the urgent one and the worker
+            assert wait_for(lambda: running.casehub.queue.open_jobs() == 0, timeout=5)
+            started = time.monotonic()
+            reply = driver.command("/case", "list", user=COORD)
+            assert wait_for(lambda url=reply.response_url: fake.replies(url), timeout=10)
+            assert time.monotonic() - started < 5, "the job waited for a worker's next look"
+    finally:
+        running.stop()

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from flows import action_posting, update_posting
 from models import Action, AuditEvent, Case, Stage, Update, clock
-from tests.conftest import COORD, HOUSING, SCHOOL
+from tests.conftest import ADMIN, COORD, HOUSING, SCHOOL
 from tests.helpers import open_case
 
 CLIENT_TRIES = 3  # a failure the Slack client's own retries do not get past
@@ -110,3 +110,16 @@ def test_a_request_whose_first_attempt_stopped_after_saving_is_posted_by_the_nex
     with database.reader() as session:
         saved = session.scalars(select(Update if command == "/update" else Action)).all()
     assert len(saved) == 1 and saved[0].channel_ts is not None
+
+
+def test_a_role_given_while_invitations_failed_opens_the_case_channels_once_slack_answers(
+    slack, fake, database, registry
+):
+    case = open_case(slack, database)
+    assert HOUSING not in fake.channels[case.channel].members  # the positive control
+    roles_given = audited(database, "agency.member.set")
+    fake.server_error("conversations.invite", times=CLIENT_TRIES)
+    said = slack.ephemeral(slack.command("/agency", f"member add school <@{HOUSING}>", user=ADMIN))
+    assert "Already done" in said or "is now a member" in said
+    assert HOUSING in fake.channels[case.channel].members
+    assert audited(database, "agency.member.set") == roles_given + 1
