@@ -19,6 +19,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot import logs, metrics
 from bot.db import Database
@@ -66,6 +67,13 @@ class SchedulerLock:
 
     def release(self) -> None:
         if self._connection is not None:
+            # Unlocked before the session ends: the server frees a closed session's locks a
+            # moment later, and a standby asking at once would still find it held.
+            try:
+                self._connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                self._connection.commit()
+            except SQLAlchemyError as error:  # the session ending frees it anyway
+                log.warning("could not unlock the scheduler lock (%s)", type(error).__name__)
             self._connection.close()
             self._connection = None
         if self._file is not None:

@@ -446,7 +446,25 @@ _NICKNAME_BEFORE = re.compile(
 )
 
 
+# « Nassim Kaddour dit « le Kabyle » »: "dit" right after a name, before a quoted name (not a
+# quoted saying: those begin with a pronoun or run longer).
+_NAME_DIT = re.compile(r"\b[A-ZÀ-Ý][\w'’-]+\s+dite?\s*" + _QUOTED)
+# « the lads call him 'Smurf' »: a name in capitals (« called her 'a liar' » is no name).
+# Straight single quotes count here: right after "call him", one is no apostrophe.
+_CALLED = re.compile(
+    r"(?i:\bcall(?:s|ed|ing)? (?:him|her))\s*[:,]?\s*" + r"(?:" + _QUOTED + r"|'\s*([^'\n]{1,40}?)\s*'(?!\w))"
+)
+_NAME_START = re.compile(r"^(?:(?:le|la|les|l['’]|el|the)\s*)?[A-ZÀ-Ý]")
+_SAYING_START = lexicon.word_set("je j il elle on nous vous ils elles c ca ce i we you they it")
+
+
 def find_nicknames(note: Note) -> Iterator[Span]:
+    for match in [*_NAME_DIT.finditer(note.text), *_CALLED.finditer(note.text)]:
+        group = 1 if match.group(1) is not None else 2
+        quoted = match.group(group)
+        first = fold(quoted.split()[0].split("'")[0].split("’")[0])
+        if len(quoted.split()) <= 3 and _NAME_START.match(quoted) and first not in _SAYING_START:
+            yield match.start(group), match.end(group), 0.75
     for match in _NICKNAME.finditer(note.text):
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8

@@ -41,6 +41,8 @@ CAUGHT = [
     ('Known on the estate, he goes by "Smokey" online', Kind.NICKNAME, "Smokey"),
     ("Les autres l'appellent « Le Renard » au quartier", Kind.NICKNAME, "Le Renard"),
     ("Il se fait appeler « Abou Ryad » sur Telegram", Kind.NICKNAME, "Abou Ryad"),
+    ("the boys at the gym call her 'Tiny', she hates it", Kind.NICKNAME, "Tiny"),
+    ("Samir Benali dit « le Grand » traîne devant le gymnase", Kind.NICKNAME, "le Grand"),
     # dates of birth, every common form
     ("Connor, born 12/03/2009, Year 11", Kind.DATE_OF_BIRTH, "12/03/2009"),
     ("DOB 3rd March 2010, lives with gran", Kind.DATE_OF_BIRTH, "3rd March 2010"),
@@ -233,3 +235,16 @@ def test_staff_named_after_their_role_are_left_alone(text):
 )
 def test_a_role_word_elsewhere_in_the_sentence_does_not_hide_a_family_name(text, name):
     assert name in [f.excerpt for f in scan(text, "observed") if f.kind is Kind.NAME]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Samir dit « je vais tous les faire payer » devant la classe",  # a saying, not a name
+        "Elle dit « c'est pour rire »",
+        "he called her 'a liar' in front of the group",  # no name in the quotes
+        "Mum says they call him 'sweetheart' at home",
+    ],
+)
+def test_quoted_sayings_and_words_are_no_nicknames(text):
+    assert Kind.NICKNAME not in kinds(text)
