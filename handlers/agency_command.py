@@ -157,6 +157,7 @@ def hand_over(call: Call) -> None:
             hint="For example `/agency handover @sam @alex police`.",
         )
     predecessor, successor = user_arg(args[0]), user_arg(args[1])
+    said, bot = f"said:{ref}", call.context.bot_user_id or ""
     with d.db.session() as session:
         first = deliveries.claim(session, ref)
         if first:
@@ -171,10 +172,12 @@ def hand_over(call: Call) -> None:
                 request_ref=ref,
                 basis=d.settings.sharing_basis(Disclosure.HANDOVER),
             )
-    if not first:
+            flows_handover.owe_messages(session, result, said)
+    if not first:  # a repeat finishes what the first attempt began in Slack
+        flows_handover.finish_repeat(d.db, call.client, said, {predecessor, successor}, bot)
         call.say("Already done.")
         return
-    problems = flows_handover.apply_in_slack(d.db, call.client, result, call.context.bot_user_id or "")
+    problems = flows_handover.apply_in_slack(d.db, call.client, result, bot, said)
     text = (
         f"<@{successor}> has taken over from <@{predecessor}> in {escape(result.agency.name)}: "
         f"{len(result.before)} case channel(s), {len(result.actions)} open action(s), "

@@ -7,6 +7,7 @@ back-off and back to sending. Keys name what, for whom and for which due time.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -58,11 +59,31 @@ def record(
     return len(fresh)
 
 
-def owe(session: Session, key: str, *, text: str, recipient: str, channel: str | None = None) -> None:
+def owe(
+    session: Session,
+    key: str,
+    *,
+    text: str,
+    recipient: str,
+    channel: str | None = None,
+    blocks: list[dict[str, Any]] | None = None,
+) -> None:
     """A message a change owes a channel (or, without one, the recipient directly), recorded in
     the change's own transaction: once the change is committed, the message will be sent, by
     the request's job or else by the scheduler's sweep, however often Slack fails meanwhile."""
-    record(session, [Due(key, recipient, text, None, channel=channel)], not_before=utcnow() + OWED_GRACE)
+    due = Due(key, recipient, text, None, channel=channel, blocks=blocks)
+    record(session, [due], not_before=utcnow() + OWED_GRACE)
+
+
+def keys_under(session: Session, prefix: str) -> list[str]:
+    """The keys of the notices recorded under a prefix (what one request owes), in order."""
+    return list(
+        session.scalars(
+            select(Notice.key)
+            .where(Notice.key.startswith(prefix, autoescape=True))
+            .order_by(Notice.created_at)
+        )
+    )
 
 
 def claim(session: Session, key: str, now: datetime) -> bool:

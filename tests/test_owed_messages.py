@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from flows import action_posting, update_posting
 from models import Action, AuditEvent, Case, Stage, Update, clock
-from tests.conftest import ADMIN, COORD, HOUSING, SCHOOL
+from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL
 from tests.helpers import open_case
 
 CLIENT_TRIES = 3  # a failure the Slack client's own retries do not get past
@@ -123,3 +123,15 @@ def test_a_role_given_while_invitations_failed_opens_the_case_channels_once_slac
     assert "Already done" in said or "is now a member" in said
     assert HOUSING in fake.channels[case.channel].members
     assert audited(database, "agency.member.set") == roles_given + 1
+
+
+def test_a_hand_over_cut_off_in_slack_is_finished_by_its_next_attempt(slack, fake, database, registry):
+    case = open_case(slack, database, agencies=("police", "school"))
+    fake.add_user("UPOLNEW")
+    fake.server_error("conversations.invite", times=CLIENT_TRIES)
+    slack.command("/agency", f"handover <@{POLICE}> <@UPOLNEW> police", user=ADMIN)
+    members = fake.channels[case.channel].members
+    assert "UPOLNEW" in members and POLICE not in members
+    assert len(channel_texts(fake, case.channel, "takes over from")) == 1
+    assert len([m for m in fake.dms("UPOLNEW") if m["text"] == "You have taken over a role in casehub."]) == 1
+    assert audited(database, "agency.handover") == 1
