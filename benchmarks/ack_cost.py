@@ -39,6 +39,7 @@ from benchmarks.harness import (
     Workspace,
     case_form,
     command,
+    database_arguments,
     everyone,
     percentiles,
     prepare_database,
@@ -148,8 +149,7 @@ def instrument(casehub: Casehub, steps: Steps) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--database-url")
-    parser.add_argument("--reset", action="store_true", help="empty that database first")
+    database_arguments(parser)
     args = parser.parse_args()
     fake = FakeSlack(enforce_rate_limits=False, open_workspace=True).start()
     for user in everyone(members=2, youth=1):

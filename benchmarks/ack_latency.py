@@ -43,6 +43,7 @@ from benchmarks.harness import (
     case_form,
     casehub_environment,
     command,
+    database_arguments,
     everyone,
     free_port,
     gunicorn,
@@ -50,6 +51,7 @@ from benchmarks.harness import (
     post,
     prepare_database,
     seed,
+    serving_arguments,
     start_bot,
     stop,
     wait_for_queue,
@@ -109,12 +111,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="per cell and app")
     parser.add_argument("--rounds", type=int, default=4, help="turns each app takes per cell")
-    parser.add_argument("--database-url")
-    parser.add_argument("--reset", action="store_true", help="empty that database first")
-    parser.add_argument("--worker-process", action="store_true", help="the work in a process of its own")
-    parser.add_argument(
-        "--web-processes", type=int, default=1, help="gunicorn processes (WEB_CONCURRENCY) of each app"
-    )
+    database_arguments(parser)
+    serving_arguments(parser)
     args = parser.parse_args()
     slack = SlackProcess(everyone(members=MEMBERS, youth=1), nice=19).start()
     servers = []

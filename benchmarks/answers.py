@@ -35,6 +35,7 @@ from benchmarks.harness import (
     case_form,
     casehub_environment,
     command,
+    database_arguments,
     everyone,
     free_port,
     gunicorn,
@@ -42,6 +43,7 @@ from benchmarks.harness import (
     post,
     prepare_database,
     seed,
+    serving_arguments,
     start_bot,
     stop,
     wait_for_queue,
@@ -147,12 +149,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=20, help="commands each person sends in (a)")
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--cases", type=int, default=20)
-    parser.add_argument("--database-url")
-    parser.add_argument("--reset", action="store_true", help="empty that database first")
-    parser.add_argument("--worker-process", action="store_true", help="the work in a process of its own")
-    parser.add_argument(
-        "--web-processes", type=int, default=1, help="gunicorn processes (WEB_CONCURRENCY) of each app"
-    )
+    database_arguments(parser)
+    serving_arguments(parser)
     args = parser.parse_args()
     slack = SlackProcess(everyone(members=max(PEOPLE), youth=INVITED - 1)).start()
     servers = []

@@ -9,6 +9,7 @@ so a time taken in one can be subtracted from a time taken in the other.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import multiprocessing
@@ -421,3 +422,17 @@ def percentiles(seconds: Sequence[float]) -> tuple[float, float]:
     ordered = sorted(seconds)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def database_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--database-url` (a database of the benchmark's own) and `--reset` (empty it first)."""
+    parser.add_argument("--database-url")
+    parser.add_argument("--reset", action="store_true", help="empty that database first")
+
+
+def serving_arguments(parser: argparse.ArgumentParser) -> None:
+    """How casehub is served: its work in a process of its own, and gunicorn's processes."""
+    parser.add_argument("--worker-process", action="store_true", help="the work in a process of its own")
+    parser.add_argument(
+        "--web-processes", type=int, default=1, help="gunicorn processes (WEB_CONCURRENCY) of each app"
+    )

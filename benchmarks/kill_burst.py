@@ -37,6 +37,7 @@ from benchmarks.harness import (
     SlackProcess,
     casehub_environment,
     command,
+    database_arguments,
     everyone,
     free_port,
     kill,
@@ -229,8 +230,7 @@ def report(
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notes", type=int, default=1000)
-    parser.add_argument("--database-url")
-    parser.add_argument("--reset", action="store_true", help="empty that database first")
+    database_arguments(parser)
     args = parser.parse_args()
     slack = SlackProcess(everyone(members=PEOPLE, youth=0)).start()
     with tempfile.TemporaryDirectory() as tmp:
