@@ -82,7 +82,8 @@ _JOBS: Table = Job.__table__  # type: ignore[assignment]
 def claim_statements(*, urgent_only: bool, postgres: bool) -> tuple[Select[Any], Update]:
     """How a worker finds the next job that may run, and takes it in one statement.
 
-    Queued, its back-off over (`:now`), no earlier job of the same person still in hand, most
+    Queued, its back-off over (`:now`), no earlier job of the same person still in hand (but
+    for urgent jobs: a form's trigger lasts 3 seconds), most
     urgent first, then oldest; taken with a lease (`:lease_end`) by `:claimer`, and returned.
     On PostgreSQL a row another worker is taking is skipped, not waited for. Built once: the
     statement is compiled once too.
@@ -96,7 +97,8 @@ def claim_statements(*, urgent_only: bool, postgres: bool) -> tuple[Select[Any],
         .where(
             _JOBS.c.state == JobState.QUEUED.value,
             _JOBS.c.run_after <= bindparam("now", type_=_JOBS.c.run_after.type),
-            or_(_JOBS.c.person.is_(None), ~waits_for_earlier),
+            # A form to open cannot wait: its trigger lasts 3 seconds.
+            or_(_JOBS.c.person.is_(None), _JOBS.c.priority == URGENT, ~waits_for_earlier),
         )
         .order_by(_JOBS.c.priority, _JOBS.c.id)
         .limit(1)
@@ -448,25 +450,31 @@ class JobQueue:
         Returns (requeued, parked) job ids.
         """
         now = now or machine_now()
-        with self._turns.turn(), self.db.session() as session:
-            expired = session.execute(
-                select(Job.id, Job.attempts).where(Job.state == JobState.RUNNING.value, Job.lease_until < now)
-            ).all()
-            spent = [row.id for row in expired if row.attempts >= self.max_attempts]
-            again = [row.id for row in expired if row.attempts < self.max_attempts]
-            if again:
-                session.execute(
-                    update(Job)
-                    .where(Job.id.in_(again), Job.state == JobState.RUNNING.value)
+        # Each a single statement that tests the lease itself: a job another process has just
+        # taken again, or whose worker has just renewed its lease, is left alone.
+        expired = (_JOBS.c.state == JobState.RUNNING.value, _JOBS.c.lease_until < now)
+        with self._turns.turn(), self.db.writer() as connection:
+            again: Sequence[int] = (
+                connection.execute(
+                    update(_JOBS)
+                    .where(*expired, _JOBS.c.attempts < self.max_attempts)
                     .values(state=JobState.QUEUED.value, lease_until=None, claimed_by=None, last_error="lost")
+                    .returning(_JOBS.c.id)
                 )
-            if spent:
-                session.execute(
-                    update(Job)
-                    .where(Job.id.in_(spent), Job.state == JobState.RUNNING.value)
+                .scalars()
+                .all()
+            )
+            spent: Sequence[int] = (
+                connection.execute(
+                    update(_JOBS)
+                    .where(*expired, _JOBS.c.attempts >= self.max_attempts)
                     .values(state=JobState.PARKED.value, lease_until=None, last_error="lost", finished_at=now)
+                    .returning(_JOBS.c.id)
                 )
-        return again, spent
+                .scalars()
+                .all()
+            )
+        return sorted(again), sorted(spent)
 
     def purge_done(self, now: datetime | None = None) -> int:
         cutoff = (now or machine_now()) - KEEP_DONE
@@ -749,7 +757,7 @@ class Workers:
             # No listener took it: a deploy renamed the function, or the body no longer parses.
             log.error("job %s: no listener named %s took it; parked", job.id, job.listener)
             self.queue.park(job.id, self.name, "no listener")
-            self._parked(job, "no listener")
+            self._tell_parked(job, "no listener")
             return "parked"
         if outcome.error is None:
             self.queue.finish(job.id, self.name)
@@ -768,8 +776,14 @@ class Workers:
         kind = error_kind(outcome.error)
         log.error("job %s (%s) failed (%s) and is parked", job.id, job.listener, kind)
         self.queue.park(job.id, self.name, kind)
-        self._parked(job, kind)
+        self._tell_parked(job, kind)
         return "parked"
+
+    def _tell_parked(self, job: Claimed, error: str) -> None:
+        try:
+            self._parked(job, error)
+        except Exception as failure:  # the job is parked either way; this thread keeps working
+            log.error("could not tell the admins that job %s is parked (%s)", job.id, error_kind(failure))
 
     def _housekeeping(self) -> None:
         interval = max(0.2, self.queue.lease.total_seconds() / 3)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
+from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
@@ -76,16 +77,13 @@ def slack_events(app: App, secret: str) -> WSGIApp:
         )
         content = response.body.encode() if isinstance(response.body, str) else response.body
         start_response(
-            f"{response.status} {_REASONS.get(response.status, 'OK')}",
+            f"{response.status} {HTTPStatus(response.status).phrase}",
             [(name, value) for name, values in response.headers.items() for value in values]
             + [("Content-Length", str(len(content)))],
         )
         return [content]
 
     return handle
-
-
-_REASONS = {200: "OK", 401: "Unauthorized", 404: "Not Found", 500: "Internal Server Error"}
 
 
 class QueueStatus(Protocol):

@@ -62,8 +62,16 @@ def apply_in_slack(
         problem = action_posting.post_or_refresh(db, client, action_id=action_id)
         if problem:
             problems.append(problem)
-    finish_repeat(db, client, prefix, set(), bot_user_id)
+    send_owed(db, client, prefix)
     return problems
+
+
+def send_owed(db: Database, client: WebClient, prefix: str) -> list[str]:
+    """What the hand-over owes Slack (`owe_messages`), sent; returns its keys."""
+    with db.reader() as session:
+        keys = outbox.keys_under(session, f"{prefix}:")
+    notify.send_owed(db, client, keys)
+    return keys
 
 
 def finish_repeat(db: Database, client: WebClient, prefix: str, people: set[str], bot_user_id: str) -> None:
@@ -72,8 +80,7 @@ def finish_repeat(db: Database, client: WebClient, prefix: str, people: set[str]
     headers are refreshed, and what it owes is sent."""
     with db.reader() as session:
         keys = outbox.keys_under(session, f"{prefix}:")
-    case_ids = [int(key.rsplit(":", 1)[1]) for key in keys if ":case:" in key]
-    for case_id in case_ids if people else []:
+    for case_id in (int(key.rsplit(":", 1)[1]) for key in keys if ":case:" in key):
         case_channel.resync_members(db, client, case_id, people, bot_user_id)
         case_channel.refresh_header(db, client, case_id)
-    notify.send_owed(db, client, keys)
+    send_owed(db, client, prefix)

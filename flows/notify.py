@@ -21,6 +21,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot import jobs
 from bot.db import Database
 from bot.slack import describe_error
 from models import Notice, utcnow
@@ -131,6 +132,8 @@ def post_once(
         if ts is not None:
             _finish(db, notice, ts=ts, channel=None, error=None, now=now)
             return ts
+        if not _may_take_over(notice, now):
+            return None  # someone else is sending it now
         with db.session() as session:
             outbox.release(session, key)
     if not _claim(db, key, now):
@@ -147,6 +150,16 @@ def post_once(
         raise
     _finish(db, notice, ts=response["ts"], channel=response.get("channel"), error=None, now=now)
     return str(response["ts"])
+
+
+def _may_take_over(notice: Notice, now: datetime) -> bool:
+    """A claim to send that Slack shows no trace of is taken over only from a sender that
+    stopped: one claimed long ago, or by an earlier attempt of the job now running (whose
+    worker died or failed). A first attempt that finds a fresh claim leaves it to its sender,
+    the scheduler's sweep or the same request running elsewhere: both would post."""
+    job = jobs.current_job()
+    fresh = notice.claimed_at is not None and notice.claimed_at > now - outbox.STALE
+    return not fresh or (job is not None and job.attempts > 1)
 
 
 def recover_stale(db: Database, client: WebClient, now: datetime) -> int:

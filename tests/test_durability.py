@@ -283,4 +283,5 @@ def test_killed_web_processes_lose_nothing_and_do_nothing_twice(
     assert burst.acknowledged - saved.keys() == set(), "acknowledged but never saved"
     assert [note for note, times in saved.items() if times > 1] == [], "saved more than once"
     assert [note for note, times in posted.items() if times > 1] == [], "posted to the channel more than once"
+    assert burst.acknowledged - posted.keys() == set(), "acknowledged but never posted"
     assert burst.not_saved & saved.keys() == set(), "told nothing was saved, yet saved"

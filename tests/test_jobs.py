@@ -16,6 +16,7 @@ from bot.app import NOT_SAVED
 from bot.jobs import NORMAL, URGENT, JobQueue, WriteTurns, store
 from flows import notify
 from models import Job, JobState, Update, utcnow
+from models.clock import machine_now
 from tests.conftest import ADMIN, COORD, POLICE, SECRET, make_settings, serve
 from tests.driver import SlackDriver
 from tests.fakeslack.server import TOKEN
@@ -90,6 +91,9 @@ def test_a_finished_job_forgets_the_request(queue, database):
         row = session.get_one(Job, job.id)
         assert row.state == JobState.DONE and row.body is None and row.finished_at is not None
     assert queue.open_jobs() == 0
+    # Its row, without the request, still stops the same request being recorded again.
+    assert record(queue, "text=what+was+typed") is False
+    assert record(queue, "text=something+else") is True  # the positive control
 
 
 def test_a_dead_workers_job_is_taken_again_when_its_lease_expires(queue):
@@ -104,7 +108,10 @@ def test_a_dead_workers_job_is_taken_again_when_its_lease_expires(queue):
     assert again is not None and again.id == job.id and again.attempts == 2
     queue.finish(job.id, "dead-worker")  # the dead worker's late word changes nothing
     assert queue.stats().running == 1
-    queue.extend([job.id], "w")
+    queue.extend([job.id], "w")  # the live worker's lease is renewed: it does not expire
+    renewed = machine_now()
+    assert queue.reclaim_expired(now=renewed + queue.lease / 2) == ([], [])
+    assert queue.reclaim_expired(now=renewed + queue.lease * 2) == ([job.id], [])
 
 
 def test_a_failing_job_backs_off_then_is_parked_and_can_be_retried_or_dropped(queue):
@@ -333,22 +340,18 @@ def test_slack_unreachable_at_start_delays_no_answer(settings, database, fake, r
 def test_a_recording_waiting_for_its_turn_goes_before_the_workers():
     turns = WriteTurns()
     order: list[str] = []
-    ready = threading.Barrier(3)
 
     def write(name: str, recording: bool) -> None:
-        ready.wait()
         with turns.turn(recording=recording, timeout=5):
             order.append(name)
 
-    with turns.turn():  # a worker writes; a worker, then a recording, come to wait
+    with turns.turn():  # a worker writes; another worker comes to wait first, a recording after
         worker = threading.Thread(target=write, args=("worker", False))
         worker.start()
-        wait_for(lambda: ready.n_waiting == 1, timeout=5)
+        assert wait_for(lambda: turns.waiting() == 1, timeout=5)
         recording = threading.Thread(target=write, args=("recording", True))
         recording.start()
-        ready.wait()
-        # Both are waiting once neither can be let in: the turn is taken.
-        wait_for(lambda: turns.waiting() == 2, timeout=5)
+        assert wait_for(lambda: turns.waiting() == 2, timeout=5)
     worker.join(5)
     recording.join(5)
     assert order == ["recording", "worker"]

@@ -11,12 +11,16 @@ import json
 from datetime import timedelta
 
 import pytest
+from slack_sdk import WebClient
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from flows import action_posting, update_posting
-from models import Action, AuditEvent, Case, Stage, Update, clock
+from bot.jobs import Claimed, running_job
+from flows import action_posting, notify, update_posting
+from models import Action, AuditEvent, Case, Stage, Update, clock, utcnow
+from services import outbox
 from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL
+from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case
 
 CLIENT_TRIES = 3  # a failure the Slack client's own retries do not get past
@@ -135,3 +139,21 @@ def test_a_hand_over_cut_off_in_slack_is_finished_by_its_next_attempt(slack, fak
     assert len(channel_texts(fake, case.channel, "takes over from")) == 1
     assert len([m for m in fake.dms("UPOLNEW") if m["text"] == "You have taken over a role in casehub."]) == 1
     assert audited(database, "agency.handover") == 1
+
+
+def test_a_post_another_sender_has_just_claimed_is_left_to_it_but_a_retry_takes_it_over(
+    fake, database, settings
+):
+    client = WebClient(token=TOKEN, base_url=settings.slack_api_url)
+    channel = client.conversations_create(name="case-owed", is_private=True)["channel"]["id"]
+    now = utcnow()
+    with database.session() as session:
+        outbox.owe(session, "said:test", text="A stage moved", recipient=COORD, channel=channel)
+        assert outbox.claim(session, "said:test", now)  # the sweep, or the same request elsewhere
+    post = dict(key="said:test", channel=channel, recipient=COORD, text="A stage moved", blocks=None, now=now)
+    assert notify.post_once(database, client, **post) is None  # a first attempt leaves it
+    assert channel_texts(fake, channel, "A stage moved") == []
+    retry = Claimed(1, "handle_case", "form", "", COORD, attempts=2, max_attempts=4)
+    with running_job(retry):  # a later attempt: its own earlier attempt may have claimed it
+        assert notify.post_once(database, client, **post) is not None
+    assert len(channel_texts(fake, channel, "A stage moved")) == 1
