@@ -50,8 +50,8 @@ from bot.app import Casehub, assemble
 from bot.db import Database
 from bot.settings import Settings
 from models import Job
-from tests.driver import sign
-from tests.fakeslack.server import TOKEN, FakeSlack
+from sandbox.driver import sign
+from sandbox.slack import TOKEN, EmulatedSlack
 
 THREADS = 4  # JOB_THREADS' default
 
@@ -151,7 +151,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=1000)
     database_arguments(parser)
     args = parser.parse_args()
-    fake = FakeSlack(enforce_rate_limits=False, open_workspace=True).start()
+    fake = EmulatedSlack(enforce_rate_limits=False, open_workspace=True).start()
     for user in everyone(members=2, youth=1):
         fake.add_user(user)
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,7 +165,7 @@ def main() -> int:
     return 0
 
 
-def measure(db: Database, fake: FakeSlack, workspace: Workspace, count: int) -> None:
+def measure(db: Database, fake: EmulatedSlack, workspace: Workspace, count: int) -> None:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         slack_bot_token=TOKEN,

@@ -27,10 +27,10 @@ from bot.db import Database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from flows import case_channel  # noqa: E402
 from models import AgencyKind, Risk, Role  # noqa: E402
+from sandbox.driver import SlackDriver  # noqa: E402
+from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack  # noqa: E402
 from services import agencies, cases  # noqa: E402
 from tests.conftest import serve  # noqa: E402
-from tests.driver import SlackDriver  # noqa: E402
-from tests.fakeslack.server import BOT_USER, TOKEN, FakeSlack  # noqa: E402
 
 AGENCIES = 12
 SECRET = "bench-secret"
@@ -41,7 +41,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--database-url")
     args = parser.parse_args()
-    fake = FakeSlack(enforce_rate_limits=False, open_workspace=True).start()
+    fake = EmulatedSlack(enforce_rate_limits=False, open_workspace=True).start()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/crisis.db"
         db = Database(url)

@@ -42,9 +42,9 @@ from bot.db import Database  # noqa: E402
 from bot.jobs import JobQueue  # noqa: E402
 from flows import case_channel  # noqa: E402
 from models import Agency, AgencyKind, Risk, Role  # noqa: E402
+from sandbox.driver import sign  # noqa: E402
+from sandbox.slack import BOT_USER, TEAM, TOKEN, EmulatedSlack  # noqa: E402
 from services import agencies, cases  # noqa: E402
-from tests.driver import sign  # noqa: E402
-from tests.fakeslack.server import BOT_USER, TEAM, TOKEN, FakeSlack  # noqa: E402
 
 SECRET = "bench-secret"
 COORD = "UCOORD"
@@ -54,7 +54,7 @@ SUMMARY = "A benchmark concern, no names."
 # ---- the fake Slack, in a process of its own -------------------------------------------------------
 
 
-class ObservedSlack(FakeSlack):
+class ObservedSlack(EmulatedSlack):
     """The test suite's fake Slack, reporting replies and ready channels as they happen.
 
     It extends the two entry points the fake's HTTP handler calls: this is the project's own

@@ -35,9 +35,9 @@ from bot.settings import Settings  # noqa: E402
 from flows.rules import reminder_rules as rules  # noqa: E402
 from flows.sweep import sweep  # noqa: E402
 from models import Action, Agency, Case, CaseAgency, Membership, Preference, Update  # noqa: E402
+from sandbox.slack import TOKEN  # noqa: E402
 from services import digests  # noqa: E402
 from services.worktime import at_local  # noqa: E402
-from tests.fakeslack.server import TOKEN  # noqa: E402
 
 NOW = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)  # a Monday morning
 KINDS = [

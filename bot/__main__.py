@@ -31,6 +31,12 @@ def main(argv: list[str] | None = None) -> int:
         job_verb = jobs_sub.add_parser(verb, help=what)
         job_verb.add_argument("ids", type=int, nargs="+", metavar="ID")
     commands.add_parser("scheduler", help="run reviews, nudges and digests (one active process)")
+    sandbox = commands.add_parser(
+        "sandbox", help="try casehub in a browser: an emulated Slack workspace with a demo partnership"
+    )
+    sandbox.add_argument("--host", default="127.0.0.1", help="the address to serve the UI on")
+    sandbox.add_argument("--port", type=int, default=int(os.environ.get("SANDBOX_PORT", "8000")))
+    sandbox.add_argument("--trainee", help="a sandbox of one's own, with its own data (.sandbox/NAME)")
     agencies_cmd = commands.add_parser("agencies", help="manage the agency registry")
     agencies_sub = agencies_cmd.add_subparsers(dest="action", required=True)
     importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
@@ -62,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         return import_agencies(args.file)
     if args.command == "jobs":
         return manage_jobs(args.action, getattr(args, "ids", []))
+    if args.command == "sandbox":
+        return serve_sandbox(args.host, args.port, args.trainee)
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
     open_database(settings.database_url).check_migrated()
@@ -144,6 +152,48 @@ def manage_jobs(action: str, ids: list[int]) -> int:
         + ("" if changed == len(ids) else " (the others are not parked)")
     )
     return 0 if changed == len(ids) else 1
+
+
+def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
+    """The sandbox until Ctrl-C: each start begins again from the seeded partnership."""
+    import re
+    import signal
+    import threading
+
+    from sandbox.runtime import Sandbox
+    from sandbox.ui import UI, serve
+
+    if trainee is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", trainee):
+        raise ConfigurationError("--trainee takes a short name: lower-case letters, digits and hyphens")
+    # A quiet console: the sandbox says when it is ready and where (LOG_LEVEL=INFO for more).
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    data = Path(".sandbox") / (trainee or "default")
+    print(
+        "casehub sandbox: starting an emulated Slack workspace and seeding the demo partnership…", flush=True
+    )
+    sandbox = Sandbox(data)
+    try:
+        server = serve(UI(sandbox), host=host, port=port)
+    except OSError as error:
+        raise ConfigurationError(
+            f"the sandbox cannot serve on {host}:{port} ({error.strerror}): choose another with --port"
+        ) from None
+    try:
+        sandbox.start()
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        print(
+            f"casehub sandbox ready: open http://{shown}:{server.server_address[1]}/ in a browser "
+            "(Ctrl-C to stop). Nothing here reaches Slack.",
+            flush=True,
+        )
+        stop.wait()
+    finally:
+        server.shutdown()
+        sandbox.stop()
+    return 0
 
 
 def serve_jobs(settings: Settings, threads: int | None) -> int:

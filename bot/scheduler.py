@@ -86,6 +86,16 @@ def sweep_job() -> None:
     run_sweep(_runtime["db"], _runtime["client"], _runtime["settings"])
 
 
+def prepare(db: Database, client: WebClient, settings: Settings) -> None:
+    """What the scheduled sweep works with, set before a scheduler from `build_scheduler` starts."""
+    _runtime.update(db=db, client=client, settings=settings)
+
+
+def sweep_soon(scheduler: BackgroundScheduler) -> None:
+    """The next sweep at once rather than at the next minute (the clock was moved on)."""
+    scheduler.modify_job(SWEEP_JOB, next_run_time=datetime.now(UTC))
+
+
 def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepReport:
     """One sweep, timed for `/metrics`, its log lines sharing an id."""
     from flows.sweep import sweep
@@ -118,7 +128,7 @@ def build_scheduler(db: Database) -> BackgroundScheduler:
 def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event | None = None) -> None:
     db = Database(settings.database_url)
     db.check_migrated()
-    _runtime.update(db=db, client=make_client(settings), settings=settings)
+    prepare(db, make_client(settings), settings)
     lock = SchedulerLock(db)
     stop = stop or threading.Event()
     while not lock.try_acquire():

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from slack_bolt import App
@@ -20,9 +17,10 @@ from bot.db import Database
 from bot.settings import Settings
 from bot.web import wsgi_app
 from models import AgencyKind, Role
+from sandbox.driver import SlackDriver
+from sandbox.loopback import LoopbackServer
+from sandbox.slack import TOKEN, EmulatedSlack
 from services import agencies
-from tests.driver import SlackDriver
-from tests.fakeslack.server import TOKEN, FakeSlack
 
 SECRET = "test-signing-secret"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -153,15 +151,15 @@ def database(request: pytest.FixtureRequest, tmp_path, sqlite_template: str) -> 
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeSlack]:
-    slack = FakeSlack().start()
+def fake() -> Iterator[EmulatedSlack]:
+    slack = EmulatedSlack().start()
     for person in PEOPLE:
         slack.add_user(person)
     yield slack
     slack.stop()
 
 
-def make_settings(fake: FakeSlack, database: Database, **overrides: object) -> Settings:
+def make_settings(fake: EmulatedSlack, database: Database, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "slack_bot_token": TOKEN,
         "slack_signing_secret": SECRET,
@@ -183,24 +181,15 @@ def settings_overrides() -> dict[str, object]:
 
 
 @pytest.fixture
-def settings(fake: FakeSlack, database: Database, settings_overrides: dict[str, object]) -> Settings:
+def settings(fake: EmulatedSlack, database: Database, settings_overrides: dict[str, object]) -> Settings:
     return make_settings(fake, database, **settings_overrides)
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
 
 
 @dataclass
 class Running:
     url: str
     casehub: Casehub
-    server: _ThreadingServer
+    server: LoopbackServer
 
     @property
     def app(self) -> App:
@@ -211,8 +200,7 @@ class Running:
         return self.casehub.workers.wait_idle(timeout)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
         self.casehub.stop(timeout=10)
 
 
@@ -225,11 +213,8 @@ def serve(
     if wait_for_slack:
         assert casehub.identity.wait(10), "the fake Slack did not answer auth.test"
     application = wsgi_app(casehub.app, database, settings.slack_signing_secret.get_secret_value())
-    server = make_server(
-        "127.0.0.1", 0, application, server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return Running(f"http://127.0.0.1:{server.server_port}", casehub, server)
+    server = LoopbackServer(application).start()
+    return Running(server.url, casehub, server)
 
 
 @pytest.fixture
@@ -241,7 +226,7 @@ def running(settings: Settings, database: Database) -> Iterator[Running]:
 
 
 @pytest.fixture
-def slack(running: Running, fake: FakeSlack) -> SlackDriver:
+def slack(running: Running, fake: EmulatedSlack) -> SlackDriver:
     return SlackDriver(running.url, SECRET, fake, running)
 
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from bot.db import Database
 from models import Case
+from sandbox.driver import SlackDriver
 from tests.conftest import COORD
-from tests.driver import SlackDriver
 
 SUMMARY = "Concerning online activity reported by school staff; sharing extremist material."
 

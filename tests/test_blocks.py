@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from blocks import kit, messages, modals
 from models import Agency, AgencyKind, Case, Consent, Risk, Stage
-from tests.fakeslack import blockkit
+from sandbox import blockkit
 
 
 def make_case(**overrides) -> Case:

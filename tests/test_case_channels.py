@@ -9,6 +9,7 @@ import threading
 from sqlalchemy import select, text
 
 from models import AuditEvent, Case, SetupState
+from sandbox.slack import BOT_USER
 from services.cases import REFERENCE_ALPHABET
 from tests.conftest import (
     COORD,
@@ -18,7 +19,6 @@ from tests.conftest import (
     POLICE_OBSERVER,
     SCHOOL,
 )
-from tests.fakeslack.server import BOT_USER
 from tests.helpers import SUMMARY, open_case, wait_for
 
 
@@ -225,8 +225,8 @@ def test_a_setup_cut_short_is_reported_once_by_the_sweep_and_retry_completes(
 
     from flows.sweep import sweep
     from models import Risk, utcnow
+    from sandbox.slack import TOKEN
     from services import cases
-    from tests.fakeslack.server import TOKEN
 
     with database.session() as session:
         draft = cases.CaseDraft(SUMMARY, Risk.LOW, COORD, ("police", "school"))

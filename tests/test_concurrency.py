@@ -65,7 +65,7 @@ def at_once(requests: list[Callable[[], T]]) -> list[T]:
 def backlog_for_the_crowd(running):
     """The test server listens with socketserver's backlog of 5 connections; on loopback, the
     connections beyond it are reset. Slack's deliveries meet a production server's longer one."""
-    running.server.socket.listen(4 * len(CROWD))
+    running.server.server.socket.listen(4 * len(CROWD))
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def test_escalation_through_the_chain_then_the_lead_and_admins(slack, fake, data
 def crisis_flow_client(fake):
     from slack_sdk import WebClient
 
-    from tests.fakeslack.server import TOKEN
+    from sandbox.slack import TOKEN
 
     return WebClient(token=TOKEN, base_url=fake.api_url)
 

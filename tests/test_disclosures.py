@@ -20,8 +20,8 @@ from bot import mail
 from bot.settings import ConfigurationError, load_settings
 from models import AuditEvent, Disclosure, SharingRecord, Update
 from models.clock import clock as casehub_clock
+from sandbox.slack import TOKEN
 from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL, SECRET, make_settings
-from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case
 
 ROOT = Path(__file__).resolve().parent.parent

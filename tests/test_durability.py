@@ -35,10 +35,10 @@ from bot.db import Database
 from bot.jobs import JobQueue, QueueStats
 from flows import case_channel
 from models import Risk, Update
+from sandbox.driver import SlackDriver
+from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
 from services import cases
 from tests.conftest import COORD, HEALTH, HOUSING, POLICE, SCHOOL, SECRET, Running, make_settings, serve
-from tests.driver import SlackDriver
-from tests.fakeslack.server import BOT_USER, TOKEN, FakeSlack
 
 NOTES = 45
 KILL_EVERY = 15  # notes acknowledged by each web process before it is killed
@@ -73,7 +73,7 @@ class WebProcess:
         self.process.wait(timeout=10)
 
 
-def start_web(database: Database, fake: FakeSlack, log: Path, *, threads: int) -> WebProcess:
+def start_web(database: Database, fake: EmulatedSlack, log: Path, *, threads: int) -> WebProcess:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -102,7 +102,7 @@ def start_web(database: Database, fake: FakeSlack, log: Path, *, threads: int) -
 
 
 @pytest.fixture
-def web_processes(database: Database, fake: FakeSlack, tmp_path: Path) -> Iterator[list[WebProcess]]:
+def web_processes(database: Database, fake: EmulatedSlack, tmp_path: Path) -> Iterator[list[WebProcess]]:
     """The two web processes, started before the registry is seeded: the three processes
     load the identifier check's models at the same time."""
     started = [
@@ -116,7 +116,7 @@ def web_processes(database: Database, fake: FakeSlack, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
-def case_channel_id(database: Database, fake: FakeSlack, registry: None) -> str:
+def case_channel_id(database: Database, fake: EmulatedSlack, registry: None) -> str:
     """An open case of four partner agencies, its channel ready."""
     partners = ("police", "school", "health", "housing")
     with database.session() as session:
@@ -232,7 +232,7 @@ def kill_after(
 
 
 def test_killed_web_processes_lose_nothing_and_do_nothing_twice(
-    web_processes: list[WebProcess], database: Database, fake: FakeSlack, case_channel_id: str
+    web_processes: list[WebProcess], database: Database, fake: EmulatedSlack, case_channel_id: str
 ) -> None:
     """Each acknowledged note is saved once and posted to the channel at most once."""
     working, queued_only = web_processes

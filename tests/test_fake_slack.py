@@ -6,12 +6,12 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from tests.fakeslack.server import TOKEN, FakeSlack
+from sandbox.slack import TOKEN, EmulatedSlack
 
 
 @pytest.fixture
 def api():
-    fake = FakeSlack().start()
+    fake = EmulatedSlack().start()
     fake.add_user("U1")
     yield fake, WebClient(token=TOKEN, base_url=fake.api_url)
     fake.stop()

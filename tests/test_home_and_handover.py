@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 
 from models import Action, ActionEvent, Case, Priority, Risk, clock
+from sandbox import blockkit
 from services import actions, cases
 from tests.conftest import ADMIN, COORD, COORD2, HOUSING, OUTSIDER, POLICE, SCHOOL
-from tests.fakeslack import blockkit
 from tests.helpers import open_case
 
 IN_A_WEEK = (date.today() + timedelta(days=7)).isoformat()

@@ -12,8 +12,8 @@ import urllib.request
 import pytest
 
 from bot.db import Database, UnmigratedDatabase
+from sandbox.driver import sign
 from tests.conftest import COORD
-from tests.driver import sign
 
 
 def get(url: str) -> tuple[int, str]:
@@ -146,7 +146,7 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
     """`python -m bot web`: gunicorn with worker processes, as the Procfile runs it."""
     import socket
 
-    from tests.fakeslack.server import TOKEN
+    from sandbox.slack import TOKEN
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -184,7 +184,7 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
         queue = checks["queue"]
         assert queue["ok"] and queue["workers_alive"] == queue["workers_expected"] == 5  # 4 + 1 urgent
         assert get(url + "/healthz") == (200, '{"ok": true}')
-        from tests.driver import SlackDriver
+        from sandbox.driver import SlackDriver
 
         class Elsewhere:  # the work is done in the server's process: the test polls for its answer
             def wait_idle(self, timeout: float = 0) -> bool:

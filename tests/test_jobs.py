@@ -17,9 +17,9 @@ from bot.jobs import NORMAL, URGENT, JobQueue, WriteTurns, store
 from flows import notify
 from models import Job, JobState, Update, utcnow
 from models.clock import machine_now
+from sandbox.driver import SlackDriver
+from sandbox.slack import TOKEN
 from tests.conftest import ADMIN, COORD, POLICE, SECRET, make_settings, serve
-from tests.driver import SlackDriver
-from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
 
 

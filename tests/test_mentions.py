@@ -18,9 +18,9 @@ from flows.sweep import sweep
 from handlers.common import typed_text
 from models import Action, AuditEvent, Case, Crisis, Update
 from models.clock import clock as casehub_clock
+from sandbox.slack import BROADCAST, TOKEN
 from services import agencies
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL
-from tests.fakeslack.server import BROADCAST, TOKEN
 from tests.helpers import open_case
 
 TUESDAY = datetime(2026, 12, 8, 11, 0, tzinfo=UTC)

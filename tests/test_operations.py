@@ -8,16 +8,13 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -31,6 +28,7 @@ from bot.settings import Settings
 from bot.slack import make_client
 from bot.web import WSGIApp, request_kind, wsgi_app
 from models import Page, clock
+from sandbox.loopback import LoopbackServer
 from services import cases
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL, SECRET, make_settings
 from tests.helpers import open_case, wait_for
@@ -40,24 +38,13 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 # ---- serving wsgi_app with stand-ins for the queue and Slack ---------------------------------------
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @contextmanager
 def serving(application: WSGIApp) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, application, server_class=_Server, handler_class=_Quiet)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server = LoopbackServer(application).start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield server.url
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
 
 
 class Queue:

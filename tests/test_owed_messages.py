@@ -18,9 +18,9 @@ from sqlalchemy.exc import OperationalError
 from bot.jobs import Claimed, running_job
 from flows import action_posting, notify, update_posting
 from models import Action, AuditEvent, Case, Stage, Update, clock, utcnow
+from sandbox.slack import TOKEN
 from services import outbox
 from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL
-from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case
 
 CLIENT_TRIES = 3  # a failure the Slack client's own retries do not get past

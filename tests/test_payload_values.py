@@ -16,10 +16,10 @@ from sqlalchemy import func, select
 
 from blocks import modals
 from models import Action, AuditEvent, FollowUp, Risk, UpdateKind
+from sandbox.slack import TEAM
 from services import actions, agencies, cases, inputs, updates
 from services.errors import InvalidInput
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL
-from tests.fakeslack.server import TEAM
 from tests.helpers import SUMMARY, open_case
 
 WENT_WRONG = "Something went wrong"

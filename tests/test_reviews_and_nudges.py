@@ -15,9 +15,9 @@ from flows.rules import reminder_rules as sweep_rules
 from flows.sweep import sweep
 from models import Action, AuditEvent, Case, FollowUp, Notice, Review
 from models.clock import clock as casehub_clock
+from sandbox.slack import TOKEN
 from services import outbox, reminders
 from tests.conftest import COORD, COORD2, POLICE, POLICE_OBSERVER, SCHOOL
-from tests.fakeslack.server import TOKEN
 from tests.helpers import open_case, wait_for
 
 MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # London is on UTC in December

@@ -13,9 +13,9 @@ from urllib.parse import urlencode
 import pytest
 
 from bot.signature import MAX_BODY_BYTES, verify
+from sandbox.driver import sign
+from sandbox.slack import TEAM
 from tests.conftest import COORD, COORD2, OUTSIDER, SECRET
-from tests.driver import sign
-from tests.fakeslack.server import TEAM
 
 
 def raw_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:

@@ -1,26 +1,31 @@
-"""A fake Slack Web API on loopback that checks what real Slack checks and records every call.
+"""An emulated Slack workspace: the Web API on loopback, checking what real Slack checks and
+recording every call.
 
-It keeps a workspace (users, channels, messages, pins, views), answers errors the way
-Slack does (HTTP 200 with ok=false; HTTP 429 with Retry-After), applies rate-limit
-tiers, and lets a test inject failures. It also serves the response_url endpoints
-that slash commands and interactions carry.
+It keeps a workspace (people, channels, messages, pins, views and each person's modal
+stack), answers errors the way Slack does (HTTP 200 with ok=false; HTTP 429 with
+Retry-After), applies rate-limit tiers, and lets a test inject failures. It also serves the
+response_url endpoints that slash commands and interactions carry, and shows their replies
+where Slack would: in the channel, or to the one person. The test suite runs casehub against
+it, and the sandbox (`python -m bot sandbox`) shows it in a browser.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 from models.clock import clock
-from tests.fakeslack import blockkit
+from sandbox import blockkit
 
 TOKEN = "xoxb-test-token"
 BOT_USER = "UBOT"
@@ -91,6 +96,7 @@ class Call:
     ok: bool
     error: str | None
     at: float
+    detail: dict[str, Any] = field(default_factory=dict)  # what Slack said beside the error
 
 
 @dataclass
@@ -101,21 +107,46 @@ class Injection:
     times: int
 
 
-class FakeSlack:
-    def __init__(self, *, enforce_rate_limits: bool = True, open_workspace: bool = False) -> None:
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from: a response_url's replies go there."""
+
+    user: str | None = None
+    channel: str | None = None
+    message_ts: str | None = None  # the message whose button or menu was used
+
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class EmulatedSlack:
+    def __init__(
+        self,
+        *,
+        enforce_rate_limits: bool = True,
+        open_workspace: bool = False,
+        events: EventSink | None = None,
+    ) -> None:
         # open_workspace: any user ID exists (for benchmarks with thousands of synthetic staff).
         self.open_workspace = open_workspace
+        # events: told of what Slack would send the app as an event (people joining channels).
+        self.events = events
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self.version = 0  # moves on with every change anyone could see
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, Channel] = {}
         self.messages: list[dict[str, Any]] = []
         self.views: dict[str, dict[str, Any]] = {}
         self.opened_views: list[dict[str, Any]] = []
         self.published: dict[str, dict[str, Any]] = {}
+        self.modals: dict[str, list[str]] = defaultdict(list)  # person -> view ids, the top last
+        self.view_errors: dict[str, dict[str, str]] = {}
         self.calls: list[Call] = []
         self.requests_received = 0  # every HTTP request, to any path, answered or not
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._response_issued: dict[str, float] = {}
+        self._origins: dict[str, Origin] = {}
         self._triggers: dict[str, tuple[float, str]] = {}
         self._injections: dict[str, deque[Injection]] = defaultdict(deque)
         self._delays: dict[str, float] = {}
@@ -134,14 +165,13 @@ class FakeSlack:
     # ---- running ----------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def api_url(self) -> str:
         return self.url + "/api/"
 
-    def start(self) -> FakeSlack:
+    def start(self) -> EmulatedSlack:
         self._thread.start()
         return self
 
@@ -151,21 +181,36 @@ class FakeSlack:
 
     # ---- setting up the workspace and injecting trouble ----------------------------------------
     def add_user(
-        self, user_id: str, *, tz: str = "Europe/London", is_bot: bool = False, email: str | None = None
+        self,
+        user_id: str,
+        *,
+        tz: str = "Europe/London",
+        is_bot: bool = False,
+        email: str | None = None,
+        name: str | None = None,
+        title: str = "",
+        handle: str | None = None,
     ) -> None:
         with self.lock:
             self.users[user_id] = {
                 "id": user_id,
+                "name": handle or user_id.lower(),
+                "real_name": name or user_id,
                 "tz": tz,
                 "is_bot": is_bot,
                 "deleted": False,
-                "profile": {"email": email or f"{user_id.lower()}@example.org"},
+                "profile": {
+                    "email": email or f"{user_id.lower()}@example.org",
+                    "real_name": name or user_id,
+                    "title": title,
+                },
             }
 
     def add_channel(self, name: str, *, members: set[str] | None = None, private: bool = False) -> str:
         with self.lock:
             channel_id = f"C{next(self._ids)}"
             self.channels[channel_id] = Channel(channel_id, name, private, set(members or ()), "UOTHER")
+            self._changed()
             return channel_id
 
     def fail(self, method: str, error: str, *, times: int = 1) -> None:
@@ -196,10 +241,161 @@ class FakeSlack:
             self._triggers[trigger] = (time.monotonic(), user)
         return trigger
 
-    def issue_response_url(self) -> str:
+    def issue_response_url(self, origin: Origin | None = None) -> str:
+        """A response_url for a request; with its origin, its replies are shown where Slack
+        shows them (the person's screen, or the channel)."""
         key = f"R{next(self._ids)}"
-        self._response_issued[key] = time.monotonic()
+        with self.lock:
+            self._response_issued[key] = time.monotonic()
+            if origin is not None:
+                self._origins[key] = origin
         return f"{self.url}/response/{key}"
+
+    # ---- what people do, as Slack records it ---------------------------------------------------
+    def post_as(self, user: str, channel_id: str, text: str) -> str:
+        """A person's own message in a channel they are in."""
+        with self.lock:
+            channel = self.channels.get(channel_id)
+            if channel is None or user not in channel.members:
+                raise SlackError("not_in_channel")
+            if channel.archived:
+                raise SlackError("is_archived")
+            ts = self._ts_now()
+            self.messages.append(_message(channel.id, ts, user, text, None))
+            self._changed()
+            return ts
+
+    def echo(self, user: str, channel_id: str, text: str) -> None:
+        """What a person typed as a slash command: shown to them only, as Slack does."""
+        with self.lock:
+            entry = _message(channel_id, self._ts_now(), user, text, None, ephemeral_to=user)
+            self.messages.append({**entry, "via": "typed"})
+            self._changed()
+
+    def show_reply(self, origin: Origin, payload: dict[str, Any]) -> None:
+        """An app's answer to a request (an acknowledgement's body or a response_url reply)
+        shown as Slack shows it: replacing or deleting the message acted on, in the channel
+        for everyone (`in_channel`), or to the person alone."""
+        with self.lock:
+            if origin.channel is None:
+                return
+            acted_on = next(
+                (
+                    m
+                    for m in self.messages
+                    if origin.message_ts is not None
+                    and m["channel"] == origin.channel
+                    and m["ts"] == origin.message_ts
+                ),
+                None,
+            )
+            if acted_on is not None and _truthy(payload.get("delete_original")):
+                self.messages.remove(acted_on)
+            elif acted_on is not None and _truthy(payload.get("replace_original")):
+                acted_on.update(
+                    text=payload.get("text") or acted_on["text"],
+                    blocks=_decode(payload.get("blocks")),
+                    edits=acted_on.get("edits", 0) + 1,
+                )
+            elif payload.get("text") or payload.get("blocks"):
+                public = payload.get("response_type") == "in_channel"
+                entry = _message(
+                    origin.channel,
+                    self._ts_now(),
+                    BOT_USER,
+                    payload.get("text") or "",
+                    _decode(payload.get("blocks")),
+                    ephemeral_to=None if public else origin.user,
+                )
+                self.messages.append({**entry, "via": "response"})
+            self._changed()
+
+    def answer_submission(self, user: str, view_id: str, answer: dict[str, Any] | None) -> None:
+        """The app's answer to a view submission, applied as Slack applies it before anything
+        the app does next: errors shown inline, the view updated or pushed, the stack cleared,
+        or (no answer) the submitted view closed."""
+        with self.lock:
+            action = (answer or {}).get("response_action")
+            stack = self.modals[user]
+            self.view_errors.pop(view_id, None)
+            if action == "errors":
+                self.view_errors[view_id] = dict(answer["errors"])  # type: ignore[index]
+            elif action == "update":
+                self.replace_view(view_id, answer["view"])  # type: ignore[index]
+            elif action == "push":
+                pushed = self._store_view(answer["view"], user)  # type: ignore[index]
+                stack.append(pushed["id"])
+            elif action == "clear":
+                stack.clear()
+            elif view_id in stack:
+                del stack[stack.index(view_id) :]
+            self._changed()
+
+    def close_view(self, user: str, view_id: str) -> None:
+        with self.lock:
+            stack = self.modals[user]
+            if view_id in stack:
+                del stack[stack.index(view_id) :]
+            self.view_errors.pop(view_id, None)
+            self._changed()
+
+    def modal_of(self, user: str) -> dict[str, Any] | None:
+        """The view on top of a person's modal stack, with its inline errors."""
+        with self.lock:
+            stack = self.modals.get(user) or []
+            if not stack:
+                return None
+            view = self.views[stack[-1]]
+            return {"view": view, "errors": self.view_errors.get(view["id"], {}), "depth": len(stack)}
+
+    def refusals(self) -> list[Call]:
+        """Every Web API call Slack refused, oldest first."""
+        with self.lock:
+            return [c for c in self.calls if not c.ok]
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """The workspace's version once it differs from `since`, or after `timeout` seconds."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.version != since, timeout)
+            return self.version
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole workspace, to go back to with `restore`."""
+        with self.lock:
+            return copy.deepcopy(
+                {
+                    "users": self.users,
+                    "channels": self.channels,
+                    "messages": self.messages,
+                    "views": self.views,
+                    "published": self.published,
+                }
+            )
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        with self.lock:
+            saved = copy.deepcopy(saved)
+            self.users, self.channels, self.messages = saved["users"], saved["channels"], saved["messages"]
+            self.views, self.published = saved["views"], saved["published"]
+            self.modals.clear()
+            self.view_errors.clear()
+            self.calls.clear()
+            self._window.clear()
+            self._changed()
+
+    def touch(self) -> None:
+        """Something beside the workspace changed (the clock): whoever watches looks again."""
+        with self.lock:
+            self._changed()
+
+    def _changed(self) -> None:
+        """Called holding the lock: wakes whoever waits for the workspace to change."""
+        self.version += 1
+        self.changed.notify_all()
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events({**event, "event_ts": self._ts_now()})
 
     # ---- what tests read ----------------------------------------------------------------------
     def calls_to(self, method: str, *, ok: bool | None = None) -> list[Call]:
@@ -207,8 +403,13 @@ class FakeSlack:
             return [c for c in self.calls if c.method == method and (ok is None or c.ok == ok)]
 
     def posts(self, channel: str | None = None) -> list[dict[str, Any]]:
+        """The messages casehub posted through the Web API (not its replies to requests)."""
         with self.lock:
-            return [m for m in self.messages if channel is None or m["channel"] == channel]
+            return [
+                m
+                for m in self.messages
+                if (channel is None or m["channel"] == channel) and m["user"] == BOT_USER and "via" not in m
+            ]
 
     def dms(self, user: str) -> list[dict[str, Any]]:
         return self.posts(f"D{user}")
@@ -312,6 +513,9 @@ class FakeSlack:
                 if problems:
                     return 400, {"ok": False, "error": "invalid_blocks", "errors": problems}, {}
             self.responses[key].append(args)
+            origin = self._origins.get(key)
+            if origin is not None:
+                self.show_reply(origin, args)
         return 200, {"ok": True}, {}
 
     def _dispatch(self, method: str, args: dict[str, Any], headers: Any) -> tuple[int, Any, dict]:
@@ -321,42 +525,49 @@ class FakeSlack:
         if method in self._delays:  # a slow Slack: the call is seen at once, answered later
             time.sleep(self._delays[method])
         with self.lock:
-            if headers.get("Authorization") != f"Bearer {TOKEN}":
-                record.error = "invalid_auth"
-                return 200, {"ok": False, "error": "invalid_auth"}, {}
-            queue = self._injections.get(method)
-            if queue:
-                injection = queue[0]
-                injection.times -= 1
-                if injection.times <= 0:
-                    queue.popleft()
-                if injection.status != 200:
-                    record.error = f"http_{injection.status}"
-                    return (
-                        injection.status,
-                        {"ok": False, "error": "ratelimited"},
-                        {"Retry-After": str(injection.retry_after)},
-                    )
-                record.error = injection.error
-                return 200, {"ok": False, "error": injection.error}, {}
-            limited = self._rate_limited(method, args)
-            if limited is not None:
-                record.error = "ratelimited"
-                return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
-            handler = getattr(self, "_" + method.replace(".", "_"), None)
-            if handler is None:
-                record.error = "unknown_method"
-                return 200, {"ok": False, "error": "unknown_method"}, {}
             try:
-                result = handler(args)
-            except SlackError as error:
-                record.error = error.error
-                return 200, {"ok": False, "error": error.error, **error.extra}, {}
-            record.ok = True
-            if self._lost_answers[method] > 0:
-                self._lost_answers[method] -= 1
-                return 503, {"ok": False, "error": "service_unavailable"}, {}
-            return 200, {"ok": True, **result}, {}
+                return self._answer(method, args, headers, record)
+            finally:
+                self._changed()
+
+    def _answer(self, method: str, args: dict[str, Any], headers: Any, record: Call) -> tuple[int, Any, dict]:
+        """Called holding the lock."""
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            record.error = "invalid_auth"
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        queue = self._injections.get(method)
+        if queue:
+            injection = queue[0]
+            injection.times -= 1
+            if injection.times <= 0:
+                queue.popleft()
+            if injection.status != 200:
+                record.error = f"http_{injection.status}"
+                return (
+                    injection.status,
+                    {"ok": False, "error": "ratelimited"},
+                    {"Retry-After": str(injection.retry_after)},
+                )
+            record.error = injection.error
+            return 200, {"ok": False, "error": injection.error}, {}
+        limited = self._rate_limited(method, args)
+        if limited is not None:
+            record.error = "ratelimited"
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(limited)}
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            record.error = "unknown_method"
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            result = handler(args)
+        except SlackError as error:
+            record.error = error.error
+            return 200, {"ok": False, "error": error.error, **error.extra}, {}
+        record.ok = True
+        if self._lost_answers[method] > 0:
+            self._lost_answers[method] -= 1
+            return 503, {"ok": False, "error": "service_unavailable"}, {}
+        return 200, {"ok": True, **result}, {}
 
     def _rate_limited(self, method: str, args: dict[str, Any]) -> int | None:
         if not self.enforce_rate_limits:
@@ -433,9 +644,10 @@ class FakeSlack:
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._user(args.get("user"))
-        return {
-            "user": {"id": user["id"], "tz": user["tz"], "is_bot": user["is_bot"], "profile": user["profile"]}
-        }
+        shown = {key: user[key] for key in ("id", "name", "real_name", "tz", "is_bot", "profile")}
+        if _truthy(args.get("include_locale")):
+            shown["locale"] = "en-GB"
+        return {"user": shown}
 
     def _conversations_create(self, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("name") or ""
@@ -468,11 +680,21 @@ class FakeSlack:
             elif user_id in channel.members:
                 problems.append({"user": user_id, "ok": False, "error": "already_in_channel"})
         if problems and not (_truthy(args.get("force")) and len(problems) < len(users)):
-            raise SlackError(problems[0]["error"], errors=problems)
+            raise SlackError(str(problems[0]["error"]), errors=problems)
         bad = {p["user"] for p in problems}
         for user_id in users:
             if user_id not in bad:
                 channel.members.add(user_id)
+                self._emit(
+                    {
+                        "type": "member_joined_channel",
+                        "user": user_id,
+                        "channel": channel.id,
+                        "channel_type": "G" if channel.is_private else "C",
+                        "team": TEAM,
+                        "inviter": BOT_USER,
+                    }
+                )
         result: dict[str, Any] = {"channel": {"id": channel.id}}
         if problems:
             result["errors"] = problems
@@ -567,18 +789,9 @@ class FakeSlack:
         if not text and not blocks:
             raise SlackError("no_text")
         ts = self._ts_now()
-        self.messages.append(
-            {
-                "channel": channel.id,
-                "ts": ts,
-                "text": text[:40000],
-                "blocks": blocks,
-                "user": BOT_USER,
-                "thread_ts": args.get("thread_ts"),
-                "metadata": _decode(args.get("metadata")),
-                "edits": 0,
-            }
-        )
+        message = _message(channel.id, ts, BOT_USER, text[:40000], blocks, thread_ts=args.get("thread_ts"))
+        message["metadata"] = _decode(args.get("metadata"))
+        self.messages.append(message)
         return {"channel": channel.id, "ts": ts, "message": {"text": text, "ts": ts}}
 
     def _conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -604,18 +817,12 @@ class FakeSlack:
         user = self._user(args.get("user"))
         if user["id"] not in channel.members:
             raise SlackError("user_not_in_channel")
-        self._check_blocks(args)
+        blocks = self._check_blocks(args)
+        ts = self._ts_now()
         self.messages.append(
-            {
-                "channel": channel.id,
-                "ts": self._ts_now(),
-                "text": args.get("text"),
-                "blocks": _decode(args.get("blocks")),
-                "ephemeral_to": user["id"],
-                "user": BOT_USER,
-            }
+            _message(channel.id, ts, BOT_USER, args.get("text") or "", blocks, ephemeral_to=user["id"])
         )
-        return {"message_ts": self._ts_now()}
+        return {"message_ts": ts}
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -649,7 +856,7 @@ class FakeSlack:
 
     def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        ts = args.get("timestamp")
+        ts = str(args.get("timestamp") or "")
         if not any(m["channel"] == channel.id and m["ts"] == ts for m in self.messages):
             raise SlackError("message_not_found")
         if ts in channel.pins:
@@ -680,10 +887,17 @@ class FakeSlack:
         user = self._use_trigger(args.get("trigger_id"))
         view = self._store_view(args.get("view"), user)
         self.opened_views.append(view)
+        self.modals[user] = [view["id"]]
         return {"view": view}
 
     def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
-        return self._views_open(args)
+        user = self._use_trigger(args.get("trigger_id"))
+        if len(self.modals[user]) >= 3:
+            raise SlackError("push_limit_reached")
+        view = self._store_view(args.get("view"), user)
+        self.opened_views.append(view)
+        self.modals[user].append(view["id"])
+        return {"view": view}
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         current = self.views.get(args.get("view_id") or "")
@@ -702,6 +916,30 @@ class FakeSlack:
         stored = self._store_view(view, user["id"])
         self.published[user["id"]] = stored
         return {"view": stored}
+
+
+def _message(
+    channel: str,
+    ts: str,
+    user: str,
+    text: str,
+    blocks: Any,
+    *,
+    thread_ts: str | None = None,
+    ephemeral_to: str | None = None,
+) -> dict[str, Any]:
+    message: dict[str, Any] = {
+        "channel": channel,
+        "ts": ts,
+        "text": text,
+        "blocks": blocks,
+        "user": user,
+        "thread_ts": thread_ts,
+        "edits": 0,
+    }
+    if ephemeral_to is not None:
+        message["ephemeral_to"] = ephemeral_to
+    return message
 
 
 def _decode(value: Any) -> Any:

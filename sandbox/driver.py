@@ -1,4 +1,9 @@
-"""Drives casehub the way Slack does: signed HTTP requests to /slack/events on loopback."""
+"""Drives casehub the way Slack does: signed HTTP requests to /slack/events on loopback.
+
+What a person does in Slack (a slash command, a click, a form submitted or closed, the Home
+tab opened) becomes the request Slack would send, signed with the app's signing secret. The
+test suite drives casehub with it, and so does the sandbox for whoever uses its web UI.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from tests.fakeslack.server import TEAM, FakeSlack
+from sandbox.slack import BOT_USER, TEAM, EmulatedSlack, Origin
 
 
 class Settles(Protocol):
@@ -41,7 +46,10 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class SlackDriver:
-    def __init__(self, url: str, secret: str, fake: FakeSlack, work: Settles) -> None:
+    """Sends casehub what Slack would. With `work`, each request waits until the work it
+    made is done (tests read the outcome at once); without, it returns on the answer."""
+
+    def __init__(self, url: str, secret: str, fake: EmulatedSlack, work: Settles | None = None) -> None:
         self.url, self.secret, self.fake, self.work = url, secret, fake, work
 
     # ---- transport ------------------------------------------------------------------------------
@@ -68,7 +76,7 @@ class SlackDriver:
         except urllib.error.HTTPError as error:
             reply = Reply(error.code, error.read().decode())
         reply.request_body, reply.content_type = body, content_type
-        if settle:
+        if settle and self.work is not None:
             self.settle()
         return reply
 
@@ -79,6 +87,7 @@ class SlackDriver:
         return again
 
     def settle(self) -> None:
+        assert self.work is not None, "this driver does not wait for casehub's work"
         assert self.work.wait_idle(timeout=30), "work still queued or running after 30 s"
 
     def post_payload(self, payload: dict[str, Any], **kwargs: Any) -> Reply:
@@ -90,13 +99,14 @@ class SlackDriver:
     def command(
         self, command: str, text: str = "", *, user: str, channel: str = "CGENERAL", **kwargs: Any
     ) -> Reply:
-        response_url = self.fake.issue_response_url()
+        response_url = self.fake.issue_response_url(Origin(user, channel))
+        known = self.fake.channels.get(channel)
         fields = {
             "token": "legacy",
             "team_id": TEAM,
             "team_domain": "casehub-test",
             "channel_id": channel,
-            "channel_name": "whatever",
+            "channel_name": known.name if known is not None else "whatever",
             "user_id": user,
             "user_name": user.lower(),
             "command": command,
@@ -124,7 +134,7 @@ class SlackDriver:
         return "\n".join(texts)
 
     def submit(self, view: dict[str, Any], values: dict[str, Any], *, user: str, **kwargs: Any) -> Reply:
-        state = {"values": {}}
+        state: dict[str, Any] = {"values": {}}
         for block in view["blocks"]:
             if block.get("type") != "input" or block["block_id"] not in values:
                 continue
@@ -132,6 +142,10 @@ class SlackDriver:
             state["values"][block["block_id"]] = {
                 element["action_id"]: _element_state(element, values[block["block_id"]])
             }
+        return self.submit_state(view, state, user=user, **kwargs)
+
+    def submit_state(self, view: dict[str, Any], state: dict[str, Any], *, user: str, **kwargs: Any) -> Reply:
+        """A form submitted with its state as Slack sends it ({"values": {block: {action: ...}}})."""
         payload = {
             "type": "view_submission",
             "team": {"id": TEAM},
@@ -142,13 +156,99 @@ class SlackDriver:
         }
         settle = kwargs.pop("settle", True)
         reply = self.post_payload(payload, settle=False, **kwargs)
-        answer = reply.json() if reply.status == 200 and reply.body else None
-        if answer and answer.get("response_action") == "update":
-            # Slack swaps the view as it reads the answer, before anything the app does next.
-            self.fake.replace_view(view["id"], answer["view"])
-        if settle:
+        if reply.status == 200:
+            # Slack applies the answer (errors, an update, a push, closing) before anything the
+            # app does next.
+            answer = reply.json() if reply.body else None
+            self.fake.answer_submission(user, view["id"], answer if isinstance(answer, dict) else None)
+        if settle and self.work is not None:
             self.settle()
         return reply
+
+    def close(self, view: dict[str, Any], *, user: str, **kwargs: Any) -> Reply | None:
+        """The person closed a form: Slack tells the app only when the view asked to be told."""
+        self.fake.close_view(user, view["id"])
+        if not view.get("notify_on_close"):
+            return None
+        payload = {
+            "type": "view_closed",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "ACASEHUB",
+            "view": view,
+            "is_cleared": False,
+        }
+        return self.post_payload(payload, **kwargs)
+
+    def act(
+        self,
+        action: dict[str, Any],
+        *,
+        user: str,
+        block_id: str,
+        channel: str | None = None,
+        message_ts: str | None = None,
+        view: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Reply:
+        """Any interactive element used: in a message (channel and message_ts) or in a view."""
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "ACASEHUB",
+            "trigger_id": self.fake.issue_trigger(user),
+            "actions": [{**action, "block_id": block_id, "action_ts": str(time.time())}],
+        }
+        response_url = None
+        if view is not None:
+            payload["container"] = {"type": "view", "view_id": view["id"]}
+            payload["view"] = view
+        else:
+            response_url = self.fake.issue_response_url(Origin(user, channel, message_ts))
+            payload["response_url"] = response_url
+            payload["container"] = {"type": "message", "channel_id": channel, "message_ts": message_ts}
+            payload["channel"] = {"id": channel} if channel else None
+            payload["message"] = self._message(channel, message_ts)
+        reply = self.post_payload(payload, **kwargs)
+        reply.response_url = response_url
+        return reply
+
+    def suggest(
+        self, view: dict[str, Any], *, user: str, block_id: str, action_id: str, value: str, **kwargs: Any
+    ) -> Reply:
+        """A menu asking for its options as the person types (external selects)."""
+        payload = {
+            "type": "block_suggestion",
+            "team": {"id": TEAM},
+            "user": {"id": user},
+            "api_app_id": "ACASEHUB",
+            "container": {"type": "view", "view_id": view["id"]},
+            "view": view,
+            "block_id": block_id,
+            "action_id": action_id,
+            "value": value,
+        }
+        return self.post_payload(payload, **kwargs)
+
+    def home_opened(self, user: str, **kwargs: Any) -> Reply:
+        """The person opened the app's Home tab."""
+        event = {"type": "app_home_opened", "user": user, "channel": f"D{user}", "tab": "home"}
+        event["event_ts"] = str(time.time())
+        return self.event(event, **kwargs)
+
+    def _message(self, channel: str | None, ts: str | None) -> dict[str, Any] | None:
+        with self.fake.lock:
+            for message in self.fake.messages:
+                if message["channel"] == channel and message["ts"] == ts:
+                    return {
+                        "type": "message",
+                        "ts": ts,
+                        "user": message["user"],
+                        "text": message["text"],
+                        "blocks": message.get("blocks") or [],
+                    }
+        return None
 
     def click(
         self,
@@ -161,7 +261,7 @@ class SlackDriver:
         container: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Reply:
-        response_url = self.fake.issue_response_url()
+        response_url = self.fake.issue_response_url(Origin(user, channel, message_ts))
         payload = {
             "type": "block_actions",
             "team": {"id": TEAM},
@@ -201,7 +301,7 @@ class SlackDriver:
             "event": event,
             "event_id": event_id or f"Ev{next(_ids):08d}",
             "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": "UBOT", "is_bot": True}],
+            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
         }
         headers = {}
         if retry_num is not None:

@@ -1,0 +1,252 @@
+"""The sandbox: an emulated Slack workspace with casehub behind it, on this machine.
+
+Three parts run in one process, each reached only through HTTP on loopback as in life:
+the emulated Slack Web API (casehub's `SLACK_API_URL`), casehub's own web process with its
+job workers and scheduler (receiving requests signed with its signing secret), and the web
+UI (`sandbox.ui`) through which people act. casehub's clock is the one the sandbox moves
+forward; its scheduler sweeps at once when it moves, so what falls due shows without waiting.
+
+The demo partnership is seeded through casehub's HTTP interface, as its people would make
+it; the seeded database and workspace are kept, and Reset goes back to them.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot import scheduler
+from bot.app import Casehub, assemble, prepare_identifier_check
+from bot.db import Database
+from bot.jobs import jobs_url
+from bot.settings import Settings
+from bot.slack import make_client
+from bot.web import wsgi_app
+from models.clock import clock
+from sandbox import partnership as demo
+from sandbox import training
+from sandbox.driver import SlackDriver
+from sandbox.loopback import LoopbackServer
+from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
+
+log = logging.getLogger("casehub.sandbox")
+GENERAL = "general"
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class Switch:
+    """casehub's web application, swapped when the sandbox resets; 503 in between."""
+
+    def __init__(self) -> None:
+        self.app: WSGIApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        app = self.app
+        if app is None:
+            body = b"casehub is restarting"
+            start_response("503 Service Unavailable", [("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+
+class Sandbox:
+    def __init__(self, data: Path) -> None:
+        self.data = data
+        self.partnership = demo.load()
+        self.secret = secrets.token_urlsafe(24)
+        self._events: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._delivering = 0
+        self.slack = EmulatedSlack(events=self._events.put)
+        self.progress = training.Progress(self.partnership)
+        self._switch = Switch()
+        self.web = LoopbackServer(self._switch)
+        self.driver = SlackDriver(self.web.url, self.secret, self.slack)  # people, through the UI
+        self._casehub: Casehub | None = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._db: Database | None = None
+        self._saved: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+        self.general = ""
+
+    # ---- paths --------------------------------------------------------------------------------
+    @property
+    def database_file(self) -> Path:
+        return self.data / "casehub.db"
+
+    @property
+    def seeded_file(self) -> Path:
+        return self.data / "seeded.db"
+
+    @property
+    def database_url(self) -> str:
+        return f"sqlite:///{self.database_file}"
+
+    # ---- running ------------------------------------------------------------------------------
+    def start(self, *, seed: bool = True) -> Sandbox:
+        """Everything started from an empty workspace and database, then seeded."""
+        self.data.mkdir(parents=True, exist_ok=True)
+        self._remove_database()
+        self.seeded_file.unlink(missing_ok=True)
+        self.slack.start()
+        self.web.start()
+        threading.Thread(target=self._deliver_events, name="sandbox-events", daemon=True).start()
+        for person in self.partnership.people:
+            self.slack.add_user(
+                person.id, tz=person.tz, name=person.name, title=person.title, handle=person.handle
+            )
+        everyone = {p.id for p in self.partnership.people} | {BOT_USER}
+        self.general = self.slack.add_channel(GENERAL, members=everyone)
+        Database(self.database_url).migrate()
+        self._import_registry()
+        self._start_casehub(scheduled=False)
+        if seed:
+            from sandbox import seed as seeding
+
+            seeding.run(self)
+        self.wait_idle()
+        clock.reset()
+        self._save()
+        self._start_scheduler()
+        return self
+
+    def stop(self) -> None:
+        self._stop_casehub()
+        self.web.stop()
+        self.slack.stop()
+        clock.reset()
+
+    def reset(self) -> None:
+        """Back to the seeded partnership: its database, its workspace, the machine's time."""
+        with self._lock:
+            self._stop_casehub()
+            self._remove_database()
+            shutil.copyfile(self.seeded_file, self.database_file)
+            assert self._saved is not None
+            self.slack.restore(self._saved)
+            self.progress.reset()
+            clock.reset()
+            self._start_casehub()
+
+    def advance(self, by: timedelta) -> None:
+        """casehub's clock (and the emulator's) moved on; the scheduler sweeps at once."""
+        clock.move_to(clock.now() + by, running=True)
+        self.slack.touch()
+        if self._scheduler is not None:
+            scheduler.sweep_soon(self._scheduler)
+
+    def sweep(self) -> None:
+        """One sweep now, as the scheduler runs it (the seed's history, moment by moment)."""
+        assert self._db is not None
+        settings = self.settings()
+        scheduler.run_sweep(self._db, make_client(settings), settings)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """True once no event is waiting to be delivered and casehub's workers have nothing to do."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            casehub = self._casehub
+            events_done = self._events.empty() and self._delivering == 0
+            if events_done and casehub is not None and casehub.workers is not None:
+                if casehub.workers.wait_idle(max(0.0, deadline - time.monotonic())) and self._events.empty():
+                    return True
+            else:
+                time.sleep(0.01)
+        return False
+
+    # ---- inside -------------------------------------------------------------------------------
+    def settings(self) -> Settings:
+        return Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            slack_bot_token=TOKEN,  # type: ignore[arg-type]
+            slack_signing_secret=self.secret,  # type: ignore[arg-type]
+            database_url=self.database_url,
+            slack_api_url=self.slack.api_url,
+            casehub_admins=list(self.partnership.admins),
+            job_threads=4,
+        )
+
+    def _import_registry(self) -> None:
+        from services import agencies
+
+        db = Database(self.database_url)
+        try:
+            with db.session() as session:
+                agencies.import_registry(
+                    session, self.partnership.registry, actor="sandbox", request_ref="sandbox:registry"
+                )
+        finally:
+            db.dispose()
+
+    def _start_casehub(self, *, scheduled: bool = True) -> None:
+        settings = self.settings()
+        db = Database(self.database_url)
+        casehub = assemble(settings, db).start()
+        prepare_identifier_check()
+        casehub.identity.wait(10)
+        self._db, self._casehub = db, casehub
+        self._switch.app = wsgi_app(casehub.app, db, self.secret, queue=casehub, slack=casehub.identity)
+        if scheduled:
+            self._start_scheduler()
+
+    def _start_scheduler(self) -> None:
+        assert self._db is not None
+        settings = self.settings()
+        scheduler.prepare(self._db, make_client(settings), settings)
+        self._scheduler = scheduler.build_scheduler(self._db)
+        self._scheduler.start()
+
+    def _stop_casehub(self) -> None:
+        self._switch.app = None
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        if self._casehub is not None:
+            self._casehub.stop(timeout=10)
+            self._casehub = None
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+    def _save(self) -> None:
+        """What Reset goes back to: the database copied whole, and the workspace."""
+        source = sqlite3.connect(self.database_file)
+        target = sqlite3.connect(self.seeded_file)
+        try:
+            source.backup(target)  # a consistent copy, whatever casehub is writing meanwhile
+        finally:
+            target.close()
+            source.close()
+        self._saved = self.slack.snapshot()
+
+    def _remove_database(self) -> None:
+        queue_file = Path(jobs_url(self.database_url).removeprefix("sqlite:///"))
+        for path in (self.database_file, queue_file):
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+    def _deliver_events(self) -> None:
+        """What Slack sends the app as events (people joining channels), one after another."""
+        while True:
+            event = self._events.get()
+            self._delivering += 1
+            try:
+                self.driver.event(event)
+            except OSError as error:
+                log.warning("an event could not be delivered to casehub (%s)", type(error).__name__)
+            finally:
+                self._delivering -= 1
+
+
+def now_label() -> str:
+    return clock.now().astimezone(UTC).strftime("%a %-d %b %Y, %H:%M (UTC)")
