@@ -161,6 +161,7 @@ def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
     import threading
 
     from sandbox.runtime import Sandbox
+    from sandbox.seed import SeedFailed
     from sandbox.ui import UI, serve
 
     if trainee is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", trainee):
@@ -182,7 +183,10 @@ def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
             f"the sandbox cannot serve on {host}:{port} ({error.strerror}): choose another with --port"
         ) from None
     try:
-        sandbox.start()
+        try:
+            sandbox.start()
+        except SeedFailed as failed:
+            raise ConfigurationError(f"the sandbox could not seed its demo partnership: {failed}") from None
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         print(
             f"casehub sandbox ready: open http://{shown}:{server.server_address[1]}/ in a browser "

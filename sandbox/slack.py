@@ -561,7 +561,7 @@ class EmulatedSlack:
         try:
             result = handler(args)
         except SlackError as error:
-            record.error = error.error
+            record.error, record.detail = error.error, error.extra
             return 200, {"ok": False, "error": error.error, **error.extra}, {}
         record.ok = True
         if self._lost_answers[method] > 0:

@@ -1,4 +1,5 @@
-"""The fake Slack must refuse what real Slack refuses, or the suite proves nothing."""
+"""The emulated Slack must refuse what real Slack refuses, or the suite proves nothing; and it
+must show what Slack shows, where Slack shows it, or the sandbox misleads."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from sandbox.slack import TOKEN, EmulatedSlack
+from sandbox.slack import TOKEN, EmulatedSlack, Origin, SlackError
 
 
 @pytest.fixture
@@ -96,3 +97,93 @@ def test_wrong_token_is_refused(api):
     fake, _ = api
     stranger = WebClient(token="xoxb-wrong", base_url=fake.api_url)
     assert error_of(lambda: stranger.auth_test()) == "invalid_auth"
+
+
+# ---- what Slack shows, and where ---------------------------------------------------------------
+MODAL = {"type": "modal", "title": {"type": "plain_text", "text": "Form"}, "blocks": []}
+
+
+def opened(fake: EmulatedSlack, client: WebClient, user: str = "U1") -> str:
+    return client.views_open(trigger_id=fake.issue_trigger(user), view=MODAL)["view"]["id"]
+
+
+def test_a_submission_answer_is_applied_to_the_persons_modal_stack(api):
+    fake, client = api
+    first = opened(fake, client)
+    pushed = client.views_push(trigger_id=fake.issue_trigger("U1"), view=MODAL)["view"]["id"]
+    assert fake.modals["U1"] == [first, pushed]
+    fake.answer_submission("U1", pushed, {"response_action": "errors", "errors": {"b": "Say more."}})
+    assert fake.modal_of("U1")["errors"] == {"b": "Say more."}
+    fake.answer_submission("U1", pushed, {"response_action": "update", "view": {**MODAL, "callback_id": "x"}})
+    assert fake.modal_of("U1")["view"]["callback_id"] == "x" and fake.modal_of("U1")["errors"] == {}
+    fake.answer_submission("U1", pushed, None)  # no answer: the submitted view closes
+    assert fake.modal_of("U1")["view"]["id"] == first
+    opened(fake, client)
+    fake.answer_submission("U1", fake.modals["U1"][-1], {"response_action": "clear"})
+    assert fake.modal_of("U1") is None
+
+
+def test_at_most_three_views_are_stacked(api):
+    fake, client = api
+    opened(fake, client)
+    for _ in range(2):
+        client.views_push(trigger_id=fake.issue_trigger("U1"), view=MODAL)
+    trigger = fake.issue_trigger("U1")
+    assert error_of(lambda: client.views_push(trigger_id=trigger, view=MODAL)) == "push_limit_reached"
+
+
+def test_replies_go_to_the_person_the_channel_or_the_message_acted_on(api):
+    fake, client = api
+    fake.add_user("U2")
+    channel = fake.add_channel("room", members={"U1", "U2", "UBOT"})
+    posted = client.chat_postMessage(channel=channel, text="Original")["ts"]
+    fake.show_reply(Origin("U1", channel), {"text": "Only for U1"})
+    fake.show_reply(Origin("U1", channel), {"text": "For all", "response_type": "in_channel"})
+    shown = {m["text"]: m.get("ephemeral_to") for m in fake.messages if m["channel"] == channel}
+    assert shown == {"Original": None, "Only for U1": "U1", "For all": None}
+    fake.show_reply(Origin("U2", channel, posted), {"text": "Replaced", "replace_original": True})
+    replaced = next(m for m in fake.messages if m["ts"] == posted)
+    assert replaced["text"] == "Replaced" and replaced["edits"] == 1
+    fake.show_reply(Origin("U2", channel, posted), {"delete_original": True})
+    assert not [m for m in fake.messages if m["ts"] == posted]
+    assert [m["text"] for m in fake.posts(channel)] == []  # replies are not the app's posts
+
+
+def test_an_invitation_is_told_to_the_app_as_slack_tells_it():
+    told: list[dict] = []
+    fake = EmulatedSlack(events=told.append).start()
+    try:
+        fake.add_user("U1")
+        client = WebClient(token=TOKEN, base_url=fake.api_url)
+        channel = client.conversations_create(name="case-x", is_private=True)["channel"]["id"]
+        client.conversations_invite(channel=channel, users="U1")
+        assert [(e["type"], e["user"], e["channel"], e["channel_type"]) for e in told] == [
+            ("member_joined_channel", "U1", channel, "G")
+        ]
+    finally:
+        fake.stop()
+
+
+def test_people_post_only_where_they_are_and_the_workspace_version_moves(api):
+    fake, _client = api
+    channel = fake.add_channel("room", members={"U1"})
+    version = fake.version
+    fake.post_as("U1", channel, "Hello")
+    assert fake.version > version
+    assert fake.wait_for_change(version, timeout=0.01) == fake.version
+    fake.add_user("U2")
+    with pytest.raises(SlackError) as refused:
+        fake.post_as("U2", channel, "Hi")
+    assert refused.value.error == "not_in_channel"
+
+
+def test_refused_calls_are_kept_with_what_slack_said(api):
+    fake, client = api
+    bad = [{"type": "section", "text": {"type": "mrkdwn", "text": ""}}]
+    channel = fake.add_channel("room", members={"UBOT"})
+    assert (
+        error_of(lambda: client.chat_postMessage(channel=channel, text="x", blocks=bad)) == "invalid_blocks"
+    )
+    refused = fake.refusals()[-1]
+    assert refused.method == "chat.postMessage" and refused.error == "invalid_blocks"
+    assert refused.detail["errors"]
