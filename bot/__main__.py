@@ -162,22 +162,22 @@ def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
 
     from sandbox.runtime import Sandbox
     from sandbox.seed import SeedFailed
-    from sandbox.ui import UI, serve
+    from sandbox.ui import UI, Unavailable, serve
 
     if trainee is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", trainee):
         raise ConfigurationError("--trainee takes a short name: lower-case letters, digits and hyphens")
     # A quiet console: the sandbox says when it is ready and where (LOG_LEVEL=INFO for more).
     logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
-    stop = threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: stop.set())
     data = Path(".sandbox") / (trainee or "default")
     print(
         "casehub sandbox: starting an emulated Slack workspace and seeding the demo partnership…", flush=True
     )
     sandbox = Sandbox(data)
     try:
-        server = serve(UI(sandbox), host=host, port=port)
+        ui = UI(sandbox)
+        server = serve(ui, host=host, port=port)
+    except Unavailable as missing:
+        raise ConfigurationError(f"the sandbox cannot start: {missing}") from None
     except OSError as error:
         raise ConfigurationError(
             f"the sandbox cannot serve on {host}:{port} ({error.strerror}): choose another with --port"
@@ -187,6 +187,13 @@ def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
             sandbox.start()
         except SeedFailed as failed:
             raise ConfigurationError(f"the sandbox could not seed its demo partnership: {failed}") from None
+        except OSError as error:
+            raise ConfigurationError(
+                f"the sandbox cannot keep its files in {data} ({error.strerror or type(error).__name__})"
+            ) from None
+        stop = threading.Event()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(number, lambda *_: stop.set())
         shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
         print(
             f"casehub sandbox ready: open http://{shown}:{server.server_address[1]}/ in a browser "
@@ -194,8 +201,11 @@ def serve_sandbox(host: str, port: int, trainee: str | None) -> int:
             flush=True,
         )
         stop.wait()
+    except KeyboardInterrupt:  # Ctrl-C while it was still starting
+        return 130
     finally:
         server.shutdown()
+        server.server_close()
         sandbox.stop()
     return 0
 

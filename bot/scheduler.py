@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
+SWEEP_NOW_JOB = "casehub-sweep-now"
 SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
 _runtime: dict[str, Any] = {}
 
@@ -92,8 +94,11 @@ def prepare(db: Database, client: WebClient, settings: Settings) -> None:
 
 
 def sweep_soon(scheduler: BackgroundScheduler) -> None:
-    """The next sweep at once rather than at the next minute (the clock was moved on)."""
-    scheduler.modify_job(SWEEP_JOB, next_run_time=datetime.now(UTC))
+    """A sweep at once, besides the one every minute (the clock was moved on). The scheduler
+    runs one job at a time, so it follows a sweep under way rather than being skipped."""
+    scheduler.add_job(
+        "bot.scheduler:sweep_job", "date", id=SWEEP_NOW_JOB, replace_existing=True, run_date=datetime.now(UTC)
+    )
 
 
 def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepReport:
@@ -110,6 +115,7 @@ def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepRepor
 def build_scheduler(db: Database) -> BackgroundScheduler:
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
+        executors={"default": ThreadPoolExecutor(max_workers=1)},  # one sweep at a time
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone="UTC",
     )

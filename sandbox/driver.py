@@ -261,6 +261,8 @@ class SlackDriver:
         container: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Reply:
+        """A button clicked, in short: its action and value, where a test says (a message by
+        default), with a response_url. `act` sends any element with the message or view."""
         response_url = self.fake.issue_response_url(Origin(user, channel, message_ts))
         payload = {
             "type": "block_actions",

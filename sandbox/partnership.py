@@ -51,7 +51,8 @@ def load() -> Partnership:
     return Partnership({"agencies": data["agencies"]}, people, tuple(data.get("admins") or ()))
 
 
-_MENTION = re.compile(r"(?<![\w<|])@([a-z0-9._-]+)", re.IGNORECASE)
+# A handle: letters, digits, _ and -, with dots inside but not at the end ("ask @tom.").
+_MENTION = re.compile(r"(?<![\w<|])@([a-z0-9_-]+(?:\.[a-z0-9_-]+)*)", re.IGNORECASE)
 
 
 def as_slack_sends(text: str, partnership: Partnership) -> str:

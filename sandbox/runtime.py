@@ -19,7 +19,8 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,9 +66,12 @@ class Sandbox:
         self.data = data
         self.partnership = demo.load()
         self.secret = secrets.token_urlsafe(24)
+        # Events Slack would send casehub, delivered one after another by a thread of their own;
+        # `_pending` counts those not yet answered, so that "idle" means delivered too.
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._delivering = 0
-        self.slack = EmulatedSlack(events=self._events.put)
+        self._pending = 0
+        self._delivered = threading.Condition()
+        self.slack = EmulatedSlack(events=self._queue_event)
         self.progress = training.Progress(self.partnership)
         self._switch = Switch()
         self.web = LoopbackServer(self._switch)
@@ -76,7 +80,12 @@ class Sandbox:
         self._scheduler: BackgroundScheduler | None = None
         self._db: Database | None = None
         self._saved: dict[str, Any] | None = None
-        self._lock = threading.Lock()
+        self._running: list[Callable[[], None]] = []  # what `stop` undoes, newest last
+        self._lock = threading.Lock()  # Reset and moves of the clock, one at a time
+        # People's actions in flight: Reset waits for them, and new ones wait for Reset.
+        self._quiet = threading.Condition()
+        self._acting = 0
+        self._resetting = False
         self.general = ""
 
     # ---- paths --------------------------------------------------------------------------------
@@ -93,13 +102,17 @@ class Sandbox:
         return f"sqlite:///{self.database_file}"
 
     # ---- running ------------------------------------------------------------------------------
-    def start(self, *, seed: bool = True) -> Sandbox:
+    def start(self) -> Sandbox:
         """Everything started from an empty workspace and database, then seeded."""
+        from sandbox import seed
+
         self.data.mkdir(parents=True, exist_ok=True)
         self._remove_database()
         self.seeded_file.unlink(missing_ok=True)
         self.slack.start()
+        self._running.append(self.slack.stop)
         self.web.start()
+        self._running.append(self.web.stop)
         threading.Thread(target=self._deliver_events, name="sandbox-events", daemon=True).start()
         for person in self.partnership.people:
             self.slack.add_user(
@@ -109,41 +122,65 @@ class Sandbox:
         self.general = self.slack.add_channel(GENERAL, members=everyone)
         Database(self.database_url).migrate()
         self._import_registry()
+        self._running.append(self._stop_casehub)
         self._start_casehub(scheduled=False)
-        if seed:
-            from sandbox import seed as seeding
-
-            seeding.run(self)
-        self.wait_idle()
+        seed.run(self)
+        if not self.wait_idle():
+            raise seed.SeedFailed("casehub's work on the demo history did not finish within 30 s")
         clock.reset()
         self._save()
         self._start_scheduler()
         return self
 
     def stop(self) -> None:
-        self._stop_casehub()
-        self.web.stop()
-        self.slack.stop()
-        clock.reset()
+        """Stops what `start` started, however far it got (after a Reset under way)."""
+        with self._lock:
+            while self._running:
+                self._running.pop()()
+            clock.reset()
+
+    @contextmanager
+    def acting(self) -> Iterator[None]:
+        """A person's action through the UI: Reset waits for it to finish."""
+        with self._quiet:
+            self._quiet.wait_for(lambda: not self._resetting)
+            self._acting += 1
+        try:
+            yield
+        finally:
+            with self._quiet:
+                self._acting -= 1
+                self._quiet.notify_all()
 
     def reset(self) -> None:
         """Back to the seeded partnership: its database, its workspace, the machine's time."""
+        assert self._saved is not None, "the sandbox has not been seeded"
         with self._lock:
-            self._stop_casehub()
-            self._remove_database()
-            shutil.copyfile(self.seeded_file, self.database_file)
-            assert self._saved is not None
-            self.slack.restore(self._saved)
-            self.progress.reset()
-            clock.reset()
-            self._start_casehub()
+            with self._quiet:
+                self._resetting = True
+                self._quiet.wait_for(lambda: self._acting == 0, timeout=30)
+            try:
+                self._stop_casehub()
+                self._drop_events()
+                self._remove_database()
+                shutil.copyfile(self.seeded_file, self.database_file)
+                self.slack.restore(self._saved)
+                self.progress.reset()
+                clock.reset()
+                self._start_casehub()
+            finally:
+                with self._quiet:
+                    self._resetting = False
+                    self._quiet.notify_all()
 
     def advance(self, by: timedelta) -> None:
         """casehub's clock (and the emulator's) moved on; the scheduler sweeps at once."""
-        clock.move_to(clock.now() + by, running=True)
-        self.slack.touch()
-        if self._scheduler is not None:
-            scheduler.sweep_soon(self._scheduler)
+        with self._lock:
+            clock.move_to(clock.now() + by, running=True)
+            self.slack.touch()
+            running = self._scheduler
+            if running is not None:
+                scheduler.sweep_soon(running)
 
     def sweep(self) -> None:
         """One sweep now, as the scheduler runs it (the seed's history, moment by moment)."""
@@ -152,17 +189,18 @@ class Sandbox:
         scheduler.run_sweep(self._db, make_client(settings), settings)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """True once no event is waiting to be delivered and casehub's workers have nothing to do."""
+        """True once every event is delivered and casehub's workers have nothing to do."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            casehub = self._casehub
-            events_done = self._events.empty() and self._delivering == 0
-            if events_done and casehub is not None and casehub.workers is not None:
-                if casehub.workers.wait_idle(max(0.0, deadline - time.monotonic())) and self._events.empty():
+        while True:
+            with self._delivered:
+                if not self._delivered.wait_for(lambda: self._pending == 0, deadline - time.monotonic()):
+                    return False
+            workers = self._casehub.workers if self._casehub is not None else None
+            if workers is not None and not workers.wait_idle(max(0.0, deadline - time.monotonic())):
+                return False
+            with self._delivered:
+                if self._pending == 0:  # the work made no new event (an invitation): idle
                     return True
-            else:
-                time.sleep(0.01)
-        return False
 
     # ---- inside -------------------------------------------------------------------------------
     def settings(self) -> Settings:
@@ -200,11 +238,15 @@ class Sandbox:
             self._start_scheduler()
 
     def _start_scheduler(self) -> None:
+        """A sweep at once, before anyone acts (what is due on arrival is there to see), then the
+        scheduler, sweeping every minute."""
         assert self._db is not None
+        self.sweep()
         settings = self.settings()
         scheduler.prepare(self._db, make_client(settings), settings)
-        self._scheduler = scheduler.build_scheduler(self._db)
-        self._scheduler.start()
+        started = scheduler.build_scheduler(self._db)
+        started.start()
+        self._scheduler = started
 
     def _stop_casehub(self) -> None:
         self._switch.app = None
@@ -235,17 +277,35 @@ class Sandbox:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
 
+    def _queue_event(self, event: dict[str, Any]) -> None:
+        """The emulator's event sink (called holding its lock: it only queues)."""
+        with self._delivered:
+            self._pending += 1
+        self._events.put(event)
+
     def _deliver_events(self) -> None:
         """What Slack sends the app as events (people joining channels), one after another."""
         while True:
             event = self._events.get()
-            self._delivering += 1
             try:
                 self.driver.event(event)
             except OSError as error:
                 log.warning("an event could not be delivered to casehub (%s)", type(error).__name__)
             finally:
-                self._delivering -= 1
+                self._done_with_event()
+
+    def _drop_events(self) -> None:
+        while True:
+            try:
+                self._events.get_nowait()
+            except queue.Empty:
+                return
+            self._done_with_event()
+
+    def _done_with_event(self) -> None:
+        with self._delivered:
+            self._pending -= 1
+            self._delivered.notify_all()
 
 
 def now_label() -> str:

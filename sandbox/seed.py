@@ -31,7 +31,7 @@ class Story:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self.slack = sandbox.slack
-        self.driver = SlackDriver(sandbox.web.url, sandbox.secret, sandbox.slack, work=sandbox)
+        self.driver = SlackDriver(sandbox.web.url, sandbox.secret, sandbox.slack)
         today = clock.now().date()
         monday = today - timedelta(days=42 + (today - timedelta(days=42)).weekday())
         self.start = datetime.combine(monday, time(9, 0), UTC)
@@ -40,8 +40,13 @@ class Story:
     def at(self, day: int, hour: int = 10, minute: int = 0) -> None:
         """The clock at that moment, and what fell due by then sent, as the scheduler would."""
         clock.move_to(self.start + timedelta(days=day, hours=hour - 9, minutes=minute), running=False)
-        self.sandbox.wait_idle()
         self.sandbox.sweep()
+        self.settle("the sweep")
+
+    def settle(self, what: str) -> None:
+        """casehub's work on a step done (its answers posted) before the story goes on."""
+        if not self.sandbox.wait_idle():
+            raise SeedFailed(f"casehub's work on {what} did not finish within 30 s")
 
     def day(self, number: int) -> date:
         return (self.start + timedelta(days=number)).date()
@@ -54,6 +59,7 @@ class Story:
         )
         if reply.status != 200:
             raise SeedFailed(f"{line!r} was answered with HTTP {reply.status}")
+        self.settle(repr(line))
         return reply
 
     def fill(self, user: str, channel: str, line: str, values: dict[str, Any]) -> None:
@@ -65,6 +71,7 @@ class Story:
         reply = self.driver.submit(modal["view"], values, user=user)
         if reply.status != 200 or reply.body:
             raise SeedFailed(f"the form of {line!r} was refused: {reply.body[:300]}")
+        self.settle(f"the form of {line!r}")
 
     def open_case(self, user: str, *, summary: str, risk: str, agencies: list[str], weeks: int) -> str:
         before = set(self.slack.channels)
@@ -86,7 +93,7 @@ class Story:
         told which (0: the oldest)."""
         with self.slack.lock:
             found = [
-                (m["ts"], element)
+                (m["ts"], block.get("block_id", ""), element)
                 for m in self.slack.messages
                 if m["channel"] == channel and m.get("blocks")
                 for block in m["blocks"]
@@ -96,14 +103,17 @@ class Story:
             ]
         if not found:
             raise SeedFailed(f"no {action_id} button in {channel}")
-        ts, button = found[which]
-        self.driver.act(
+        ts, block_id, button = found[which]
+        reply = self.driver.act(
             {"type": "button", "action_id": action_id, "value": button.get("value", "")},
             user=user,
-            block_id="b",
+            block_id=block_id,
             channel=channel,
             message_ts=ts,
         )
+        if reply.status != 200:
+            raise SeedFailed(f"{action_id} was answered with HTTP {reply.status}")
+        self.settle(action_id)
 
 
 def run(sandbox: Sandbox) -> None:

@@ -67,6 +67,15 @@ TIERS = {
     "auth.test": 100,
     "chat.postMessage": 600,
 }
+# The calls that change nothing anyone sees.
+READS = {
+    "auth.test",
+    "users.info",
+    "conversations.info",
+    "conversations.members",
+    "conversations.history",
+    "users.conversations",
+}
 PER_CHANNEL_POSTS = 60  # about one a second per channel, with Slack's short bursts allowed
 
 
@@ -129,11 +138,12 @@ class EmulatedSlack:
     ) -> None:
         # open_workspace: any user ID exists (for benchmarks with thousands of synthetic staff).
         self.open_workspace = open_workspace
-        # events: told of what Slack would send the app as an event (people joining channels).
+        # events: told of what Slack would send the app as an event (people joining channels);
+        # called holding the workspace's lock, so it must only hand the event on.
         self.events = events
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
-        self.version = 0  # moves on with every change anyone could see
+        self.version = 0  # moves on with every change and refused call: whoever watches looks again
         self.users: dict[str, dict[str, Any]] = {}
         self.channels: dict[str, Channel] = {}
         self.messages: list[dict[str, Any]] = []
@@ -297,7 +307,9 @@ class EmulatedSlack:
                     blocks=_decode(payload.get("blocks")),
                     edits=acted_on.get("edits", 0) + 1,
                 )
-            elif payload.get("text") or payload.get("blocks"):
+            elif (payload.get("text") or payload.get("blocks")) and (
+                payload.get("response_type") == "in_channel" or origin.user is not None
+            ):
                 public = payload.get("response_type") == "in_channel"
                 entry = _message(
                     origin.channel,
@@ -313,31 +325,43 @@ class EmulatedSlack:
     def answer_submission(self, user: str, view_id: str, answer: dict[str, Any] | None) -> None:
         """The app's answer to a view submission, applied as Slack applies it before anything
         the app does next: errors shown inline, the view updated or pushed, the stack cleared,
-        or (no answer) the submitted view closed."""
+        or (no answer) the submitted view closed. An answer Slack would not take is kept with
+        the refused calls, and the form stays as it was."""
         with self.lock:
             action = (answer or {}).get("response_action")
             stack = self.modals[user]
-            self.view_errors.pop(view_id, None)
-            if action == "errors":
-                self.view_errors[view_id] = dict(answer["errors"])  # type: ignore[index]
-            elif action == "update":
-                self.replace_view(view_id, answer["view"])  # type: ignore[index]
-            elif action == "push":
-                pushed = self._store_view(answer["view"], user)  # type: ignore[index]
-                stack.append(pushed["id"])
-            elif action == "clear":
-                stack.clear()
-            elif view_id in stack:
-                del stack[stack.index(view_id) :]
+            try:
+                if action == "errors":
+                    self.view_errors[view_id] = dict((answer or {}).get("errors") or {})
+                elif action == "update":
+                    self.view_errors.pop(view_id, None)
+                    self._store_view((answer or {}).get("view"), user, view_id)
+                elif action == "push":
+                    if len(stack) >= 3:
+                        raise SlackError("push_limit_reached")
+                    stack.append(self._store_view((answer or {}).get("view"), user)["id"])
+                elif action == "clear":
+                    self._close(user, stack[0] if stack else view_id)
+                else:
+                    self._close(user, view_id)
+            except SlackError as error:
+                refused = Call(f"response_action:{action}", answer or {}, False, error.error, time.time())
+                refused.detail = error.extra
+                self.calls.append(refused)
             self._changed()
 
     def close_view(self, user: str, view_id: str) -> None:
         with self.lock:
-            stack = self.modals[user]
-            if view_id in stack:
-                del stack[stack.index(view_id) :]
-            self.view_errors.pop(view_id, None)
+            self._close(user, view_id)
             self._changed()
+
+    def _close(self, user: str, view_id: str) -> None:
+        """The view and those pushed over it closed, their inline errors forgotten."""
+        stack = self.modals[user]
+        if view_id in stack:
+            for closed in stack[stack.index(view_id) :]:
+                self.view_errors.pop(closed, None)
+            del stack[stack.index(view_id) :]
 
     def modal_of(self, user: str) -> dict[str, Any] | None:
         """The view on top of a person's modal stack, with its inline errors."""
@@ -379,8 +403,19 @@ class EmulatedSlack:
             self.views, self.published = saved["views"], saved["published"]
             self.modals.clear()
             self.view_errors.clear()
+            self.opened_views.clear()
             self.calls.clear()
-            self._window.clear()
+            self.responses.clear()
+            for kept in (
+                self._response_issued,
+                self._origins,
+                self._triggers,
+                self._injections,
+                self._delays,
+                self._lost_answers,
+                self._window,
+            ):
+                kept.clear()
             self._changed()
 
     def touch(self) -> None:
@@ -445,19 +480,6 @@ class EmulatedSlack:
     def replies(self, response_url: str) -> list[dict[str, Any]]:
         return self.responses[response_url.rsplit("/", 1)[-1]]
 
-    def replace_view(self, view_id: str, view: dict[str, Any]) -> None:
-        """A view submission answered with `response_action: update`, as Slack applies it."""
-        with self.lock:
-            problems = blockkit.validate_view(view)
-            assert not problems, problems
-            current = self.views[view_id]
-            self.views[view_id] = {
-                **view,
-                "id": view_id,
-                "hash": f"h{next(self._ids)}",
-                "user": current["user"],
-            }
-
     def last_view(self) -> dict[str, Any]:
         with self.lock:
             return self.opened_views[-1]
@@ -483,15 +505,25 @@ class EmulatedSlack:
                 path = urlparse(self.path)
                 args: dict[str, Any] = dict(parse_qsl(path.query))
                 ctype = self.headers.get("Content-Type", "")
-                if raw and "json" in ctype:
-                    args.update(json.loads(raw))
-                elif raw:
-                    args.update(dict(parse_qsl(raw.decode())))
+                try:
+                    if raw and "json" in ctype:
+                        decoded = json.loads(raw)
+                        if not isinstance(decoded, dict):
+                            raise ValueError("not an object")
+                        args.update(decoded)
+                    elif raw:
+                        args.update(dict(parse_qsl(raw.decode())))
+                except ValueError:  # UnicodeDecodeError included
+                    self._reply(200, {"ok": False, "error": "invalid_json"}, {})
+                    return
                 if path.path.startswith("/response/"):
                     status, body, headers = fake._response_url(path.path.rsplit("/", 1)[-1], args)
                 else:
                     method = path.path.removeprefix("/api/")
                     status, body, headers = fake._dispatch(method, args, self.headers)
+                self._reply(status, body, headers)
+
+            def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -528,7 +560,8 @@ class EmulatedSlack:
             try:
                 return self._answer(method, args, headers, record)
             finally:
-                self._changed()
+                if method not in READS or not record.ok:  # a change, or a refusal to show
+                    self._changed()
 
     def _answer(self, method: str, args: dict[str, Any], headers: Any, record: Call) -> tuple[int, Any, dict]:
         """Called holding the lock."""
@@ -559,7 +592,10 @@ class EmulatedSlack:
             record.error = "unknown_method"
             return 200, {"ok": False, "error": "unknown_method"}, {}
         try:
-            result = handler(args)
+            try:
+                result = handler(args)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                raise SlackError("invalid_arguments") from None  # what Slack says of a malformed call
         except SlackError as error:
             record.error, record.detail = error.error, error.extra
             return 200, {"ok": False, "error": error.error, **error.extra}, {}
@@ -901,8 +937,8 @@ class EmulatedSlack:
 
     def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
         current = self.views.get(args.get("view_id") or "")
-        if current is None:
-            raise SlackError("not_found")
+        if current is None or current["id"] not in self.modals.get(current["user"], []):
+            raise SlackError("not_found")  # never opened, or closed since
         if args.get("hash") and args["hash"] != current["hash"]:
             raise SlackError("hash_conflict")
         view = self._store_view(args.get("view"), current["user"], current["id"])

@@ -33,6 +33,8 @@ from sandbox.training import Deed
 
 log = logging.getLogger("casehub.sandbox")
 LONG_POLL_SECONDS = 20.0
+MAX_BODY = 1_000_000
+JSON = "application/json"
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
@@ -46,9 +48,19 @@ class Refused(Exception):
     """A request the UI cannot act on; its message is shown to the person."""
 
 
+class Unavailable(Exception):
+    """The sandbox cannot run here (what it reads is missing)."""
+
+
 def slash_commands() -> list[dict[str, str]]:
     """The commands the app offers, as its manifest declares them (what Slack suggests)."""
-    manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    try:
+        manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+    except OSError:
+        raise Unavailable(
+            "it reads the app's commands from manifest.yml, which is not beside the installed "
+            "packages: run it from a checkout of casehub"
+        ) from None
     return [
         {
             "command": c["command"],
@@ -69,7 +81,8 @@ class UI:
     def state(self, user: str, channel: str, since: int) -> dict[str, Any]:
         if self.sandbox.partnership.person(user) is None:  # a first visit: the first coordinator
             user = self.sandbox.partnership.people[0].id
-        version = self.slack.wait_for_change(since, LONG_POLL_SECONDS) if since >= 0 else self.slack.version
+        if since >= 0:
+            self.slack.wait_for_change(since, LONG_POLL_SECONDS)
         with self.slack.lock:
             version = self.slack.version
             sidebar = self._sidebar(user)
@@ -223,27 +236,29 @@ class UI:
         return {"ok": True}
 
     def act(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A button, menu or picker used: in a message of a channel the person is in (one shown to
+        them), in their open form, or on their Home tab; the element must be there."""
         self._person(user)
         action = body.get("action")
-        block_id = str(body.get("block_id") or "")
         if not isinstance(action, dict) or not action.get("action_id"):
             raise Refused("That control sends nothing.")
+        action_id = str(action["action_id"])
         view_id = body.get("view_id")
         if view_id:
-            view = self._view(user, str(view_id))
+            view = self._view(user, str(view_id), home=True)
+            block_id = _block_with(view.get("blocks") or [], action_id)
             if isinstance(body.get("values"), dict):  # a form's state travels with its actions
                 view["state"] = {"values": body["values"]}
             reply = self.sandbox.driver.act(action, user=user, block_id=block_id, view=view)
         else:
-            channel = str(body.get("channel") or "")
-            if self._channel(user, channel) is None:
-                raise Refused("That message is in a channel you are not in.")
+            channel, ts = str(body.get("channel") or ""), str(body.get("ts") or "")
+            block_id = _block_with(self._message(user, channel, ts).get("blocks") or [], action_id)
             reply = self.sandbox.driver.act(
-                action, user=user, block_id=block_id, channel=channel, message_ts=body.get("ts")
+                action, user=user, block_id=block_id, channel=channel, message_ts=ts
             )
         if reply.status != 200:
             return {"ok": False, "error": f"casehub answered with HTTP {reply.status}."}
-        self.sandbox.progress.record(user, Deed("action", str(action["action_id"])))
+        self.sandbox.progress.record(user, Deed("action", action_id))
         return {"ok": True}
 
     def submit(self, user: str, view_id: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -309,15 +324,38 @@ class UI:
         if self.sandbox.partnership.person(user) is None:
             raise Refused("Choose someone to act as.")
 
-    def _view(self, user: str, view_id: str) -> dict[str, Any]:
+    def _view(self, user: str, view_id: str, *, home: bool = False) -> dict[str, Any]:
+        """The person's own view: the form on top of their stack (what Slack lets them use), or
+        with `home`, their Home tab."""
         with self.slack.lock:
             stack = self.slack.modals.get(user) or []
-            published = self.slack.published.get(user)
-            if view_id in stack:
+            if stack and stack[-1] == view_id:
                 return dict(self.slack.views[view_id])
-            if published is not None and published["id"] == view_id:
+            published = self.slack.published.get(user)
+            if home and published is not None and published["id"] == view_id:
                 return dict(published)
         raise Refused("That form is no longer open.")
+
+    def _message(self, user: str, channel: str, ts: str) -> dict[str, Any]:
+        """A message shown to the person: in a channel they are in, and if ephemeral, theirs."""
+        with self.slack.lock:
+            if self._channel(user, channel) is not None:
+                for message in self.slack.messages:
+                    shown = message.get("ephemeral_to") in (None, user)
+                    if message["channel"] == channel and message["ts"] == ts and shown:
+                        return message
+        raise Refused("That message is not there any more.")
+
+
+def _block_with(blocks: list[dict[str, Any]], action_id: str) -> str:
+    """The block holding the element with this action_id (in an actions block, as a section's
+    accessory, or as an input's element); refused when there is none."""
+    for block in blocks:
+        elements = list(block.get("elements") or []) if block.get("type") == "actions" else []
+        elements += [block[key] for key in ("accessory", "element") if isinstance(block.get(key), dict)]
+        if any(element.get("action_id") == action_id for element in elements):
+            return str(block.get("block_id") or "")
+    raise Refused("That control is not there any more.")
 
 
 def _answer(reply: Reply) -> dict[str, Any]:
@@ -377,11 +415,13 @@ def _handler(ui: UI) -> type[BaseHTTPRequestHandler]:
 
         def do_POST(self) -> None:
             path = urlparse(self.path).path
-            length = int(self.headers.get("Content-Length") or 0)
             try:
+                length = int(self.headers.get("Content-Length") or 0)
+                if not 0 <= length <= MAX_BODY:
+                    raise ValueError(length)
                 body = json.loads(self.rfile.read(length) or b"{}")
             except ValueError:
-                self._send(400, b'{"ok":false,"error":"not JSON"}', "application/json")
+                self._send(400, b'{"ok":false,"error":"a JSON body, with its length, is expected"}', JSON)
                 return
             if not isinstance(body, dict):
                 body = {}
@@ -402,9 +442,13 @@ def _handler(ui: UI) -> type[BaseHTTPRequestHandler]:
             }
             route = routes.get(path)
             if route is None:
-                self._send(404, b'{"ok":false,"error":"no such endpoint"}', "application/json")
+                self._send(404, b'{"ok":false,"error":"no such endpoint"}', JSON)
                 return
-            self._json(route)
+            if path in ("/ui/reset", "/ui/clock"):
+                self._json(route)
+                return
+            with ui.sandbox.acting():  # Reset waits for what people are doing
+                self._json(route)
 
         def _json(self, produce: Any) -> None:
             try:

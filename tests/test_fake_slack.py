@@ -3,6 +3,9 @@ must show what Slack shows, where Slack shows it, or the sandbox misleads."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
+
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -187,3 +190,40 @@ def test_refused_calls_are_kept_with_what_slack_said(api):
     refused = fake.refusals()[-1]
     assert refused.method == "chat.postMessage" and refused.error == "invalid_blocks"
     assert refused.detail["errors"]
+
+
+def test_a_closed_view_cannot_be_updated(api):
+    fake, client = api
+    view = opened(fake, client)
+    client.views_update(view_id=view, view={**MODAL, "callback_id": "again"})  # open: fine
+    fake.close_view("U1", view)
+    assert error_of(lambda: client.views_update(view_id=view, view=MODAL)) == "not_found"
+
+
+def test_an_answer_slack_would_not_take_is_kept_with_the_refusals(api):
+    fake, client = api
+    first = opened(fake, client)
+    for _ in range(2):
+        fake.answer_submission("U1", first, {"response_action": "push", "view": MODAL})
+    fake.answer_submission("U1", first, {"response_action": "push", "view": MODAL})
+    assert len(fake.modals["U1"]) == 3
+    assert fake.refusals()[-1].error == "push_limit_reached"
+    fake.answer_submission("U1", first, {"response_action": "update", "view": {"type": "modal"}})
+    assert fake.refusals()[-1].method == "response_action:update"
+    assert fake.modal_of("U1")["view"]["title"]["text"] == "Form"  # left as it was
+
+
+def test_malformed_calls_are_answered_as_slack_answers_them(api):
+    fake, _client = api
+    request = urllib.request.Request(
+        fake.api_url + "chat.postMessage",
+        data=b"{oops",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        assert json.loads(answer.read()) == {"ok": False, "error": "invalid_json"}
+    client = WebClient(token=TOKEN, base_url=fake.api_url)
+    assert (
+        error_of(lambda: client.api_call("users.conversations", params={"limit": "many"}))
+        == "invalid_arguments"
+    )

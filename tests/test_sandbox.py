@@ -16,9 +16,10 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,7 @@ def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]
 def served(module_sandbox: Served) -> Served:
     """The seeded partnership, as it was after seeding, for every test."""
     module_sandbox.sandbox.reset()
+    assert module_sandbox.sandbox.wait_idle()  # what the first sweep after the reset sends, sent
     return module_sandbox
 
 
@@ -220,15 +222,81 @@ def test_reset_goes_back_to_the_seeded_partnership(served: Served) -> None:
     assert served.post("/ui/reset", {})["ok"]
     assert "A note made during training" not in served.seen(POLICE, channel)
     assert not [s for s in served.state(TEACHER)["training"]["steps"] if s["done"]]
-    assert served.state(TEACHER)["now"][:10] == datetime.now().astimezone().isoformat()[:10]
+    assert served.state(TEACHER)["now"][:10] == datetime.now(UTC).date().isoformat()
 
 
-def test_a_long_poll_returns_when_the_workspace_changes(served: Served) -> None:
+def test_a_long_poll_waits_for_the_workspace_to_change(served: Served) -> None:
     version = served.state(POLICE, served.sandbox.general)["version"]
+    answered: list[dict] = []
+    poll = threading.Thread(
+        target=lambda: answered.append(served.state(POLICE, served.sandbox.general, since=version))
+    )
+    poll.start()
+    poll.join(timeout=0.5)
+    assert poll.is_alive() and not answered  # nothing changed: the poll is held
     served.sandbox.slack.post_as(COORDINATOR, served.sandbox.general, "Morning all")
-    later = served.state(POLICE, served.sandbox.general, since=version)
-    assert later["version"] > version
-    assert "Morning all" in json.dumps(later["messages"])
+    poll.join(timeout=5)
+    assert answered and answered[0]["version"] > version
+    assert "Morning all" in json.dumps(answered[0]["messages"])
+
+
+def test_nobody_acts_on_what_is_not_theirs(served: Served) -> None:
+    channel = first_case_channel(served)
+    # A button of a case channel, used by someone outside the case.
+    with served.sandbox.slack.lock:
+        message = next(
+            m
+            for m in served.sandbox.slack.messages
+            if m["channel"] == channel and "action_done" in json.dumps(m)
+        )
+    done = {"type": "button", "action_id": "action_done", "value": "2"}
+    refused = served.post(
+        "/ui/action", {"as": OUTSIDER, "channel": channel, "ts": message["ts"], "action": done}
+    )
+    assert refused["ok"] is False and "not there" in refused["error"]
+    # Another person's ephemeral message: what Tom was told is not Priya's to act on.
+    with served.sandbox.slack.lock:
+        toms = next(m for m in served.sandbox.slack.messages if m.get("ephemeral_to") == TEACHER)
+    answer = served.post(
+        "/ui/action", {"as": POLICE, "channel": toms["channel"], "ts": toms["ts"], "action": done}
+    )
+    assert answer["ok"] is False
+    # Another person's form.
+    served.send(COORDINATOR, served.sandbox.general, "/case open")
+    form = served.state(COORDINATOR, served.sandbox.general)["modal"]["id"]
+    for path, body in (
+        ("/ui/submit", {"as": POLICE, "view_id": form, "values": {}}),
+        ("/ui/close", {"as": POLICE, "view_id": form}),
+        ("/ui/options", {"as": POLICE, "view_id": form, "block_id": "agencies", "action_id": "value"}),
+    ):
+        answer = served.post(path, body)
+        assert answer["ok"] is False and "no longer open" in answer["error"], path
+    assert served.state(COORDINATOR, served.sandbox.general)["modal"]["id"] == form  # untouched
+    # Positive control: the owner of action #2 may use its button.
+    with served.sandbox.slack.lock:
+        owned = next(
+            m
+            for m in served.sandbox.slack.messages
+            if m["channel"] == channel and '"value": "2"' in json.dumps(m) and "action_done" in json.dumps(m)
+        )
+    assert served.post("/ui/action", {"as": TEACHER, "channel": channel, "ts": owned["ts"], "action": done})[
+        "ok"
+    ]
+
+
+def test_a_malformed_request_is_answered_not_dropped(served: Served) -> None:
+    request = urllib.request.Request(
+        served.url + "/ui/send",
+        data=b"{not json",
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        urllib.request.urlopen(request, timeout=10)
+    assert failed.value.code == 400 and b"JSON" in failed.value.read()
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        served.post("/ui/nowhere", {})
+    assert unknown.value.code == 404
 
 
 # ---- the command -----------------------------------------------------------------------------------
