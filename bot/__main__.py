@@ -31,6 +31,17 @@ def main(argv: list[str] | None = None) -> int:
         job_verb = jobs_sub.add_parser(verb, help=what)
         job_verb.add_argument("ids", type=int, nargs="+", metavar="ID")
     commands.add_parser("scheduler", help="run reviews, nudges and digests (one active process)")
+    audit = commands.add_parser("audit", help="the tamper-evident audit trail and sharing log")
+    audit_sub = audit.add_subparsers(dest="action", required=True)
+    verify = audit_sub.add_parser("verify", help="walk both chains and report the first broken link")
+    verify.add_argument(
+        "--checkpoints", type=Path, help="checkpoints to check (default AUDIT_CHECKPOINT_FILE)"
+    )
+    audit_sub.add_parser("checkpoint", help="verify, then add where each chain ends to AUDIT_CHECKPOINT_FILE")
+    grant = commands.add_parser(
+        "grant", help="PostgreSQL: let ROLE run casehub, only adding to and reading the chained tables"
+    )
+    grant.add_argument("role")
     sandbox = commands.add_parser(
         "sandbox", help="try casehub in a browser: an emulated Slack workspace with a demo partnership"
     )
@@ -51,11 +62,35 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _database_only() -> Settings:
-    """Settings for commands that need the database but not Slack."""
-    return load_settings(
+    """Settings for commands that need the database but not Slack (and the keys their audit
+    entries are sealed with)."""
+    from bot.audit import seal_with
+
+    settings = load_settings(
         slack_bot_token=os.environ.get("SLACK_BOT_TOKEN", "unused"),
         slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "unused"),
     )
+    seal_with(settings)
+    return settings
+
+
+def audit_chains(action: str, checkpoints: Path | None) -> int:
+    """`audit verify`: 0 when both chains are intact, 1 at the first broken link."""
+    from flows import audit_check
+
+    settings = _database_only()
+    db = open_database(settings.database_url)
+    db.check_migrated()
+    path = checkpoints or Path(settings.audit_checkpoint_file)
+    try:
+        report = audit_check.verify(db, path)
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
+    print(report.summary())
+    if action == "checkpoint" and report.intact:
+        audit_check.keep_checkpoints(path, report.checkpoints())
+        print(f"checkpoint added to {path}")
+    return 0 if report.intact else 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +105,15 @@ def run(args: argparse.Namespace) -> int:
         return manage_jobs(args.action, getattr(args, "ids", []))
     if args.command == "sandbox":
         return serve_sandbox(args.host, args.port, args.trainee)
+    if args.command == "audit":
+        return audit_chains(args.action, getattr(args, "checkpoints", None))
+    if args.command == "grant":
+        from bot.audit import grant
+
+        settings = _database_only()
+        for statement in grant(open_database(settings.database_url), args.role):
+            print(statement)
+        return 0
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
     open_database(settings.database_url).check_migrated()

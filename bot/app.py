@@ -12,6 +12,7 @@ from typing import Any
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
+from bot.audit import seal_with
 from bot.db import Database
 from bot.identity import SlackIdentity
 from bot.jobs import Claimed, DurableLazyListenerRunner, JobQueue, NotRecorded, Workers
@@ -65,6 +66,7 @@ class Casehub:
 
 def assemble(settings: Settings, db: Database, *, threads: int | None = None) -> Casehub:
     """Everything a process needs; `threads` overrides JOB_THREADS (a worker process sets it)."""
+    seal_with(settings, warn=True)
     queue = JobQueue(
         db,
         lease=settings.job_lease_seconds,

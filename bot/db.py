@@ -105,6 +105,8 @@ def make_engine(url: str, *, timeout: float | None = None) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+            # INSERT OR REPLACE deletes the row it replaces: with this, the delete triggers fire.
+            cursor.execute("PRAGMA recursive_triggers=ON")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -12,6 +12,7 @@ import fcntl
 import logging
 import threading
 from datetime import UTC, datetime
+from datetime import time as dt_time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
 SWEEP_NOW_JOB = "casehub-sweep-now"
+AUDIT_JOB = "casehub-audit-check"
 SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
 _runtime: dict[str, Any] = {}
 
@@ -88,6 +90,14 @@ def sweep_job() -> None:
     run_sweep(_runtime["db"], _runtime["client"], _runtime["settings"])
 
 
+def audit_job() -> None:
+    """The daily check of the audit chains (its own executor: a long walk never delays a sweep)."""
+    from flows.audit_check import check_and_tell
+
+    with logs.request_scope(logs.new_request_id()):
+        check_and_tell(_runtime["db"], _runtime["client"], _runtime["settings"])
+
+
 def prepare(db: Database, client: WebClient, settings: Settings) -> None:
     """What the scheduled sweep works with, set before a scheduler from `build_scheduler` starts."""
     _runtime.update(db=db, client=client, settings=settings)
@@ -112,10 +122,12 @@ def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepRepor
     return report
 
 
-def build_scheduler(db: Database) -> BackgroundScheduler:
+def build_scheduler(db: Database, *, audit_at: dt_time | None = None) -> BackgroundScheduler:
+    """The sweep every minute and, with `audit_at` (UTC), the audit chains checked each day."""
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
-        executors={"default": ThreadPoolExecutor(max_workers=1)},  # one sweep at a time
+        # One sweep at a time; the audit check apart, so that a long walk never delays a sweep.
+        executors={"default": ThreadPoolExecutor(max_workers=1), "audit": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
         timezone="UTC",
     )
@@ -128,6 +140,16 @@ def build_scheduler(db: Database) -> BackgroundScheduler:
         replace_existing=True,
         next_run_time=datetime.now(UTC),
     )
+    if audit_at is not None:
+        scheduler.add_job(
+            "bot.scheduler:audit_job",
+            "cron",
+            hour=audit_at.hour,
+            minute=audit_at.minute,
+            id=AUDIT_JOB,
+            replace_existing=True,
+            executor="audit",
+        )
     return scheduler
 
 
@@ -142,7 +164,7 @@ def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event
         if stop.wait(standby_poll):
             return
     log.info("scheduler lock held; sweeping every minute")
-    scheduler = build_scheduler(db)
+    scheduler = build_scheduler(db, audit_at=settings.audit_verify_time)
     scheduler.start()
     try:
         stop.wait()

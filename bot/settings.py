@@ -16,6 +16,7 @@ from bot.db import check_url
 from models.update import Disclosure
 
 _CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
+_KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _BASIS_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Slack's token prefixes, to say which kind of token was given where another was expected.
@@ -100,8 +101,18 @@ class Settings(BaseSettings):
         }
     )
     sharing_basis_for: dict[str, str] = Field(default_factory=dict)
+    # Data protection officers: told of the audit chain's state and its checkpoints; they
+    # administer the record without seeing case content.
+    casehub_dpos: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The keys that seal the audit trail and the sharing log (services.chain), by id; new entries
+    # take AUDIT_KEY_ID, or the last one listed. Old keys stay listed to verify older entries.
+    audit_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    audit_key_id: str | None = None
+    # Where the daily check of the chains appends their checkpoint (outside the database).
+    audit_checkpoint_file: str = "audit-checkpoints.jsonl"
+    audit_verify_time: time = time(2, 30)  # UTC
 
-    @field_validator("casehub_admins", mode="before")
+    @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod
     def _split_admins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -203,6 +214,27 @@ class Settings(BaseSettings):
             if key not in known:
                 raise ValueError(f"{key!r} is not one of SHARING_BASES")
         return value
+
+    @field_validator("audit_keys")
+    @classmethod
+    def _check_audit_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for key_id, secret in value.items():
+            if not _KEY_ID.match(key_id):
+                raise ValueError(f"{key_id!r} is not a key id: 1-32 letters, digits, '-' or '_'")
+            if len(secret.get_secret_value()) < 32:
+                raise ValueError(f"the key {key_id!r} is too short: use 32 characters or more, at random")
+        return value
+
+    @field_validator("audit_key_id")
+    @classmethod
+    def _check_audit_key_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value not in (info.data.get("audit_keys") or {}):
+            raise ValueError(f"{value!r} is not one of AUDIT_KEYS")
+        return value
+
+    def audit_keyring(self) -> tuple[dict[str, str], str | None]:
+        """The audit keys by id, and the one new entries are sealed with."""
+        return {k: v.get_secret_value() for k, v in self.audit_keys.items()}, self.audit_key_id
 
     def sharing_basis(self, disclosure: Disclosure) -> str:
         """The key of the purpose and lawful basis recorded for this kind of disclosure."""

@@ -2,7 +2,7 @@
 
 from models.action import Action, ActionEvent, ActionStatus, Priority
 from models.agency import Agency, AgencyKind, Membership, Role
-from models.audit import AuditEvent, Delivery
+from models.audit import AuditChain, AuditEvent, Chained, Delivery
 from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.clock import clock, utcnow
@@ -17,10 +17,12 @@ __all__ = [
     "ActionStatus",
     "Agency",
     "AgencyKind",
+    "AuditChain",
     "AuditEvent",
     "Base",
     "Case",
     "CaseAgency",
+    "Chained",
     "Consent",
     "Crisis",
     "Delivery",

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
+from models.audit import Chained
 from models.base import Base
 from models.case import Case, Risk
 from models.clock import utcnow
@@ -81,8 +82,8 @@ class Disclosure(enum.StrEnum):
     HANDOVER = "handover"  # a successor taking over someone's cases
 
 
-class SharingRecord(Base):
-    """Who shared what kind of information with whom, when and why (append-only)."""
+class SharingRecord(Chained, Base):
+    """Who shared what kind of information with whom, when and why (append-only, chained)."""
 
     __tablename__ = "sharing_log"
 

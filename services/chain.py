@@ -1,0 +1,264 @@
+"""The tamper-evident chain over the audit trail and the sharing log.
+
+Each entry is sealed as it is written: it takes the next place (`seq`) in its table's chain and a
+link, `chain_hash` = HMAC-SHA256(key, link before ‖ the entry's content), with the key named by
+`key_id` (from `AUDIT_KEYS`; without keys, a plain SHA-256, which shows accidental changes but
+not deliberate ones). The content is every column but the row id and the link itself; for the
+audit trail it holds a digest of the details rather than the details, so that details can be
+redacted under retention and the chain still verify. Sealing happens under the lock of the
+chain's end (`audit_chains`), in the writer's own transaction: entries are sealed in the
+order they commit, and a rolled-back transaction leaves no gap.
+
+`verify` walks each chain in order and reports the first broken link: an entry altered (its
+link or its details no longer match), deleted (a place missing), inserted (an entry with no
+place, or a link that does not follow), or the chain cut short (its recorded end is beyond the
+last entry); and checks the checkpoints kept outside the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnDefault, Table, event, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from models import AuditChain, AuditEvent, SharingRecord, utcnow
+
+GENESIS = "0" * 64
+CHAINED: dict[str, type[AuditEvent] | type[SharingRecord]] = {
+    "audit_events": AuditEvent,
+    "sharing_log": SharingRecord,
+}
+# What each link covers, fixed: a column added to these tables later is not in the chain
+# unless a new version of it says so (the links already made must still verify).
+CONTENT = {
+    "audit_events": (
+        "seq", "key_id", "at", "actor", "action", "case_id", "agency_id", "request_ref", "details_digest",
+    ),
+    "sharing_log": (
+        "seq", "key_id", "at", "case_id", "disclosure", "update_id", "crisis_id", "from_agency_id",
+        "shared_by", "to_agency_id", "to_user", "kind", "reason", "basis",
+    ),
+}  # fmt: skip
+BATCH = 20_000
+
+
+@dataclass
+class Keyring:
+    keys: dict[str, bytes] = field(default_factory=dict)
+    current: str = ""  # "" seals with a plain SHA-256 (no key configured)
+
+    def link(self, key_id: str, before: str, content: bytes) -> str:
+        message = before.encode() + b"\n" + content
+        if not key_id:
+            return hashlib.sha256(message).hexdigest()
+        return hmac.new(self.keys[key_id], message, hashlib.sha256).hexdigest()
+
+
+keyring = Keyring()
+_configure_lock = threading.Lock()
+
+
+def configure(keys: Mapping[str, str], current: str | None = None) -> None:
+    """The keys entries are sealed and verified with; new entries take `current` (by default
+    the last key listed)."""
+    with _configure_lock:
+        keyring.keys = {key_id: secret.encode() for key_id, secret in keys.items()}
+        keyring.current = current if current is not None else (list(keys)[-1] if keys else "")
+
+
+def digest(details: Any) -> str:
+    return hashlib.sha256(_canonical(details)).hexdigest()
+
+
+def content(chain: str, values: Mapping[Any, Any]) -> bytes:
+    """What a link covers: the entry's columns in `CONTENT` (for the audit trail, the digest of
+    its details rather than the details)."""
+    return _canonical({name: _plain(values[name]) for name in CONTENT[chain]})
+
+
+# ---- sealing ------------------------------------------------------------------------------------
+def seal(session: Session, entries: Iterable[AuditEvent | SharingRecord]) -> None:
+    """Give new entries their places and links, under the lock of their chains' ends."""
+    entries = list(entries)
+    if not entries:
+        return
+    with session.no_autoflush:
+        # Every chain end at once and in one order, so two writers never wait on each other.
+        ends = {
+            end.name: end
+            for end in session.scalars(
+                select(AuditChain)
+                .order_by(AuditChain.name)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+        }
+    for entry in entries:
+        table = cast(Table, entry.__table__)
+        end = ends.get(table.name)
+        if end is None:
+            raise RuntimeError(f"audit_chains has no end for {table.name}: the database was altered")
+        if entry.at is None:
+            entry.at = utcnow()
+        if isinstance(entry, AuditEvent):
+            if entry.details is None:
+                entry.details = {}
+            entry.details_digest = digest(entry.details)
+        for column in table.columns:  # what the insert will store, before it does
+            default = column.default
+            if (
+                getattr(entry, column.key) is None
+                and isinstance(default, ColumnDefault)
+                and default.is_scalar
+            ):
+                setattr(entry, column.key, default.arg)
+        entry.seq = end.seq + 1
+        entry.key_id = keyring.current
+        values = {c.name: getattr(entry, c.key) for c in table.columns}
+        entry.chain_hash = keyring.link(keyring.current, end.chain_hash, content(table.name, values))
+        end.seq, end.chain_hash = entry.seq, entry.chain_hash
+
+
+@event.listens_for(Session, "before_flush")
+def _seal_new_entries(session: Session, _context: Any, _instances: Any) -> None:
+    seal(session, [o for o in session.new if isinstance(o, AuditEvent | SharingRecord) and o.seq is None])
+
+
+# ---- verifying ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Checkpoint:
+    chain: str
+    seq: int
+    chain_hash: str
+    at: str = ""
+
+
+@dataclass
+class ChainReport:
+    chain: str
+    entries: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    broken: str | None = None  # the first broken link, in words
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+
+@dataclass
+class Report:
+    chains: list[ChainReport]
+    checkpoints_checked: int = 0
+    checkpoint_problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        return all(c.intact for c in self.chains) and self.checkpoint_problem is None
+
+    def summary(self) -> str:
+        lines = []
+        for chain in self.chains:
+            state = "intact" if chain.intact else f"BROKEN: {chain.broken}"
+            lines.append(f"{chain.chain}: {chain.entries} entries, {state}")
+        if self.checkpoints_checked or self.checkpoint_problem:
+            lines.append(
+                f"checkpoints: {self.checkpoint_problem}"
+                if self.checkpoint_problem
+                else f"checkpoints: {self.checkpoints_checked} found in the chains"
+            )
+        return "\n".join(lines)
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """Where each chain ends now, to keep outside the database."""
+        at = utcnow().isoformat(timespec="seconds")
+        return [Checkpoint(c.chain, c.last_seq, c.last_hash, at) for c in self.chains]
+
+
+def verify(connection: Connection, checkpoints: Iterable[Checkpoint] = ()) -> Report:
+    report = Report([_verify_chain(connection, name) for name in CHAINED])
+    by_chain = {c.chain: c for c in report.chains}
+    for checkpoint in checkpoints:
+        chain = by_chain.get(checkpoint.chain)
+        if chain is None:
+            continue
+        table = CHAINED[checkpoint.chain].__table__
+        found = connection.execute(
+            select(table.c.chain_hash).where(table.c.seq == checkpoint.seq)
+        ).scalar_one_or_none()
+        if found != checkpoint.chain_hash or checkpoint.seq > chain.last_seq:
+            report.checkpoint_problem = (
+                f"{checkpoint.chain} entry {checkpoint.seq}, checkpointed {checkpoint.at or 'earlier'}, "
+                + ("is gone" if found is None else "has another link now")
+                + ": the chain was cut or rewritten since"
+            )
+            break
+        report.checkpoints_checked += 1
+    return report
+
+
+def _verify_chain(connection: Connection, name: str) -> ChainReport:
+    table = cast(Table, CHAINED[name].__table__)
+    report = ChainReport(name)
+    outside = connection.execute(
+        select(table.c.id).where((table.c.seq.is_(None)) | (table.c.chain_hash.is_(None))).limit(1)
+    ).scalar_one_or_none()
+    if outside is not None:
+        report.broken = f"entry id {outside} has no place in the chain: it was inserted outside casehub"
+    expected, before = 1, GENESIS
+    rows = connection.execution_options(yield_per=BATCH).execute(
+        select(table).where(table.c.seq.is_not(None)).order_by(table.c.seq)
+    )
+    for row in rows.mappings():
+        report.entries += 1
+        if report.broken is not None:
+            continue
+        seq = row["seq"]
+        if seq != expected:
+            missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
+            report.broken = f"entries {missing} are missing before entry {seq} (id {row['id']}): deleted"
+            continue
+        if name == "audit_events" and row["details_digest"] != digest(row["details"]):
+            report.broken = f"entry {seq} (id {row['id']}) was altered: its details changed"
+            continue
+        key_id = row["key_id"] or ""
+        if key_id and key_id not in keyring.keys:
+            report.broken = f"entry {seq} (id {row['id']}) was sealed with key {key_id!r}, not in AUDIT_KEYS"
+            continue
+        if keyring.link(key_id, before, content(name, row)) != row["chain_hash"]:
+            report.broken = f"entry {seq} (id {row['id']}) was altered, or inserted: its link does not follow"
+            continue
+        expected, before = seq + 1, row["chain_hash"]
+        report.last_seq, report.last_hash = seq, before
+    if report.broken is None:
+        end = connection.execute(
+            select(AuditChain.seq, AuditChain.chain_hash).where(AuditChain.name == name)
+        ).one_or_none()
+        if end is None:
+            report.broken = "its end is not recorded (audit_chains was altered)"
+        elif (end.seq, end.chain_hash) != (report.last_seq, report.last_hash):
+            report.broken = (
+                f"its recorded end is entry {end.seq} but the last entry is {report.last_seq}: "
+                "entries were deleted from its end (or its end was altered)"
+            )
+    return report
+
+
+# ---- canonical forms ----------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return value
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
