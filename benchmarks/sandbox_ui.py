@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,8 @@ def start_sandbox(port: int, directory: str) -> subprocess.Popen[str]:
     assert process.stdout is not None
     for line in process.stdout:
         if "casehub sandbox ready" in line:
+            # What it says from now on is read and dropped, so that it never blocks writing.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
             return process
     raise SystemExit("the sandbox did not start")
 
