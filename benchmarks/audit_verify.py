@@ -1,8 +1,9 @@
 """How long `python -m bot audit verify` takes on a large audit trail.
 
 Fills a scratch database with N sealed audit entries (keyed, with details like casehub's) and a
-tenth as many sharing-log entries, then times the verification of both chains, as the daily
-check and the command run it.
+tenth as many sharing-log entries, then times the verification of both chains in one process,
+and as the daily check and the command run it (a long chain walked in parts, one per core, at
+most four).
 
     python -m benchmarks.audit_verify --entries 5000000 --database-url postgresql+psycopg://…/bench
     python -m benchmarks.audit_verify --entries 200000          # SQLite, in a temporary folder
@@ -11,6 +12,7 @@ check and the command run it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -133,15 +135,17 @@ def main() -> None:
     fill(db, SharingRecord, sharing_rows(shares, start, case_id), shares)
     filled = time.perf_counter() - began
     print(f"filled {args.entries:,} audit and {shares:,} sharing-log entries in {filled:.0f} s")
-    began = time.perf_counter()
-    with db.engine.connect() as connection:
-        report = chain.verify(connection)
-    took = time.perf_counter() - began
-    assert report.intact, report.summary()
     total = args.entries + shares
-    print(
-        f"verified {total:,} entries ({db.engine.dialect.name}) in {took:.1f} s: {total / took:,.0f} a second"
-    )
+    for processes in sorted({1, min(4, os.cpu_count() or 1)}):
+        began = time.perf_counter()
+        report = chain.verify_database(db.url, processes=processes)
+        took = time.perf_counter() - began
+        assert report.intact, report.summary()
+        print(
+            f"verified {total:,} entries ({db.engine.dialect.name}, {processes} process(es)) "
+            f"in {took:.1f} s: "
+            f"{total / took:,.0f} a second"
+        )
     db.dispose()
 
 

@@ -21,7 +21,7 @@ from blocks.kit import (
     header,
     section,
 )
-from models import Agency, Case, Consent, Membership, Stage
+from models import AccessRecord, Agency, Case, Consent, Membership, Stage
 from services.errors import CasehubError
 
 TOPIC_MAX = 250
@@ -128,6 +128,25 @@ def case_list(cases: Sequence[Case]) -> list[Block]:
             section(f"*{case.reference}* · {case.stage.value} · {risk_label(case.risk.value)} · {where}")
         )
     return fit_message(blocks, more=f"…{len(cases) - 48} more; narrow the list in the Home tab")
+
+
+def access_log(reference: str, seen: Sequence[AccessRecord]) -> list[Block]:
+    """Who was shown what of a case, newest first (the last 50)."""
+    from services.access import SHOWN, VIEWS
+
+    blocks: list[Block] = [header(f"Who has read case {reference}")]
+    if not seen:
+        return [*blocks, section("Nobody has been shown this case's content yet.")]
+    lines = [
+        f"{record.at:%Y-%m-%d %H:%M} UTC · <@{record.user_id}> · {VIEWS[record.view]}" for record in seen
+    ]
+    for start in range(0, len(lines), 10):
+        blocks.append(section("\n".join(lines[start : start + 10])))
+    more = " (the newest 50)" if len(seen) >= SHOWN else ""
+    blocks.append(
+        context(f"Every view of the case card, timeline, sharing log, access log and Home is recorded{more}.")
+    )
+    return fit_message(blocks, more="…")
 
 
 def agency_list(agencies: Sequence[Agency], members: Mapping[int, Sequence[Membership]]) -> list[Block]:

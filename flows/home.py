@@ -10,13 +10,17 @@ from bot.db import Database
 from bot.settings import Settings
 from flows.crisis import who_lines
 from models import utcnow
-from services import agencies, home
+from services import access, agencies, home
 
 
-def publish(db: Database, client: WebClient, settings: Settings, user: str) -> None:
+def publish(db: Database, client: WebClient, settings: Settings, user: str, *, ref: str) -> None:
+    """The person's Home, its cases recorded in the access log before it is shown."""
     now = utcnow()
     with db.reader() as session:
         data = home.gather(session, user)
         mine = [m.agency for m in agencies.memberships_of(session, user)]
     extra = crisis_blocks.who(who_lines(db, settings, mine, now), now) if mine else []
-    client.views_publish(user_id=user, view=home_blocks.home(data, extra=extra))
+    view = home_blocks.home(data, extra=extra)
+    with db.session() as session:
+        access.viewed(session, user=user, case_ids=data.case_ids(), view="home", request_ref=ref)
+    client.views_publish(user_id=user, view=view)

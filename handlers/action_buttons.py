@@ -38,7 +38,7 @@ def mark_done(
         action_id = tracked.id
     action_posting.post_or_refresh(d.db, client, action_id=action_id)
     if body.get("container", {}).get("type") == "view":
-        home.publish(d.db, client, d.settings, user)
+        home.publish(d.db, client, d.settings, user, ref=ref)
 
 
 def open_extend(

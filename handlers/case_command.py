@@ -12,9 +12,9 @@ from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel
 from handlers.commands import Call, Subcommand, dispatch
-from handlers.common import date_arg, deferred, first_word
-from models import Disclosure, clock
-from services import agencies, cases, deliveries, outbox, updates
+from handlers.common import date_arg, deferred, first_word, record_shown
+from models import Case, Disclosure, clock
+from services import access, agencies, cases, deliveries, outbox, updates
 from services.errors import InvalidInput
 from services.timeline import history, page
 
@@ -29,6 +29,8 @@ HELP = messages.usage(
         "/case agencies add|remove <slug> — change who takes part (lead)",
         "/case timeline [agency] [since YYYY-MM-DD] — the case history in order (participants)",
         "/case sharing — who shared what with whom, when and why (lead)",
+        "/case access [REF] — who has been shown the case, what and when (lead; a data protection "
+        "officer for any case)",
         "/case close — record the outcome and archive the channel (lead)",
         "/case retry <REF> — finish setting up a case whose channel failed (lead)",
         "/case help — this help",
@@ -71,7 +73,9 @@ def status(call: Call) -> None:
         cases.require_participant(session, case, call.user)
         picture = update_blocks.picture_section(updates.picture(session, case))
         blocks = messages.case_card(case, case.agencies, extra=picture)
-    call.say(messages.case_header_text(case), blocks)
+        text, case_id = messages.case_header_text(case), case.id
+    record_shown(call.deps.db, user=call.user, case_ids=[case_id], view="status", ref=call.ref)
+    call.say(text, blocks)
 
 
 def show_timeline(call: Call) -> None:
@@ -91,7 +95,9 @@ def show_timeline(call: Call) -> None:
         shown, pages = page(entries, 1)
         query = {"case": case.reference, "agency": agency, "since": since.isoformat() if since else None}
         blocks = update_blocks.timeline(case, shown, 1, pages, query)
-    call.say(f"Case {case.reference}: timeline", blocks)
+        reference, case_id = case.reference, case.id
+    record_shown(call.deps.db, user=call.user, case_ids=[case_id], view="timeline", ref=call.ref)
+    call.say(f"Case {reference}: timeline", blocks)
 
 
 def show_sharing(call: Call) -> None:
@@ -101,7 +107,26 @@ def show_sharing(call: Call) -> None:
         by_id = {a.id: a for a in agencies.all_agencies(session)}
         shown, pages = page(updates.sharing_log(session, case), 1)
         blocks = update_blocks.sharing(case, shown, by_id, 1, pages, bases=call.deps.settings.sharing_bases)
-    call.say(f"Case {case.reference}: sharing log", blocks)
+        reference, case_id = case.reference, case.id
+    record_shown(call.deps.db, user=call.user, case_ids=[case_id], view="sharing", ref=call.ref)
+    call.say(f"Case {reference}: sharing log", blocks)
+
+
+def show_access(call: Call) -> None:
+    """`/case access` in a case channel (the lead), `/case access REF` anywhere (a DPO, or the lead)."""
+    officers = call.deps.settings.casehub_dpos
+    with call.deps.db.reader() as session:
+        if call.args:
+            case = cases.get_by_reference(session, call.args[0])
+        else:
+            case = cases.for_channel(session, call.channel, "/case access")
+        access.require_may_read(case, call.user, officers)
+        reference, case_id = case.reference, case.id
+    record_shown(call.deps.db, user=call.user, case_ids=[case_id], view="access", ref=call.ref)
+    with call.deps.db.reader() as session:
+        seen = access.of_case(session, session.get_one(Case, case_id))
+        blocks = messages.access_log(reference, seen)
+    call.say(f"Case {reference}: who has read it", blocks)
 
 
 def list_cases(call: Call) -> None:
@@ -254,5 +279,6 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "close": close_form,
     "timeline": show_timeline,
     "sharing": show_sharing,
+    "access": show_access,
     "retry": retry_setup,
 }

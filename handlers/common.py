@@ -53,6 +53,14 @@ def deps(context: BoltContext) -> Deps:
     return context["deps"]
 
 
+def record_shown(db: Database, *, user: str, case_ids: list[int], view: str, ref: str) -> None:
+    """The access log's entry for what is about to be shown, written before it is."""
+    from services import access
+
+    with db.session() as session:
+        access.viewed(session, user=user, case_ids=case_ids, view=view, request_ref=ref)
+
+
 def request_ref(body: dict[str, Any]) -> str:
     """Which Slack request caused a change, for the audit trail."""
     if body.get("type") == "view_submission":

@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from blocks import modals
 from flows import home
-from handlers.common import deferred, deps
+from handlers.common import deferred, deps, request_ref
 from services import agencies, cases
 from services.errors import InvalidInput
 
@@ -20,13 +20,13 @@ def register(app: App) -> None:
     app.action("home_open_case")(**deferred(open_case_form, urgent=True))
 
 
-def home_opened(event: dict[str, Any], client: WebClient, context: BoltContext) -> None:
+def home_opened(event: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     if event.get("tab", "home") == "home":
-        home.publish(deps(context).db, client, deps(context).settings, event["user"])
+        home.publish(deps(context).db, client, deps(context).settings, event["user"], ref=request_ref(body))
 
 
 def refresh(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
-    home.publish(deps(context).db, client, deps(context).settings, body["user"]["id"])
+    home.publish(deps(context).db, client, deps(context).settings, body["user"]["id"], ref=request_ref(body))
 
 
 def open_case_form(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:

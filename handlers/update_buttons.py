@@ -9,7 +9,7 @@ from slack_sdk import WebClient
 
 from blocks import updates as update_blocks
 from handlers import payload
-from handlers.common import deferred, deps
+from handlers.common import deferred, deps, record_shown, request_ref
 from models import clock
 from services import agencies, cases, updates
 from services.timeline import history, page
@@ -45,7 +45,9 @@ def turn_page(body: dict[str, Any], action: dict[str, Any], respond: Respond, co
         entries = history(session, case, user, agency_slug=agency, since=since)
         shown, pages = page(entries, number)
         blocks = update_blocks.timeline(case, shown, min(number, pages), pages, _query(query))
-    respond(text=f"Case {case.reference}: timeline", blocks=blocks, replace_original=True)
+        reference, case_id = case.reference, case.id
+    record_shown(d.db, user=user, case_ids=[case_id], view="timeline", ref=request_ref(body))
+    respond(text=f"Case {reference}: timeline", blocks=blocks, replace_original=True)
 
 
 def turn_sharing_page(
@@ -62,7 +64,9 @@ def turn_sharing_page(
         blocks = update_blocks.sharing(
             case, shown, by_id, min(number, pages), pages, bases=d.settings.sharing_bases
         )
-    respond(text=f"Case {case.reference}: sharing log", blocks=blocks, replace_original=True)
+        reference, case_id = case.reference, case.id
+    record_shown(d.db, user=user, case_ids=[case_id], view="sharing", ref=request_ref(body))
+    respond(text=f"Case {reference}: sharing log", blocks=blocks, replace_original=True)
 
 
 def _query(query: dict[str, Any]) -> dict[str, Any]:

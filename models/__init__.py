@@ -1,5 +1,6 @@
 """ORM models only; the rules that govern them live in `services`."""
 
+from models.access import AccessRecord
 from models.action import Action, ActionEvent, ActionStatus, Priority
 from models.agency import Agency, AgencyKind, Membership, Role
 from models.audit import AuditChain, AuditEvent, Chained, Delivery
@@ -12,6 +13,7 @@ from models.review import FollowUp, Notice, Preference, Review
 from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
 
 __all__ = [
+    "AccessRecord",
     "Action",
     "ActionEvent",
     "ActionStatus",

@@ -60,7 +60,7 @@ class Keyring:
         message = before.encode() + b"\n" + content
         if not key_id:
             return hashlib.sha256(message).hexdigest()
-        return hmac.new(self.keys[key_id], message, hashlib.sha256).hexdigest()
+        return hmac.digest(self.keys[key_id], message, "sha256").hex()
 
 
 keyring = Keyring()
@@ -80,9 +80,9 @@ def digest(details: Any) -> str:
 
 
 def content(chain: str, values: Mapping[Any, Any]) -> bytes:
-    """What a link covers: the entry's columns in `CONTENT` (for the audit trail, the digest of
-    its details rather than the details)."""
-    return _canonical({name: _plain(values[name]) for name in CONTENT[chain]})
+    """What a link covers: the values of the entry's columns in `CONTENT`, in that order, as a
+    JSON array (for the audit trail, the digest of its details rather than the details)."""
+    return _compact([_plain(values[name]) for name in CONTENT[chain]])
 
 
 # ---- sealing ------------------------------------------------------------------------------------
@@ -185,7 +185,127 @@ class Report:
 
 
 def verify(connection: Connection, checkpoints: Iterable[Checkpoint] = ()) -> Report:
-    report = Report([_verify_chain(connection, name) for name in CHAINED])
+    """Both chains walked in this process, and the checkpoints checked."""
+    return _finish(connection, {name: [_walk(connection, name, 1, None)] for name in CHAINED}, checkpoints)
+
+
+def verify_database(
+    url: str, checkpoints: Iterable[Checkpoint] = (), *, processes: int = 1, parallel_from: int | None = None
+) -> Report:
+    """As `verify`, a long chain walked in `processes` parts side by side: each part starts
+    from the link stored before it, so a broken link is found in whichever part holds it."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from sqlalchemy import create_engine, func
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            sizes = {
+                name: connection.execute(select(func.max(CHAINED[name].seq))).scalar() or 0
+                for name in CHAINED
+            }
+            parts: dict[str, list[tuple[int, int | None]]] = {}
+            for name, size in sizes.items():
+                threshold = PARALLEL_FROM if parallel_from is None else parallel_from
+                count = processes if processes > 1 and size >= threshold else 1
+                step = -(-size // count) if size else 1
+                bounds = [(first, first + step - 1) for first in range(1, max(size, 1) + 1, step)]
+                parts[name] = [*bounds[:-1], (bounds[-1][0], None)]  # the last part: to the end
+            keys = {key_id: secret.decode() for key_id, secret in keyring.keys.items()}
+            work = [
+                (url, keys, keyring.current, name, first, last)
+                for name in CHAINED
+                for first, last in parts[name]
+            ]
+            if len(work) == len(CHAINED):
+                walked = [_walk(connection, name, first, last) for _url, _k, _c, name, first, last in work]
+            else:
+                with ProcessPoolExecutor(min(processes, len(work)), mp_context=get_context("spawn")) as pool:
+                    walked = list(pool.map(_walk_apart, work))
+            segments: dict[str, list[Segment]] = {name: [] for name in CHAINED}
+            for (_url, _keys, _current, name, _first, _last), segment in zip(work, walked, strict=True):
+                segments[name].append(segment)
+            return _finish(connection, segments, checkpoints)
+    finally:
+        engine.dispose()
+
+
+PARALLEL_FROM = 200_000  # entries: below this a chain is walked in one part
+
+
+@dataclass
+class Segment:
+    entries: int = 0
+    last_seq: int = 0
+    last_hash: str = GENESIS
+    broken: str | None = None
+
+
+def _walk_apart(work: tuple[str, dict[str, str], str, str, int, int | None]) -> Segment:
+    """A part of a chain walked in a process of its own (with the caller's keys)."""
+    from sqlalchemy import create_engine
+
+    url, keys, current, name, first, last = work
+    configure(keys, current)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return _walk(connection, name, first, last)
+    finally:
+        engine.dispose()
+
+
+def _walk(connection: Connection, name: str, first: int, last: int | None) -> Segment:
+    """Entries `first` to `last` (None: to the end) checked link by link, from the link stored
+    before `first`; the first broken one is named."""
+    table = cast(Table, CHAINED[name].__table__)
+    segment = Segment(last_seq=first - 1)
+    before: str | None = GENESIS
+    if first > 1:
+        before = connection.execute(select(table.c.chain_hash).where(table.c.seq == first - 1)).scalar()
+        if before is None:
+            segment.broken = f"entry {first - 1} is missing: deleted"
+    query = select(table).where(table.c.seq >= first).order_by(table.c.seq)
+    if last is not None:
+        query = query.where(table.c.seq <= last)
+    expected = first
+    for row in connection.execution_options(yield_per=BATCH).execute(query).mappings():
+        segment.entries += 1
+        if segment.broken is not None:
+            continue
+        seq = row["seq"]
+        if seq != expected:
+            missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
+            segment.broken = f"entries {missing} are missing before entry {seq} (id {row['id']}): deleted"
+            continue
+        if name == "audit_events" and row["details_digest"] != digest(row["details"]):
+            segment.broken = f"entry {seq} (id {row['id']}) was altered: its details changed"
+            continue
+        key_id = row["key_id"] or ""
+        if key_id and key_id not in keyring.keys:
+            segment.broken = f"entry {seq} (id {row['id']}) was sealed with key {key_id!r}, not in AUDIT_KEYS"
+            continue
+        if keyring.link(key_id, before or GENESIS, content(name, row)) != row["chain_hash"]:
+            segment.broken = (
+                f"entry {seq} (id {row['id']}) was altered, or inserted: its link does not follow"
+            )
+            continue
+        expected, before = seq + 1, row["chain_hash"]
+        segment.last_seq, segment.last_hash = seq, row["chain_hash"]
+    if segment.broken is None and last is not None and segment.last_seq != last:
+        gap = (
+            f"{segment.last_seq + 1}" if segment.last_seq + 1 == last else f"{segment.last_seq + 1} to {last}"
+        )
+        segment.broken = f"entries {gap} are missing: deleted"
+    return segment
+
+
+def _finish(
+    connection: Connection, segments: dict[str, list[Segment]], checkpoints: Iterable[Checkpoint]
+) -> Report:
+    report = Report([_chain_report(connection, name, segments[name]) for name in CHAINED])
     by_chain = {c.chain: c for c in report.chains}
     for checkpoint in checkpoints:
         chain = by_chain.get(checkpoint.chain)
@@ -206,39 +326,17 @@ def verify(connection: Connection, checkpoints: Iterable[Checkpoint] = ()) -> Re
     return report
 
 
-def _verify_chain(connection: Connection, name: str) -> ChainReport:
+def _chain_report(connection: Connection, name: str, segments: list[Segment]) -> ChainReport:
     table = cast(Table, CHAINED[name].__table__)
-    report = ChainReport(name)
+    report = ChainReport(name, entries=sum(s.entries for s in segments))
+    report.last_seq, report.last_hash = segments[-1].last_seq, segments[-1].last_hash
     outside = connection.execute(
         select(table.c.id).where((table.c.seq.is_(None)) | (table.c.chain_hash.is_(None))).limit(1)
     ).scalar_one_or_none()
     if outside is not None:
         report.broken = f"entry id {outside} has no place in the chain: it was inserted outside casehub"
-    expected, before = 1, GENESIS
-    rows = connection.execution_options(yield_per=BATCH).execute(
-        select(table).where(table.c.seq.is_not(None)).order_by(table.c.seq)
-    )
-    for row in rows.mappings():
-        report.entries += 1
-        if report.broken is not None:
-            continue
-        seq = row["seq"]
-        if seq != expected:
-            missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
-            report.broken = f"entries {missing} are missing before entry {seq} (id {row['id']}): deleted"
-            continue
-        if name == "audit_events" and row["details_digest"] != digest(row["details"]):
-            report.broken = f"entry {seq} (id {row['id']}) was altered: its details changed"
-            continue
-        key_id = row["key_id"] or ""
-        if key_id and key_id not in keyring.keys:
-            report.broken = f"entry {seq} (id {row['id']}) was sealed with key {key_id!r}, not in AUDIT_KEYS"
-            continue
-        if keyring.link(key_id, before, content(name, row)) != row["chain_hash"]:
-            report.broken = f"entry {seq} (id {row['id']}) was altered, or inserted: its link does not follow"
-            continue
-        expected, before = seq + 1, row["chain_hash"]
-        report.last_seq, report.last_hash = seq, before
+        return report
+    report.broken = next((s.broken for s in segments if s.broken is not None), None)
     if report.broken is None:
         end = connection.execute(
             select(AuditChain.seq, AuditChain.chain_hash).where(AuditChain.name == name)
@@ -256,9 +354,14 @@ def _verify_chain(connection: Connection, name: str) -> ChainReport:
 # ---- canonical forms ----------------------------------------------------------------------------
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     return value
 
 
 def _canonical(value: Any) -> bytes:
+    """JSON with sorted keys and no spaces: one text for one value, on every database."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+def _compact(values: list[Any]) -> bytes:
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":"), default=str).encode()

@@ -34,6 +34,11 @@ class HomeData:
     member_actions: list[Action] = field(default_factory=list)
     references: dict[int, str] = field(default_factory=dict)
 
+    def case_ids(self) -> list[int]:
+        """Every case the Home shows something of."""
+        actions = [*self.overdue, *self.due_this_week, *self.member_actions]
+        return sorted({row.case.id for row in self.led} | {action.case_id for action in actions})
+
     def overdue_by_agency(self) -> dict[str, list[Action]]:
         grouped: dict[str, list[Action]] = defaultdict(list)
         for action in self.overdue:

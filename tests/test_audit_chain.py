@@ -222,6 +222,29 @@ def test_a_table_emptied_with_its_triggers_off_is_found_and_the_checkpoint_says_
     assert "is gone" in (after.checkpoint_problem or "")
 
 
+@pytest.mark.parametrize("where", ["altered", "deleted at a boundary", "intact"])
+def test_a_chain_walked_in_parts_finds_the_same_break(slack, database, registry, where):
+    for number in range(5):
+        with database.session() as session:
+            audit.record(session, actor="U1", action=f"test.{number}", request_ref="test")
+    sealed = entries(database, AuditEvent)
+    assert len(sealed) >= 8
+    boundary = -(-len(sealed) // 2)  # the last entry of the first part
+    if where == "altered":
+        tamper(database, f"UPDATE audit_events SET actor = 'UX' WHERE seq = {boundary + 2}")
+    elif where == "deleted at a boundary":
+        tamper(database, f"DELETE FROM audit_events WHERE seq = {boundary}")
+    whole = report(database)
+    parts = chain.verify_database(database.url, processes=2, parallel_from=1)
+    audit_part = parts.chains[0]
+    assert audit_part.entries == whole.chains[0].entries
+    assert (audit_part.broken is None) == (where == "intact")
+    if where == "altered":
+        assert audit_part.broken == whole.chains[0].broken
+    if where == "deleted at a boundary":
+        assert audit_part.broken == f"entries {boundary} are missing: deleted"
+
+
 # ---- running casehub as a role that may only add to the chains --------------------------------------
 def test_a_role_granted_by_bot_grant_may_only_add_to_and_read_the_chains(history, database):
     if database.engine.dialect.name != "postgresql":
@@ -330,3 +353,18 @@ def test_the_migration_seals_what_was_written_before_it(tmp_path):
             assert session.scalar(select(func.max(AuditEvent.seq))) == 3
     finally:
         database.dispose()
+
+
+def test_the_scheduler_checks_the_chains_daily_apart_from_its_sweeps(database):
+    from datetime import time
+
+    from bot.scheduler import AUDIT_JOB, SWEEP_JOB, build_scheduler
+
+    scheduler = build_scheduler(database, audit_at=time(2, 30))
+    scheduler.start(paused=True)
+    try:
+        check = scheduler.get_job(AUDIT_JOB)
+        assert check.executor == "audit" and scheduler.get_job(SWEEP_JOB).executor == "default"
+        assert (check.next_run_time.hour, check.next_run_time.minute) == (2, 30)
+    finally:
+        scheduler.shutdown(wait=False)
