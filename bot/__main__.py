@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         "grant", help="PostgreSQL: let ROLE run casehub, only adding to and reading the chained tables"
     )
     grant.add_argument("role")
+    notice = commands.add_parser("privacy-notice", help="write the record of processing (GDPR Art. 30)")
+    notice.add_argument("--output", type=Path, help="a file to write (default: print it)")
     sandbox = commands.add_parser(
         "sandbox", help="try casehub in a browser: an emulated Slack workspace with a demo partnership"
     )
@@ -72,6 +74,33 @@ def _database_only() -> Settings:
     )
     seal_with(settings)
     return settings
+
+
+def privacy_notice(output: Path | None) -> int:
+    from models import utcnow
+    from services import privacy
+
+    settings = _database_only()
+    db = open_database(settings.database_url)
+    db.check_migrated()
+    config = privacy.Configuration(
+        sharing_bases=dict(settings.sharing_bases),
+        dpos=list(settings.casehub_dpos),
+        audit_key_ids=list(settings.audit_keys),
+        checkpoint_file=settings.audit_checkpoint_file,
+        verify_time=settings.audit_verify_time.strftime("%H:%M"),
+        mail=settings.smtp_url is not None,
+        mail_includes_summary=settings.smtp_include_summary,
+        database="PostgreSQL" if db.engine.dialect.name == "postgresql" else "SQLite",
+    )
+    with db.reader() as session:
+        text = privacy.record_of_processing(session, config, today=utcnow().date())
+    if output is None:
+        print(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        print(f"wrote {output}")
+    return 0
 
 
 def audit_chains(action: str, checkpoints: Path | None) -> int:
@@ -107,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
         return serve_sandbox(args.host, args.port, args.trainee)
     if args.command == "audit":
         return audit_chains(args.action, getattr(args, "checkpoints", None))
+    if args.command == "privacy-notice":
+        return privacy_notice(args.output)
     if args.command == "grant":
         from bot.audit import grant
 

@@ -174,6 +174,10 @@ def open_database(url: str) -> Database:
 
 class Database:
     def __init__(self, url: str, *, timeout: float | None = None) -> None:
+        # Every session seals the audit entries it writes (the hook lives with the chain): any
+        # process that writes through a Database takes part, whatever else it imported.
+        import services.chain  # noqa: F401
+
         self.url = normalise_url(url)
         self.engine = make_engine(self.url, timeout=timeout)
         self._writes = self.engine.execution_options(**{WRITES: True})

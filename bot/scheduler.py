@@ -154,6 +154,9 @@ def build_scheduler(db: Database, *, audit_at: dt_time | None = None) -> Backgro
 
 
 def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event | None = None) -> None:
+    from bot.audit import seal_with
+
+    seal_with(settings, warn=True)
     db = Database(settings.database_url)
     db.check_migrated()
     prepare(db, make_client(settings), settings)

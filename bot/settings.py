@@ -225,6 +225,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"the key {key_id!r} is too short: use 32 characters or more, at random")
         return value
 
+    @field_validator("audit_checkpoint_file")
+    @classmethod
+    def _absolute_checkpoints(cls, value: str) -> str:
+        # One file for every process started in the same place (the scheduler's, the command's).
+        return str(Path(value).expanduser().resolve())
+
     @field_validator("audit_key_id")
     @classmethod
     def _check_audit_key_id(cls, value: str | None, info: ValidationInfo) -> str | None:

@@ -52,7 +52,10 @@ def verify(db: Database, checkpoint_file: Path) -> chain.Report:
 def check_and_tell(db: Database, client: WebClient, settings: Settings) -> chain.Report:
     """Verify both chains; if intact, keep and send their checkpoint; if not, raise the alarm."""
     path = Path(settings.audit_checkpoint_file)
-    report = verify(db, path)
+    try:
+        report = verify(db, path)
+    except ValueError as unreadable:  # the checkpoints cannot be read: that is an alarm too
+        report = chain.Report([], checkpoint_problem=str(unreadable))
     today = utcnow().date().isoformat()
     officers = list(settings.casehub_dpos) or list(settings.casehub_admins)
     if report.intact:

@@ -15,7 +15,7 @@ from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
 from models import Case, Disclosure, clock
 from services import access, agencies, cases, deliveries, outbox, updates
-from services.errors import InvalidInput
+from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
 
 HELP = messages.usage(
@@ -117,6 +117,12 @@ def show_access(call: Call) -> None:
     officers = call.deps.settings.casehub_dpos
     with call.deps.db.reader() as session:
         if call.args:
+            if call.user not in officers and not agencies.is_coordinator(session, call.user):
+                # Refused before the reference is looked up: nobody learns which exist.
+                raise NotAllowed(
+                    "Only the lead coordinator of the case, or a data protection officer, may see who has "
+                    "read it."
+                )
             case = cases.get_by_reference(session, call.args[0])
         else:
             case = cases.for_channel(session, call.channel, "/case access")

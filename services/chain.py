@@ -86,14 +86,11 @@ def content(chain: str, values: Mapping[Any, Any]) -> bytes:
 
 
 # ---- sealing ------------------------------------------------------------------------------------
-def seal(session: Session, entries: Iterable[AuditEvent | SharingRecord]) -> None:
-    """Give new entries their places and links, under the lock of their chains' ends."""
-    entries = list(entries)
-    if not entries:
-        return
+def hold_ends(session: Session) -> dict[str, AuditChain]:
+    """The ends of both chains, locked to the end of the transaction (every end at once and in
+    one order; `services.locks` takes them before any row it locks)."""
     with session.no_autoflush:
-        # Every chain end at once and in one order, so two writers never wait on each other.
-        ends = {
+        return {
             end.name: end
             for end in session.scalars(
                 select(AuditChain)
@@ -102,6 +99,14 @@ def seal(session: Session, entries: Iterable[AuditEvent | SharingRecord]) -> Non
                 .execution_options(populate_existing=True)
             )
         }
+
+
+def seal(session: Session, entries: Iterable[AuditEvent | SharingRecord]) -> None:
+    """Give new entries their places and links, under the lock of their chains' ends."""
+    entries = list(entries)
+    if not entries:
+        return
+    ends = hold_ends(session)
     for entry in entries:
         table = cast(Table, entry.__table__)
         end = ends.get(table.name)
@@ -170,12 +175,12 @@ class Report:
         for chain in self.chains:
             state = "intact" if chain.intact else f"BROKEN: {chain.broken}"
             lines.append(f"{chain.chain}: {chain.entries} entries, {state}")
-        if self.checkpoints_checked or self.checkpoint_problem:
-            lines.append(
-                f"checkpoints: {self.checkpoint_problem}"
-                if self.checkpoint_problem
-                else f"checkpoints: {self.checkpoints_checked} found in the chains"
-            )
+        if self.checkpoint_problem:
+            lines.append(f"checkpoints: {self.checkpoint_problem}")
+        elif self.checkpoints_checked:
+            lines.append(f"checkpoints: {self.checkpoints_checked} found in the chains")
+        else:
+            lines.append("checkpoints: none kept yet, so a chain rewritten whole would not show")
         return "\n".join(lines)
 
     def checkpoints(self) -> list[Checkpoint]:
@@ -184,9 +189,15 @@ class Report:
         return [Checkpoint(c.chain, c.last_seq, c.last_hash, at) for c in self.chains]
 
 
+Ends = dict[str, tuple[int, str]]
+
+
 def verify(connection: Connection, checkpoints: Iterable[Checkpoint] = ()) -> Report:
-    """Both chains walked in this process, and the checkpoints checked."""
-    return _finish(connection, {name: [_walk(connection, name, 1, None)] for name in CHAINED}, checkpoints)
+    """Both chains walked in this process up to the ends recorded when it began (what commits
+    meanwhile is checked next time), and the checkpoints checked."""
+    ends = _ends(connection)
+    walked = {name: [_walk(connection, name, 1, ends.get(name, (0, ""))[0], final=True)] for name in CHAINED}
+    return _finish(connection, ends, walked, checkpoints)
 
 
 def verify_database(
@@ -197,42 +208,49 @@ def verify_database(
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
-    from sqlalchemy import create_engine, func
+    from sqlalchemy import create_engine
 
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            sizes = {
-                name: connection.execute(select(func.max(CHAINED[name].seq))).scalar() or 0
-                for name in CHAINED
-            }
-            parts: dict[str, list[tuple[int, int | None]]] = {}
-            for name, size in sizes.items():
-                threshold = PARALLEL_FROM if parallel_from is None else parallel_from
+            ends = _ends(connection)
+            threshold = PARALLEL_FROM if parallel_from is None else parallel_from
+            keys = {key_id: secret.decode() for key_id, secret in keyring.keys.items()}
+            work: list[Part] = []
+            for name in CHAINED:
+                size = ends.get(name, (0, ""))[0]
                 count = processes if processes > 1 and size >= threshold else 1
                 step = -(-size // count) if size else 1
-                bounds = [(first, first + step - 1) for first in range(1, max(size, 1) + 1, step)]
-                parts[name] = [*bounds[:-1], (bounds[-1][0], None)]  # the last part: to the end
-            keys = {key_id: secret.decode() for key_id, secret in keyring.keys.items()}
-            work = [
-                (url, keys, keyring.current, name, first, last)
-                for name in CHAINED
-                for first, last in parts[name]
-            ]
+                firsts = list(range(1, max(size, 1) + 1, step))
+                for number, first in enumerate(firsts):
+                    final = number == len(firsts) - 1
+                    last = size if final else first + step - 1
+                    work.append(Part(url, keys, keyring.current, name, first, last, final))
             if len(work) == len(CHAINED):
-                walked = [_walk(connection, name, first, last) for _url, _k, _c, name, first, last in work]
+                walked = [_walk(connection, p.name, p.first, p.last, final=True) for p in work]
             else:
                 with ProcessPoolExecutor(min(processes, len(work)), mp_context=get_context("spawn")) as pool:
                     walked = list(pool.map(_walk_apart, work))
             segments: dict[str, list[Segment]] = {name: [] for name in CHAINED}
-            for (_url, _keys, _current, name, _first, _last), segment in zip(work, walked, strict=True):
-                segments[name].append(segment)
-            return _finish(connection, segments, checkpoints)
+            for part, segment in zip(work, walked, strict=True):
+                segments[part.name].append(segment)
+            return _finish(connection, ends, segments, checkpoints)
     finally:
         engine.dispose()
 
 
 PARALLEL_FROM = 200_000  # entries: below this a chain is walked in one part
+
+
+@dataclass(frozen=True)
+class Part:
+    url: str
+    keys: dict[str, str]
+    current: str
+    name: str
+    first: int
+    last: int
+    final: bool
 
 
 @dataclass
@@ -243,58 +261,63 @@ class Segment:
     broken: str | None = None
 
 
-def _walk_apart(work: tuple[str, dict[str, str], str, str, int, int | None]) -> Segment:
+def _ends(connection: Connection) -> Ends:
+    """Where each chain ends, read before walking it."""
+    rows = connection.execute(select(AuditChain.name, AuditChain.seq, AuditChain.chain_hash))
+    return {row.name: (row.seq, row.chain_hash) for row in rows}
+
+
+def _walk_apart(part: Part) -> Segment:
     """A part of a chain walked in a process of its own (with the caller's keys)."""
     from sqlalchemy import create_engine
 
-    url, keys, current, name, first, last = work
-    configure(keys, current)
-    engine = create_engine(url)
+    configure(part.keys, part.current)
+    engine = create_engine(part.url)
     try:
         with engine.connect() as connection:
-            return _walk(connection, name, first, last)
+            return _walk(connection, part.name, part.first, part.last, final=part.final)
     finally:
         engine.dispose()
 
 
-def _walk(connection: Connection, name: str, first: int, last: int | None) -> Segment:
-    """Entries `first` to `last` (None: to the end) checked link by link, from the link stored
-    before `first`; the first broken one is named."""
+def _walk(connection: Connection, name: str, first: int, last: int, *, final: bool) -> Segment:
+    """Entries `first` to `last` checked link by link, from the link stored before `first`; the
+    first broken one is named. A part but the last must reach `last` (the last part's end is
+    checked against the recorded end)."""
     table = cast(Table, CHAINED[name].__table__)
     segment = Segment(last_seq=first - 1)
-    before: str | None = GENESIS
+    before, key_before = GENESIS, ""
     if first > 1:
-        before = connection.execute(select(table.c.chain_hash).where(table.c.seq == first - 1)).scalar()
-        if before is None:
+        row_before = connection.execute(
+            select(table.c.chain_hash, table.c.key_id).where(table.c.seq == first - 1)
+        ).one_or_none()
+        if row_before is None:
             segment.broken = f"entry {first - 1} is missing: deleted"
-    query = select(table).where(table.c.seq >= first).order_by(table.c.seq)
-    if last is not None:
-        query = query.where(table.c.seq <= last)
+        else:
+            before, key_before = row_before.chain_hash, row_before.key_id or ""
+    query = select(table).where(table.c.seq >= first, table.c.seq <= last).order_by(table.c.seq)
     expected = first
     for row in connection.execution_options(yield_per=BATCH).execute(query).mappings():
         segment.entries += 1
         if segment.broken is not None:
             continue
-        seq = row["seq"]
+        seq, key_id = row["seq"], row["key_id"] or ""
+        where = f"entry {seq} (id {row['id']})"
         if seq != expected:
             missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
-            segment.broken = f"entries {missing} are missing before entry {seq} (id {row['id']}): deleted"
-            continue
-        if name == "audit_events" and row["details_digest"] != digest(row["details"]):
-            segment.broken = f"entry {seq} (id {row['id']}) was altered: its details changed"
-            continue
-        key_id = row["key_id"] or ""
-        if key_id and key_id not in keyring.keys:
-            segment.broken = f"entry {seq} (id {row['id']}) was sealed with key {key_id!r}, not in AUDIT_KEYS"
-            continue
-        if keyring.link(key_id, before or GENESIS, content(name, row)) != row["chain_hash"]:
-            segment.broken = (
-                f"entry {seq} (id {row['id']}) was altered, or inserted: its link does not follow"
-            )
-            continue
-        expected, before = seq + 1, row["chain_hash"]
-        segment.last_seq, segment.last_hash = seq, row["chain_hash"]
-    if segment.broken is None and last is not None and segment.last_seq != last:
+            segment.broken = f"entries {missing} are missing before {where}: deleted"
+        elif name == "audit_events" and row["details_digest"] != digest(row["details"] or {}):
+            segment.broken = f"{where} was altered: its details changed"
+        elif key_id and key_id not in keyring.keys:
+            segment.broken = f"{where} was sealed with key {key_id!r}, not in AUDIT_KEYS"
+        elif not key_id and key_before and keyring.keys:
+            segment.broken = f"{where} is not keyed though the entry before it is: casehub did not seal it"
+        elif keyring.link(key_id, before, content(name, row)) != row["chain_hash"]:
+            segment.broken = f"{where} was altered, or inserted: its link does not follow"
+        else:
+            expected, before, key_before = seq + 1, row["chain_hash"], key_id
+            segment.last_seq, segment.last_hash = seq, row["chain_hash"]
+    if segment.broken is None and not final and segment.last_seq != last:
         gap = (
             f"{segment.last_seq + 1}" if segment.last_seq + 1 == last else f"{segment.last_seq + 1} to {last}"
         )
@@ -303,9 +326,9 @@ def _walk(connection: Connection, name: str, first: int, last: int | None) -> Se
 
 
 def _finish(
-    connection: Connection, segments: dict[str, list[Segment]], checkpoints: Iterable[Checkpoint]
+    connection: Connection, ends: Ends, segments: dict[str, list[Segment]], checkpoints: Iterable[Checkpoint]
 ) -> Report:
-    report = Report([_chain_report(connection, name, segments[name]) for name in CHAINED])
+    report = Report([_chain_report(connection, name, ends.get(name), segments[name]) for name in CHAINED])
     by_chain = {c.chain: c for c in report.chains}
     for checkpoint in checkpoints:
         chain = by_chain.get(checkpoint.chain)
@@ -326,26 +349,27 @@ def _finish(
     return report
 
 
-def _chain_report(connection: Connection, name: str, segments: list[Segment]) -> ChainReport:
+def _chain_report(
+    connection: Connection, name: str, end: tuple[int, str] | None, segments: list[Segment]
+) -> ChainReport:
     table = cast(Table, CHAINED[name].__table__)
     report = ChainReport(name, entries=sum(s.entries for s in segments))
     report.last_seq, report.last_hash = segments[-1].last_seq, segments[-1].last_hash
     outside = connection.execute(
-        select(table.c.id).where((table.c.seq.is_(None)) | (table.c.chain_hash.is_(None))).limit(1)
+        select(table.c.id)
+        .where(table.c.seq.is_(None) | (table.c.seq < 1) | table.c.chain_hash.is_(None))
+        .limit(1)
     ).scalar_one_or_none()
     if outside is not None:
         report.broken = f"entry id {outside} has no place in the chain: it was inserted outside casehub"
         return report
     report.broken = next((s.broken for s in segments if s.broken is not None), None)
     if report.broken is None:
-        end = connection.execute(
-            select(AuditChain.seq, AuditChain.chain_hash).where(AuditChain.name == name)
-        ).one_or_none()
         if end is None:
             report.broken = "its end is not recorded (audit_chains was altered)"
-        elif (end.seq, end.chain_hash) != (report.last_seq, report.last_hash):
+        elif end != (report.last_seq, report.last_hash):
             report.broken = (
-                f"its recorded end is entry {end.seq} but the last entry is {report.last_seq}: "
+                f"its recorded end is entry {end[0]} but the last entry is {report.last_seq}: "
                 "entries were deleted from its end (or its end was altered)"
             )
     return report

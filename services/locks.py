@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import Agency, Case
+from services import chain
 
 
 def hold(session: Session, *rows: Case | Agency) -> None:
@@ -25,6 +26,9 @@ def hold(session: Session, *rows: Case | Agency) -> None:
     Agencies are locked before cases, and each kind in the order of its ids, so that two
     units of work locking several rows cannot each wait for the other.
     """
+    # The ends of the audit chains first, as every audited change takes them (services.chain):
+    # one order for every unit of work, so that none waits for another in a cycle.
+    chain.hold_ends(session)
     # What this unit of work changed so far is written first: forgetting it would undo it.
     session.flush()
     for kind in (Agency, Case):

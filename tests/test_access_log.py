@@ -75,3 +75,18 @@ def test_the_access_log_is_append_only(slack, database, case):
         with pytest.raises(SQLAlchemyError, match="append-only"), database.engine.begin() as connection:
             connection.execute(text(statement))
     assert views(database) == [(SCHOOL, "status")]
+
+
+def test_a_view_recorded_twice_by_one_request_is_one_entry(slack, database, case):
+    from services import access
+
+    for _ in range(2):  # the same request's work done again (a retried job)
+        with database.session() as session:
+            access.viewed(session, user=SCHOOL, case_ids=[case.id], view="timeline", request_ref="command:x")
+    assert views(database) == [(SCHOOL, "timeline")]
+
+
+def test_asking_for_another_cases_access_log_reveals_nothing(slack, database, case):
+    for reference in (case.reference, "ZZZZZZ"):  # a real case and none: the same answer
+        reply = slack.command("/case", f"access {reference}", user=SCHOOL, channel="CGENERAL")
+        assert "data protection officer, may see who has read it" in slack.ephemeral(reply)

@@ -368,3 +368,99 @@ def test_the_scheduler_checks_the_chains_daily_apart_from_its_sweeps(database):
         assert (check.next_run_time.hour, check.next_run_time.minute) == (2, 30)
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_the_record_of_processing_is_written_from_the_configuration(database, registry, tmp_path):
+    env = {
+        "DATABASE_URL": database.url,
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "CASEHUB_DPOS": "UDPO1",
+        "AUDIT_KEYS": json.dumps({"2026": KEY}),
+        "SHARING_BASES": json.dumps({"safeguarding": "Safeguarding, under the local agreement"}),
+    }
+    out = tmp_path / "record.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "privacy-notice", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    record = out.read_text()
+    assert "`safeguarding`: Safeguarding, under the local agreement" in record
+    assert "Slack user UDPO1" in record
+    assert "keyed (HMAC-SHA256, key ids 2026)" in record
+    assert "education (1)" in record and "police (1)" in record  # the registry's agencies, by kind
+    assert "No e-mail copies" in record
+    assert "does not yet delete or anonymise records" in record  # no claim the code does not make
+
+
+def test_an_entry_given_place_zero_is_found(history, database):
+    tamper(
+        database,
+        "INSERT INTO audit_events (at, actor, action, details, request_ref, seq, key_id, chain_hash, "
+        f"details_digest) VALUES ('2020-01-01 00:00:00', 'UX', 'hidden', '{{}}', 'x', 0, '', "
+        f"'{'0' * 64}', '{chain.digest({})}')",
+    )
+    assert "has no place in the chain: it was inserted outside casehub" in broken(database)
+
+
+def test_an_unkeyed_entry_after_keyed_ones_is_found(slack, database, registry):
+    chain.configure({"2026": KEY})
+    open_case(slack, database)
+    chain.configure({})  # a forger without the key seals the next entry plainly…
+    with database.session() as session:
+        audit.record(session, actor="UX", action="forged.plain", request_ref="x")
+    chain.configure({"2026": KEY})  # …and the check runs with the keys
+    assert "is not keyed though the entry before it is" in broken(database)
+
+
+def test_entries_committed_during_a_walk_are_left_for_the_next(history, database):
+    from sqlalchemy import event
+
+    committed: list[bool] = []
+
+    def meanwhile(_conn, _cursor, statement, *_args) -> None:
+        # Right after the walk has read where the chains end, casehub commits another entry.
+        if "FROM audit_chains" in statement and not committed:
+            committed.append(True)
+            with database.session() as session:
+                audit.record(session, actor="U1", action="test.meanwhile", request_ref="test")
+
+    with database.engine.connect() as connection:
+        event.listen(connection, "after_cursor_execute", meanwhile)
+        during = chain.verify(connection)
+    assert committed and during.intact, during.summary()
+    assert report(database).intact  # and the next walk takes it in
+
+
+def test_a_keyed_chain_walked_in_parts_is_verified_with_the_keys(slack, database, registry):
+    chain.configure({"2026": KEY})
+    for number in range(6):
+        with database.session() as session:
+            audit.record(session, actor="U1", action=f"test.{number}", request_ref="test")
+    assert chain.verify_database(database.url, processes=2, parallel_from=1).intact
+
+
+def test_a_process_that_only_writes_through_a_database_seals_its_entries(database, registry):
+    script = (
+        "import sys\n"
+        "from bot.db import Database\n"
+        "from services import audit\n"
+        "db = Database(sys.argv[1])\n"
+        "with db.session() as session:\n"
+        "    audit.record(session, actor='USCHED', action='test.scheduler', request_ref='test')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, database.url],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert entries(database, AuditEvent)[-1].action == "test.scheduler"
+    assert report(database).intact

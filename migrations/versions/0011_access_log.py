@@ -36,8 +36,16 @@ def upgrade() -> None:
     op.create_index(op.f("ix_access_log_user_id"), "access_log", ["user_id"])
     op.create_index(op.f("ix_access_log_case_id"), "access_log", ["case_id"])
     install_append_only("access_log")
+    if op.get_bind().dialect.name == "sqlite":  # INSERT OR REPLACE would delete a row unseen
+        op.execute(
+            "CREATE TRIGGER access_log_no_replace BEFORE INSERT ON access_log "
+            "WHEN EXISTS (SELECT 1 FROM access_log WHERE id = NEW.id) "
+            "BEGIN SELECT RAISE(ABORT, 'access_log is append-only'); END"
+        )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("DROP TRIGGER IF EXISTS access_log_no_replace")
     remove_append_only("access_log")
     op.drop_table("access_log")

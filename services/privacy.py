@@ -1,0 +1,116 @@
+"""A record of processing (GDPR Art. 30) written from casehub's configuration and registry.
+
+What it says of purposes, recipients and safeguards is read from the settings and the database
+at the moment it is written, so that it stays true as they change; what casehub cannot know
+(the controller's name, the DPO's contact, Slack's data residency) is marked to complete.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models import Agency
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """What the record needs to know of the settings (bot.settings.Settings provides it)."""
+
+    sharing_bases: dict[str, str]
+    dpos: list[str]
+    audit_key_ids: list[str]
+    checkpoint_file: str
+    verify_time: str
+    mail: bool
+    mail_includes_summary: bool
+    database: str  # "SQLite" or "PostgreSQL"
+
+
+TO_COMPLETE = "_(to complete)_"
+
+
+def record_of_processing(session: Session, config: Configuration, *, today: date) -> str:
+    kinds = Counter(agency.kind.value for agency in session.scalars(select(Agency)))
+    agencies = (
+        ", ".join(f"{kind} ({count})" for kind, count in sorted(kinds.items())) or "none registered yet"
+    )
+    bases = "\n".join(f"- `{key}`: {label}" for key, label in config.sharing_bases.items())
+    keyed = (
+        f"keyed (HMAC-SHA256, key ids {', '.join(config.audit_key_ids)})"
+        if config.audit_key_ids
+        else "**not keyed** (AUDIT_KEYS is not set: accidental changes are shown, deliberate ones are not)"
+    )
+    dpos = ", ".join(f"Slack user {user}" for user in config.dpos) or "none configured (CASEHUB_DPOS)"
+    mail = (
+        "An e-mail server (SMTP_URL) receives a copy of every crisis page: the case reference, the "
+        "emergency notice and where to look"
+        + (", and the crisis summary (SMTP_INCLUDE_SUMMARY)." if config.mail_includes_summary else ".")
+        if config.mail
+        else "No e-mail copies (SMTP_URL is not set)."
+    )
+    return f"""# Record of processing activities: casehub
+
+Written by `python -m bot privacy-notice` on {today.isoformat()} from casehub's configuration and
+registry. Parts marked {TO_COMPLETE} are for the controller to fill in.
+
+## Controller and data protection officer
+
+- Controller: the partnership running this casehub {TO_COMPLETE}
+- Data protection officers in casehub: {dpos}; contact {TO_COMPLETE}
+
+## Purposes and lawful bases
+
+casehub coordinates the multi-agency work that safeguards people at risk and prevents
+radicalisation: a private channel per case with the agencies that need to know, structured
+updates, actions, reviews and crisis alerts. Every disclosure is recorded in the sharing log
+under one of these purposes and lawful bases (SHARING_BASES):
+
+{bases}
+
+## Categories of data subjects and of personal data
+
+- **The people a case is about** (often children): the concern summary, updates' observations,
+  concerns, protective factors and asks, actions, review decisions, crisis summaries and
+  outcomes, the closing outcome and lessons, consent, risk level and stage; the referring
+  agency's own reference. This may include special-category data and data about criminal
+  offences. casehub never posts their name or other identifiers to Slack: cases are known by a
+  reference, and every free text is checked for identifiers before it is stored or shared.
+- **Staff of the agencies**: Slack user IDs, roles, agency membership, on-call cover and time
+  zones; what they filed, changed and were shown (the audit trail, the sharing log and the
+  access log).
+
+## Recipients
+
+- The agencies taking part in each case, and only those: {agencies} registered.
+- Slack, as processor, hosts the case channels, direct messages and forms; data residency and
+  the workspace's own retention: {TO_COMPLETE}
+- {mail}
+
+## Transfers to third countries
+
+{TO_COMPLETE} (Slack's hosting region for this workspace).
+
+## Retention
+
+casehub does not yet delete or anonymise records on a schedule: they are kept until the
+controller removes them {TO_COMPLETE}.
+
+## Security measures
+
+- Requests are acted on only when signed by Slack; people act only within their role and case.
+- Free text is checked for identifiers of the person before it is stored or shared.
+- The database is the record ({config.database}). The audit trail and the sharing log are
+  append-only and tamper-evident chains, {keyed}; they are verified every day at
+  {config.verify_time} UTC, with checkpoints kept outside the database ({config.checkpoint_file})
+  and sent to the data protection officers.
+- Views of a case's card, timeline and sharing log, of its access log, and the cases shown on a
+  person's Home tab are recorded in the access log, which the lead and the data protection
+  officers can read.
+- Encryption at rest: casehub does not yet encrypt columns itself; the storage's encryption
+  {TO_COMPLETE}.
+"""
