@@ -12,7 +12,7 @@ from blocks import actions as action_blocks
 from blocks import messages
 from flows import action_posting
 from handlers.commands import Call, Subcommand, dispatch
-from handlers.common import date_arg, deferred, typed_text, user_arg
+from handlers.common import date_arg, deferred, record_shown, typed_text, user_arg
 from models import Priority, clock
 from services import actions, cases
 from services.errors import InvalidInput
@@ -129,6 +129,8 @@ def show(call: Call) -> None:
             title = f"Your cases: {which if args else 'mine'} actions"
             references = cases.references(session, {a.case_id for a in rows})
         blocks = action_blocks.action_list(title, rows, references)
+        shown = sorted({a.case_id for a in rows})
+    record_shown(d.db, user=user, case_ids=shown, view="actions", ref=call.ref)
     call.say(title, blocks)
 
 

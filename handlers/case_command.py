@@ -138,6 +138,7 @@ def show_access(call: Call) -> None:
 def list_cases(call: Call) -> None:
     with call.deps.db.reader() as session:
         led = cases.led_by(session, call.user)
+    record_shown(call.deps.db, user=call.user, case_ids=[c.id for c in led], view="cases", ref=call.ref)
     call.say(f"You lead {len(led)} open case(s).", messages.case_list(led))
 
 

@@ -14,7 +14,7 @@ from flows import case_channel, crisis
 from flows.rules import crisis_rules
 from handlers import payload
 from handlers.commands import Call, Subcommand, dispatch
-from handlers.common import answer_form, deferred, deps, reported, request_ref, typed_text
+from handlers.common import answer_form, deferred, deps, record_shown, reported, request_ref, typed_text
 from models import utcnow
 from services import cases, crises, deliveries, inputs, outbox, updates
 from services.errors import CasehubError
@@ -68,6 +68,8 @@ def status(call: Call) -> None:
         cases.require_participant(session, case, call.user)
         current = crises.open_crisis(session, case)
         text = crises.CrisisOpen(current).message if current else "No crisis is open on this case."
+        case_id = case.id
+    record_shown(call.deps.db, user=call.user, case_ids=[case_id], view="crisis", ref=call.ref)
     call.say(text)
 
 

@@ -18,6 +18,9 @@ VIEWS = {
     "sharing": "the sharing log",
     "home": "the case on their Home tab",
     "access": "the access log",
+    "actions": "its actions in an action list",
+    "cases": "the case in their case list",
+    "crisis": "the crisis status",
 }
 SHOWN = 50
 

@@ -108,9 +108,9 @@ controller removes them {TO_COMPLETE}.
   append-only and tamper-evident chains, {keyed}; they are verified every day at
   {config.verify_time} UTC, with checkpoints kept outside the database ({config.checkpoint_file})
   and sent to the data protection officers.
-- Views of a case's card, timeline and sharing log, of its access log, and the cases shown on a
-  person's Home tab are recorded in the access log, which the lead and the data protection
-  officers can read.
+- What people ask to see of a case (its card, timeline, sharing log, access log and crisis
+  status, and the case in their action lists, case lists and Home tab) is recorded in the access
+  log, which the lead and the data protection officers can read.
 - Encryption at rest: casehub does not yet encrypt columns itself; the storage's encryption
   {TO_COMPLETE}.
 """

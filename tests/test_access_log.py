@@ -90,3 +90,17 @@ def test_asking_for_another_cases_access_log_reveals_nothing(slack, database, ca
     for reference in (case.reference, "ZZZZZZ"):  # a real case and none: the same answer
         reply = slack.command("/case", f"access {reference}", user=SCHOOL, channel="CGENERAL")
         assert "data protection officer, may see who has read it" in slack.ephemeral(reply)
+
+
+def test_action_and_case_lists_and_the_crisis_status_are_recorded(slack, database, case):
+    slack.command(
+        "/action",
+        f"add Share attendance figures <@{SCHOOL}> due:2027-01-11",
+        user=COORD,
+        channel=case.channel,
+    )
+    slack.command("/action", "list", user=SCHOOL, channel=case.channel)
+    slack.command("/case", "list", user=COORD, channel="CGENERAL")
+    slack.command("/crisis", "status", user=POLICE, channel=case.channel)
+    slack.command("/case", "list", user=COORD2, channel="CGENERAL")  # leads none: nothing shown
+    assert views(database) == [(SCHOOL, "actions"), (COORD, "cases"), (POLICE, "crisis")]
