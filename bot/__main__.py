@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "grant", help="PostgreSQL: let ROLE run casehub, only adding to and reading the chained tables"
     )
     grant.add_argument("role")
+    commands.add_parser("holds", help="the cases under a legal hold")
     notice = commands.add_parser("privacy-notice", help="write the record of processing (GDPR Art. 30)")
     notice.add_argument("--output", type=Path, help="a file to write (default: print it)")
     sandbox = commands.add_parser(
@@ -74,6 +75,20 @@ def _database_only() -> Settings:
     )
     seal_with(settings)
     return settings
+
+
+def list_holds() -> int:
+    from services import holds
+
+    settings = _database_only()
+    db = open_database(settings.database_url)
+    db.check_migrated()
+    with db.reader() as session:
+        held = holds.all_active(session)
+    print(f"{len(held)} case(s) held")
+    for reference, hold in held:
+        print(f"  {reference}: since {hold.placed_at:%Y-%m-%d %H:%M} UTC by {hold.placed_by}: {hold.reason}")
+    return 0
 
 
 def privacy_notice(output: Path | None) -> int:
@@ -136,6 +151,8 @@ def run(args: argparse.Namespace) -> int:
         return serve_sandbox(args.host, args.port, args.trainee)
     if args.command == "audit":
         return audit_chains(args.action, getattr(args, "checkpoints", None))
+    if args.command == "holds":
+        return list_holds()
     if args.command == "privacy-notice":
         return privacy_notice(args.output)
     if args.command == "grant":

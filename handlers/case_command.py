@@ -14,7 +14,7 @@ from flows import case_channel
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
 from models import Case, Disclosure, clock
-from services import access, agencies, cases, deliveries, outbox, updates
+from services import access, agencies, cases, deliveries, holds, outbox, updates
 from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
 
@@ -31,6 +31,7 @@ HELP = messages.usage(
         "/case sharing — who shared what with whom, when and why (lead)",
         "/case access [REF] — who has been shown the case, what and when (lead; a data protection "
         "officer for any case)",
+        "/case hold|release REF <reason> — keep a case from deletion, or end that (data protection officers)",
         "/case close — record the outcome and archive the channel (lead)",
         "/case retry <REF> — finish setting up a case whose channel failed (lead)",
         "/case help — this help",
@@ -133,6 +134,39 @@ def show_access(call: Call) -> None:
         seen = access.of_case(session, session.get_one(Case, case_id))
         blocks = messages.access_log(reference, seen)
     call.say(f"Case {reference}: who has read it", blocks)
+
+
+def place_hold(call: Call) -> None:
+    """`/case hold REF <reason>`: a data protection officer keeps the case from deletion."""
+    _change_hold(call, holds.place, "held")
+
+
+def release_hold(call: Call) -> None:
+    """`/case release REF <reason>`: the hold ends; retention applies again."""
+    _change_hold(call, holds.release, "released")
+
+
+def _change_hold(call: Call, change: Any, done: str) -> None:
+    holds.require_officer(call.user, call.deps.settings.casehub_dpos)
+    reference, _, reason = call.rest.partition(" ")
+    if not reference:
+        raise InvalidInput(
+            f"Name the case and give the reason: `/case {call.name} REF <reason>`.",
+            hint="For example `/case hold K7Q2M9 inquiry by the county council, ref IR-22`.",
+        )
+    with call.deps.db.session() as session:
+        case = cases.get_by_reference(session, reference)
+        repeat = not deliveries.claim(session, call.ref)
+        if not repeat:
+            change(session, case, officer=call.user, reason=reason, request_ref=call.ref)
+        shown = case.reference
+    if done == "held":
+        call.say(
+            f":lock: Case {shown} is held: nothing of it is deleted until a data protection officer "
+            "releases it."
+        )
+    else:
+        call.say(f"Case {shown} is released from its hold: its retention applies again.")
 
 
 def list_cases(call: Call) -> None:
@@ -287,5 +321,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "timeline": show_timeline,
     "sharing": show_sharing,
     "access": show_access,
+    "hold": place_hold,
+    "release": release_hold,
     "retry": retry_setup,
 }

@@ -8,6 +8,7 @@ from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.clock import clock, utcnow
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
+from models.hold import CaseHold
 from models.job import Job, JobState
 from models.review import FollowUp, Notice, Preference, Review
 from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "Case",
     "CaseAgency",
+    "CaseHold",
     "Chained",
     "Consent",
     "Crisis",
