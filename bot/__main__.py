@@ -107,6 +107,8 @@ def privacy_notice(output: Path | None) -> int:
         mail=settings.smtp_url is not None,
         mail_includes_summary=settings.smtp_include_summary,
         database="PostgreSQL" if db.engine.dialect.name == "postgresql" else "SQLite",
+        outbox_days=settings.retention_outbox_days,
+        deliveries_days=settings.retention_deliveries_days,
     )
     with db.reader() as session:
         text = privacy.record_of_processing(session, config, today=utcnow().date())

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     # Where the daily check of the chains appends their checkpoint (outside the database).
     audit_checkpoint_file: str = "audit-checkpoints.jsonl"
     audit_verify_time: time = time(2, 30)  # UTC
+    # Retention of what casehub keeps only to deliver: the text of a message it has sent (its
+    # key stays, so it is never sent twice) and the keys of Slack deliveries it has processed.
+    retention_outbox_days: int = Field(default=30, ge=1, le=3650)
+    retention_deliveries_days: int = Field(default=30, ge=1, le=3650)
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod

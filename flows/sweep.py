@@ -18,7 +18,7 @@ from bot.settings import Settings
 from flows import crisis, notify
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
-from services import cases, digests, outbox, reminders
+from services import cases, digests, outbox, reminders, retention
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class SweepReport:
     failed: int = 0
     waiting: int = 0
     recovered: int = 0
+    purged: int = 0  # sent texts emptied and delivery keys deleted under retention
 
 
 def known_timezones(db: Database) -> dict[str, str]:
@@ -135,6 +136,9 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
     sent = notify.send_ready(db, client, now, is_open=hours.is_open)
     report.recovered = notify.recover_stale(db, client, now)
     report.sent, report.failed, report.waiting = sent.sent, sent.failed, sent.waiting
+    with db.session() as session:  # what was kept only to deliver, purged once delivered
+        report.purged = retention.purge_sent_texts(session, now, settings.retention_outbox_days)
+        report.purged += retention.purge_deliveries(session, now, settings.retention_deliveries_days)
     return report
 
 

@@ -55,4 +55,4 @@ class Delivery(Base):
     __tablename__ = "deliveries"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    at: Mapped[datetime] = mapped_column(default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

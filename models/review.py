@@ -66,6 +66,7 @@ class Notice(Base):
     __table_args__ = (
         Index("ix_notices_state_retry", "state", "next_attempt_at"),
         Index("ix_notices_claimed", "state", "claimed_at"),
+        Index("ix_notices_state_sent", "state", "sent_at"),  # retention finds old sent texts
     )
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)

@@ -29,6 +29,8 @@ class Configuration:
     mail: bool
     mail_includes_summary: bool
     database: str  # "SQLite" or "PostgreSQL"
+    outbox_days: int
+    deliveries_days: int
 
 
 TO_COMPLETE = "_(to complete)_"
@@ -97,8 +99,11 @@ under one of these purposes and lawful bases (SHARING_BASES):
 
 ## Retention
 
-casehub does not yet delete or anonymise records on a schedule: they are kept until the
-controller removes them {TO_COMPLETE}.
+casehub does not yet delete or anonymise case records on a schedule: they are kept until the
+controller removes them {TO_COMPLETE}. What casehub keeps only to deliver is purged: the text of
+each message it has sent, {config.outbox_days} days after sending (its key stays, so that it
+is never sent twice); the keys of Slack deliveries it has processed, after
+{config.deliveries_days} days; finished jobs, with the request they carried, after a day.
 
 ## Security measures
 

@@ -395,7 +395,8 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
     assert "keyed (HMAC-SHA256, key ids 2026)" in record
     assert "education (1)" in record and "police (1)" in record  # the registry's agencies, by kind
     assert "No e-mail copies" in record
-    assert "does not yet delete or anonymise records" in record  # no claim the code does not make
+    assert "does not yet delete or anonymise case records" in record  # no claim the code does not make
+    assert "the text of\neach message it has sent, 30 days after sending" in record
 
 
 def test_an_entry_given_place_zero_is_found(history, database):
