@@ -862,13 +862,7 @@ class EmulatedSlack:
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
-        message = next(
-            (m for m in self.messages if m["channel"] == channel.id and m["ts"] == args.get("ts")), None
-        )
-        if message is None:
-            raise SlackError("message_not_found")
-        if message["user"] != BOT_USER:
-            raise SlackError("cant_update_message")
+        message = self._own_message(channel, args.get("ts"), "cant_update_message")
         if len(args.get("text") or "") > 4000:
             raise SlackError("msg_too_long")
         blocks = self._check_blocks(args)
@@ -880,15 +874,18 @@ class EmulatedSlack:
     def _chat_delete(self, args: dict[str, Any]) -> dict[str, Any]:
         """A bot token deletes the bot's own messages only."""
         channel = self._channel(args.get("channel"))
-        message = next(
-            (m for m in self.messages if m["channel"] == channel.id and m["ts"] == args.get("ts")), None
-        )
+        message = self._own_message(channel, args.get("ts"), "cant_delete_message")
+        self.messages.remove(message)
+        return {"channel": channel.id, "ts": message["ts"]}
+
+    def _own_message(self, channel: Channel, ts: Any, refusal: str) -> dict[str, Any]:
+        """A message of the channel by its ts, which must be the bot's own (`refusal` if not)."""
+        message = next((m for m in self.messages if m["channel"] == channel.id and m["ts"] == ts), None)
         if message is None:
             raise SlackError("message_not_found")
         if message["user"] != BOT_USER:
-            raise SlackError("cant_delete_message")
-        self.messages.remove(message)
-        return {"channel": channel.id, "ts": message["ts"]}
+            raise SlackError(refusal)
+        return message
 
     def _pins_add(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from blocks.kit import escape
 from models import Case, CaseHold, utcnow
 from services import audit, locks, sharing_gate
 from services.errors import Conflict, InvalidInput, NotAllowed
@@ -50,7 +51,8 @@ def place(session: Session, case: Case, *, officer: str, reason: str, request_re
     current = active(session, case)
     if current is not None:
         raise Conflict(
-            f"Case {case.reference} is held already, since {current.placed_at:%Y-%m-%d} ({current.reason}).",
+            f"Case {case.reference} is held already, since {current.placed_at:%Y-%m-%d} "
+            f"({escape(current.reason)}).",
             hint=f"`/case release {case.reference} <reason>` releases it.",
         )
     held = CaseHold(case_id=case.id, placed_by=officer, reason=reason, placed_at=utcnow())

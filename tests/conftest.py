@@ -22,6 +22,9 @@ from sandbox.loopback import LoopbackServer
 from sandbox.slack import TOKEN, EmulatedSlack
 from services import agencies
 
+# The sandbox's fixtures (a sandbox seeded once per module, reset for each test).
+pytest_plugins = ["tests.sandbox_helpers"]
+
 SECRET = "test-signing-secret"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import select
 
 from bot.db import Database
@@ -56,22 +56,10 @@ class Served:
         finally:
             db.dispose()
 
-    def case_channel(self, reference: str) -> str:
-        return next(c.channel_id for c in self.cases() if c.reference == reference) or ""
-
     def seen(self, user: str, channel: str) -> str:
         """Everything the person is shown in a channel, as one text."""
         state = self.state(user, channel)
         return json.dumps(state["messages"], ensure_ascii=False)
-
-    def wait_until(self, condition: Callable[[], Any], timeout: float = 15.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = condition()
-            if result:
-                return result
-            time.sleep(0.05)
-        return condition()
 
 
 @contextmanager
@@ -84,3 +72,18 @@ def served_sandbox(data: Path) -> Iterator[Served]:
         server.shutdown()
         server.server_close()
         sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A sandbox seeded once for a test module."""
+    with served_sandbox(tmp_path_factory.mktemp("sandbox")) as served:
+        yield served
+
+
+@pytest.fixture
+def served(module_sandbox: Served) -> Served:
+    """The seeded partnership, as it was after seeding, for every test."""
+    module_sandbox.sandbox.reset()
+    assert module_sandbox.sandbox.wait_idle()  # what the first sweep after the reset sends, sent
+    return module_sandbox

@@ -18,7 +18,6 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from sqlalchemy import func, select
 from bot.db import Database
 from models import Action, ActionStatus, Agency, Crisis, Page, Update
 from sandbox.partnership import as_slack_sends, load
+from tests.helpers import wait_for
 from tests.sandbox_helpers import (
     COORDINATOR,
     ON_CALL,
@@ -35,24 +35,9 @@ from tests.sandbox_helpers import (
     POLICE,
     TEACHER,
     Served,
-    served_sandbox,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_sandbox(tmp_path_factory.mktemp("sandbox")) as served:
-        yield served
-
-
-@pytest.fixture
-def served(module_sandbox: Served) -> Served:
-    """The seeded partnership, as it was after seeding, for every test."""
-    module_sandbox.sandbox.reset()
-    assert module_sandbox.sandbox.wait_idle()  # what the first sweep after the reset sends, sent
-    return module_sandbox
 
 
 def first_case_channel(served: Served) -> str:
@@ -199,7 +184,7 @@ def test_the_clock_moves_casehubs_scheduler(served: Served) -> None:
     before, label = digests(), served.state(COORDINATOR)["now_label"]
     answer = served.post("/ui/clock", {"as": COORDINATOR, "advance": "1d"})
     assert answer["ok"] and answer["now_label"] != label
-    assert served.wait_until(lambda: digests() > before), "no digest after a day"
+    assert wait_for(lambda: digests() > before), "no digest after a day"
     assert "time" in {s["id"] for s in served.state(COORDINATOR)["training"]["steps"] if s["done"]}
 
 
@@ -209,7 +194,7 @@ def test_the_review_nudge_comes_as_the_review_nears(served: Served) -> None:
     assert nudged not in served.seen(COORDINATOR, channel)
     for _ in range(4):  # a weekend may lie between today and the next working day
         served.post("/ui/clock", {"advance": "1d"})
-        if served.wait_until(lambda: nudged in served.seen(COORDINATOR, channel), timeout=5):
+        if wait_for(lambda: nudged in served.seen(COORDINATOR, channel), timeout=5):
             break
     assert nudged in served.seen(COORDINATOR, channel)
 

@@ -27,7 +27,6 @@ from tests.sandbox_helpers import (
     POLICE,
     TEACHER,
     Served,
-    served_sandbox,
 )
 
 BROWSER = os.environ.get("CASEHUB_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -48,18 +47,6 @@ def browser() -> Iterator[Any]:
         launched = playwright.chromium.launch(executable_path=BROWSER)
         yield launched
         launched.close()
-
-
-@pytest.fixture(scope="module")
-def module_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served_sandbox(tmp_path_factory.mktemp("sandbox")) as served:
-        yield served
-
-
-@pytest.fixture
-def served(module_sandbox: Served) -> Served:
-    module_sandbox.sandbox.reset()
-    return module_sandbox
 
 
 @pytest.fixture
