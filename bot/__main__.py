@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     grant.add_argument("role")
     commands.add_parser("holds", help="the cases under a legal hold")
+    kept = commands.add_parser("retention", help="the retention schedule of case records")
+    kept_sub = kept.add_subparsers(dest="action", required=True)
+    kept_sub.add_parser("status", help="how many cases are kept, due, held and deleted (no content)")
+    kept_sub.add_parser("run", help="the nightly pass now: warn of what is due soon, delete what is due")
     notice = commands.add_parser("privacy-notice", help="write the record of processing (GDPR Art. 30)")
     notice.add_argument("--output", type=Path, help="a file to write (default: print it)")
     sandbox = commands.add_parser(
@@ -91,6 +95,33 @@ def list_holds() -> int:
     return 0
 
 
+def retention_command(action: str) -> int:
+    from flows import retention as retention_flow
+    from models import utcnow
+    from services import retention
+
+    settings = _database_only()
+    db = open_database(settings.database_url)
+    db.check_migrated()
+    schedule = retention_flow.schedule_of(settings)
+    if action == "run":
+        print(f"retention pass: {retention_flow.nightly(db, settings)}")
+    with db.reader() as session:
+        state = retention.status(session, utcnow(), schedule)
+    print(
+        f"schedule: {schedule.case_years} years after exit or closure; {schedule.screened_out_months} "
+        f"months for a referral closed at screening; warning {schedule.warning_days} days before"
+    )
+    print(f"  open cases:               {state.open_cases}")
+    print(f"  closed, record kept:      {state.closed_kept}")
+    print(f"  warned, due within {schedule.warning_days} d: {state.warned}")
+    print(f"  held:                     {state.held}")
+    print(f"  due, not yet deleted:     {state.overdue}")
+    print(f"  deleted (marker left):    {state.purged}")
+    print(f"  messages to delete:       {state.messages_pending} (Slack refused {state.messages_failed})")
+    return 0
+
+
 def privacy_notice(output: Path | None) -> int:
     from models import utcnow
     from services import privacy
@@ -109,6 +140,9 @@ def privacy_notice(output: Path | None) -> int:
         database="PostgreSQL" if db.engine.dialect.name == "postgresql" else "SQLite",
         outbox_days=settings.retention_outbox_days,
         deliveries_days=settings.retention_deliveries_days,
+        case_years=settings.retention_case_years,
+        screened_out_months=settings.retention_screened_out_months,
+        warning_days=settings.retention_warning_days,
     )
     with db.reader() as session:
         text = privacy.record_of_processing(session, config, today=utcnow().date())
@@ -155,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         return audit_chains(args.action, getattr(args, "checkpoints", None))
     if args.command == "holds":
         return list_holds()
+    if args.command == "retention":
+        return retention_command(args.action)
     if args.command == "privacy-notice":
         return privacy_notice(args.output)
     if args.command == "grant":

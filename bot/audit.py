@@ -41,6 +41,8 @@ def grant(db: Database, role: str) -> list[str]:
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}",
         f"REVOKE UPDATE, DELETE, TRUNCATE ON {chained}, alembic_version FROM {role}",
         f"REVOKE INSERT ON alembic_version FROM {role}",
+        # Retention redacts the details of a deleted case's audit entries (a trigger allows only that).
+        f"GRANT UPDATE (details) ON audit_events TO {role}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}",
     ]
     with db.engine.begin() as connection:

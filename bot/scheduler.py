@@ -36,6 +36,7 @@ LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
 SWEEP_NOW_JOB = "casehub-sweep-now"
 AUDIT_JOB = "casehub-audit-check"
+RETENTION_JOB = "casehub-retention"
 SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
 _runtime: dict[str, Any] = {}
 
@@ -98,6 +99,14 @@ def audit_job() -> None:
         check_and_tell(_runtime["db"], _runtime["client"], _runtime["settings"])
 
 
+def retention_job() -> None:
+    """The nightly retention pass (with the audit check's executor: apart from the sweeps)."""
+    from flows.retention import nightly
+
+    with logs.request_scope(logs.new_request_id()):
+        nightly(_runtime["db"], _runtime["settings"])
+
+
 def prepare(db: Database, client: WebClient, settings: Settings) -> None:
     """What the scheduled sweep works with, set before a scheduler from `build_scheduler` starts."""
     _runtime.update(db=db, client=client, settings=settings)
@@ -122,8 +131,11 @@ def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepRepor
     return report
 
 
-def build_scheduler(db: Database, *, audit_at: dt_time | None = None) -> BackgroundScheduler:
-    """The sweep every minute and, with `audit_at` (UTC), the audit chains checked each day."""
+def build_scheduler(
+    db: Database, *, audit_at: dt_time | None = None, retention_at: dt_time | None = None
+) -> BackgroundScheduler:
+    """The sweep every minute; with `audit_at` (UTC), the audit chains checked each day; with
+    `retention_at` (UTC), the nightly retention pass."""
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
         # One sweep at a time; the audit check apart, so that a long walk never delays a sweep.
@@ -150,6 +162,16 @@ def build_scheduler(db: Database, *, audit_at: dt_time | None = None) -> Backgro
             replace_existing=True,
             executor="audit",
         )
+    if retention_at is not None:
+        scheduler.add_job(
+            "bot.scheduler:retention_job",
+            "cron",
+            hour=retention_at.hour,
+            minute=retention_at.minute,
+            id=RETENTION_JOB,
+            replace_existing=True,
+            executor="audit",
+        )
     return scheduler
 
 
@@ -167,7 +189,7 @@ def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event
         if stop.wait(standby_poll):
             return
     log.info("scheduler lock held; sweeping every minute")
-    scheduler = build_scheduler(db, audit_at=settings.audit_verify_time)
+    scheduler = build_scheduler(db, audit_at=settings.audit_verify_time, retention_at=settings.retention_time)
     scheduler.start()
     try:
         stop.wait()

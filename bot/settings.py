@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     # key stays, so it is never sent twice) and the keys of Slack deliveries it has processed.
     retention_outbox_days: int = Field(default=30, ge=1, le=3650)
     retention_deliveries_days: int = Field(default=30, ge=1, le=3650)
+    # A case's record is kept this long after its exit (or its closure, if it never reached
+    # exit); a referral closed at screening, with no further action, for the shorter time.
+    retention_case_years: int = Field(default=6, ge=1, le=100)
+    retention_screened_out_months: int = Field(default=36, ge=1, le=1200)
+    retention_warning_days: int = Field(default=30, ge=1, le=365)
+    retention_time: time = time(3, 0)  # UTC: the nightly retention pass
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from blocks import messages
 from bot.db import Database
 from bot.settings import Settings
 from flows import crisis, notify
+from flows import retention as retention_flow
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
 from services import cases, digests, outbox, reminders, retention
@@ -36,6 +37,7 @@ class SweepReport:
     waiting: int = 0
     recovered: int = 0
     purged: int = 0  # sent texts emptied and delivery keys deleted under retention
+    deleted: int = 0  # casehub's messages of deleted cases, deletion tried in Slack
 
 
 def known_timezones(db: Database) -> dict[str, str]:
@@ -139,6 +141,7 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
     with db.session() as session:  # what was kept only to deliver, purged once delivered
         report.purged = retention.purge_sent_texts(session, now, settings.retention_outbox_days)
         report.purged += retention.purge_deliveries(session, now, settings.retention_deliveries_days)
+    report.deleted = retention_flow.delete_messages(db, client, now)
     return report
 
 

@@ -10,6 +10,7 @@ from models.clock import clock, utcnow
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
 from models.hold import CaseHold
 from models.job import Job, JobState
+from models.retention import MessageDeletion
 from models.review import FollowUp, Notice, Preference, Review
 from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
 
@@ -36,6 +37,7 @@ __all__ = [
     "Job",
     "JobState",
     "Membership",
+    "MessageDeletion",
     "Notice",
     "OnCallOverride",
     "OnCallRota",

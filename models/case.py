@@ -3,7 +3,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime, time
 
-from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
@@ -52,6 +52,14 @@ class CaseWithoutChannel(RuntimeError):
 
 class Case(Base):
     __tablename__ = "cases"
+    __table_args__ = (  # the nightly retention pass finds the cases whose time has come
+        Index(
+            "ix_cases_retention_due",
+            "retention_from",
+            sqlite_where=text("purged_at IS NULL"),
+            postgresql_where=text("purged_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Pseudonymous, random and never sequential: counts must not leak from references.
@@ -97,6 +105,17 @@ class Case(Base):
     channel_archived: Mapped[bool] = mapped_column(default=False)
     # The last number given to an action of the case, taken under the case's row lock.
     actions_numbered: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Retention (services.retention). The furthest stage of the process the case reached, and
+    # when it left support: with the closure, they decide how long its record is kept.
+    stage_reached: Mapped[str] = mapped_column(String(32), default=Stage.REFERRAL.value)
+    exited_at: Mapped[datetime | None]
+    # Set at closure: the time the retention period counts from (its exit, else its closure).
+    retention_from: Mapped[datetime | None]
+    retention_warned_at: Mapped[datetime | None]
+    # When its content was deleted under the schedule; what is left is a minimal marker.
+    purged_at: Mapped[datetime | None]
+    outcome_category: Mapped[str | None] = mapped_column(String(32))
+    agency_kinds: Mapped[list[str] | None] = mapped_column(JSON)
 
     participations: Mapped[list[CaseAgency]] = relationship(
         back_populates="case", cascade="all, delete-orphan", order_by="CaseAgency.id"
@@ -113,6 +132,10 @@ class Case(Base):
     @property
     def is_closed(self) -> bool:
         return self.stage is Stage.CLOSED
+
+    @property
+    def is_purged(self) -> bool:
+        return self.purged_at is not None
 
     def channel(self) -> str:
         """The case's Slack channel, for work that runs only once the case's setup has made it."""

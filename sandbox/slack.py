@@ -846,7 +846,12 @@ class EmulatedSlack:
             if with_metadata and message.get("metadata"):
                 shown["metadata"] = message["metadata"]
             found.append(shown)
-        return {"messages": found[: int(args.get("limit") or 100)], "has_more": False}
+        # Newest first, a page at a time: the cursor says where the next page starts.
+        limit = min(max(int(args.get("limit") or 100), 1), 999)
+        start = int(str(args.get("cursor") or "0").removeprefix("page-") or 0)
+        page, rest = found[start : start + limit], found[start + limit :]
+        more = {"response_metadata": {"next_cursor": f"page-{start + limit}"}} if rest else {}
+        return {"messages": page, "has_more": bool(rest), **more}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))

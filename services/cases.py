@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
 from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, clock, utcnow
-from services import agencies, audit, inputs, locks, sharing, sharing_gate
+from services import agencies, audit, inputs, locks, retention, sharing, sharing_gate
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 from services.identifiers import Finding
 
@@ -337,6 +337,7 @@ def move_stage(session: Session, *, case: Case, to: Stage, actor: str, request_r
         )
     previous = case.stage
     case.stage = to
+    retention.reached(case, to)
     audit.record(
         session,
         actor=actor,
@@ -477,6 +478,7 @@ def close(
     case.stage = Stage.CLOSED
     case.closed_at = utcnow()
     case.outcome, case.lessons = outcome.strip(), lessons.strip() or None
+    retention.closed(case)
     audit.record(
         session,
         actor=actor,

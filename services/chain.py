@@ -10,7 +10,8 @@ chain's end (`audit_chains`), in the writer's own transaction: entries are seale
 order they commit, and a rolled-back transaction leaves no gap.
 
 `verify` walks each chain in order and reports the first broken link: an entry altered (its
-link or its details no longer match), deleted (a place missing), inserted (an entry with no
+link or its details no longer match, or its details redacted though its case was never deleted
+under retention), deleted (a place missing), inserted (an entry with no
 place, or a link that does not follow), or the chain cut short (its recorded end is beyond the
 last entry); and checks the checkpoints kept outside the database.
 """
@@ -49,6 +50,10 @@ CONTENT = {
     ),
 }  # fmt: skip
 BATCH = 20_000
+# What retention leaves of an audit entry's details (the only change the triggers allow), and the
+# entry that says a case's content was deleted: only that case's entries may be redacted.
+REDACTED: dict[str, Any] = {"redacted": True}
+PURGED_ACTION = "case.purged"
 
 
 @dataclass
@@ -267,6 +272,13 @@ def _ends(connection: Connection) -> Ends:
     return {row.name: (row.seq, row.chain_hash) for row in rows}
 
 
+def _purged_cases(connection: Connection) -> set[int]:
+    """The cases deleted under retention: only their entries may have had their details redacted."""
+    events = AuditEvent.__table__.c
+    query = select(events.case_id).where(events.action == PURGED_ACTION, events.case_id.is_not(None))
+    return set(connection.scalars(query))
+
+
 def _walk_apart(part: Part) -> Segment:
     """A part of a chain walked in a process of its own (with the caller's keys)."""
     from sqlalchemy import create_engine
@@ -296,6 +308,7 @@ def _walk(connection: Connection, name: str, first: int, last: int, *, final: bo
         else:
             before, key_before = row_before.chain_hash, row_before.key_id or ""
     query = select(table).where(table.c.seq >= first, table.c.seq <= last).order_by(table.c.seq)
+    purged = _purged_cases(connection) if name == "audit_events" else set()
     expected = first
     for row in connection.execution_options(yield_per=BATCH).execute(query).mappings():
         segment.entries += 1
@@ -306,7 +319,13 @@ def _walk(connection: Connection, name: str, first: int, last: int, *, final: bo
         if seq != expected:
             missing = f"{expected}" if seq == expected + 1 else f"{expected} to {seq - 1}"
             segment.broken = f"entries {missing} are missing before {where}: deleted"
-        elif name == "audit_events" and row["details_digest"] != digest(row["details"] or {}):
+        elif name == "audit_events" and row["details"] == REDACTED and row["case_id"] not in purged:
+            segment.broken = f"{where} was redacted, but its case was never deleted under retention"
+        elif (
+            name == "audit_events"
+            and row["details"] != REDACTED
+            and row["details_digest"] != digest(row["details"] or {})
+        ):
             segment.broken = f"{where} was altered: its details changed"
         elif key_id and key_id not in keyring.keys:
             segment.broken = f"{where} was sealed with key {key_id!r}, not in AUDIT_KEYS"

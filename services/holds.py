@@ -48,6 +48,11 @@ def _reason(reason: str, doing: str) -> str:
 def place(session: Session, case: Case, *, officer: str, reason: str, request_ref: str) -> CaseHold:
     reason = _reason(reason, "hold the case")
     locks.hold(session, case)
+    if case.purged_at is not None:
+        raise Conflict(
+            f"Case {case.reference}'s record was deleted under the retention schedule on "
+            f"{case.purged_at:%Y-%m-%d}: only its marker is left, and nothing to hold."
+        )
     current = active(session, case)
     if current is not None:
         raise Conflict(

@@ -31,6 +31,9 @@ class Configuration:
     database: str  # "SQLite" or "PostgreSQL"
     outbox_days: int
     deliveries_days: int
+    case_years: int = 6
+    screened_out_months: int = 36
+    warning_days: int = 30
 
 
 TO_COMPLETE = "_(to complete)_"
@@ -99,11 +102,22 @@ under one of these purposes and lawful bases (SHARING_BASES):
 
 ## Retention
 
-casehub does not yet delete or anonymise case records on a schedule: they are kept until the
-controller removes them {TO_COMPLETE}. What casehub keeps only to deliver is purged: the text of
-each message it has sent, {config.outbox_days} days after sending (its key stays, so that it
-is never sent twice); the keys of Slack deliveries it has processed, after
-{config.deliveries_days} days; finished jobs, with the request they carried, after a day.
+A case's record is kept {config.case_years} years after the person left support (its exit),
+or after its closure when it never reached exit; a referral closed at referral or screening,
+with no further action, is kept {config.screened_out_months} months. The lead coordinator and the
+data protection officers are told {config.warning_days} days before, and a case is never deleted
+sooner than that after the warning. A data protection officer may hold a case (an inquiry, a
+claim, a subject's request); a held case is not deleted while held. When its time comes, its
+personal and free-text content is deleted and a marker stays (reference, dates, stage reached,
+risk level and consent category at closure, its agencies' kinds and an outcome category); its
+audit entries keep who did what and when, with their details redacted; casehub deletes its own
+messages from the case channel. Messages people posted in Slack follow the workspace's own
+retention settings {TO_COMPLETE}.
+
+What casehub keeps only to deliver is purged sooner: the text of each message it has sent,
+{config.outbox_days} days after sending (its key stays, so that it is never sent twice); the
+keys of Slack deliveries it has processed, after {config.deliveries_days} days; finished jobs,
+with the request they carried, after a day.
 
 ## Security measures
 

@@ -378,6 +378,7 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
         "CASEHUB_DPOS": "UDPO1",
         "AUDIT_KEYS": json.dumps({"2026": KEY}),
         "SHARING_BASES": json.dumps({"safeguarding": "Safeguarding, under the local agreement"}),
+        "RETENTION_CASE_YEARS": "4",
     }
     out = tmp_path / "record.md"
     done = subprocess.run(
@@ -395,8 +396,9 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
     assert "keyed (HMAC-SHA256, key ids 2026)" in record
     assert "education (1)" in record and "police (1)" in record  # the registry's agencies, by kind
     assert "No e-mail copies" in record
-    assert "does not yet delete or anonymise case records" in record  # no claim the code does not make
-    assert "the text of\neach message it has sent, 30 days after sending" in record
+    assert "kept 4 years after the person left support" in record  # RETENTION_CASE_YEARS, from the env
+    assert "with no further action, is kept 36 months" in record
+    assert "the text of each message it has sent,\n30 days after sending" in record
 
 
 def test_an_entry_given_place_zero_is_found(history, database):
