@@ -268,3 +268,59 @@ def test_the_months_arithmetic_keeps_to_the_calendar():
     assert retention.months_before(datetime(2024, 2, 29), -12) == datetime(2025, 2, 28)
     assert retention.outcome_category("referral") == "screened-out"
     assert retention.outcome_category("panel-decision") == "not-adopted"
+
+
+def test_the_migration_works_out_existing_cases_from_their_audit_trail(tmp_path):
+    import json
+
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from bot.db import Database, alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    command.upgrade(alembic_config(url), "0013")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for number, (stage, closed) in enumerate([("closed", "2020-05-01 10:00:00"), ("support", None)], 1):
+            connection.execute(
+                text(
+                    "INSERT INTO cases (id, reference, stage, risk, summary, lead_user_id, opened_by, "
+                    "opened_via, opened_at, consent, setup_state, members_invited, topic_set, header_pinned, "
+                    "channel_archived, review_every_weeks, actions_numbered, closed_at) VALUES (:id, :ref, "
+                    ":stage, 'low', 'x', 'U1', 'U1', :via, '2019-01-01 10:00:00', 'given', 'ready', 1, 1, 1, "
+                    "0, 4, 0, :closed)"
+                ),
+                {
+                    "id": number,
+                    "ref": f"OLD00{number}",
+                    "stage": stage,
+                    "via": f"v{number}",
+                    "closed": closed,
+                },
+            )
+        moves = [(1, "referral", "screening"), (1, "screening", "assessment"), (1, "assessment", "exit")]
+        for seq, (case_id, previous, stage) in enumerate(moves, 1):
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor, action, case_id, details, request_ref, seq, "
+                    "chain_hash) VALUES (:at, 'U1', 'case.stage', :case, :details, 'old', :seq, 'x')"
+                ),
+                {
+                    "at": f"2020-0{seq}-01 10:00:00.000000",
+                    "case": case_id,
+                    "details": json.dumps({"previous": previous, "stage": stage}),
+                    "seq": seq,
+                },
+            )
+    engine.dispose()
+    database = Database(url)
+    database.migrate()
+    try:
+        with database.reader() as session:
+            closed, running = session.scalars(select(Case).order_by(Case.id)).all()
+        assert closed.stage_reached == "assessment" and closed.exited_at is not None
+        assert closed.retention_from == closed.exited_at and closed.exited_at.month == 3
+        assert running.stage_reached == "support" and running.retention_from is None
+    finally:
+        database.dispose()
