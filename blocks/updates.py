@@ -27,7 +27,17 @@ from blocks.kit import (
 )
 from blocks.messages import risk_label
 from blocks.modals import metadata
-from models import Agency, Case, Disclosure, Membership, Risk, SharingRecord, Update, UpdateKind
+from models import (
+    Agency,
+    Case,
+    Disclosure,
+    Membership,
+    Risk,
+    SharingRecord,
+    Update,
+    UpdateCorrection,
+    UpdateKind,
+)
 from services.sharing import PAGE_WITH_SUMMARY
 from services.timeline import Entry
 from services.updates import LIMITS, AgencyPicture
@@ -46,15 +56,28 @@ NO_CHANGE = "unchanged"
 
 
 def update_form(
-    case: Case, memberships: Sequence[Membership], *, today: date, existing: Update | None = None
+    case: Case,
+    memberships: Sequence[Membership],
+    *,
+    today: date,
+    existing: Update | None = None,
+    rectify: bool = False,
 ) -> dict[str, Any]:
-    """The `/update` form; with `existing`, the same form to correct an update."""
+    """The `/update` form; with `existing`, the same form to correct an update; with `rectify`
+    too, to ask the lead to approve a correction once the edit window has passed."""
     blocks: list[Block] = [
         section(
             f":lock: Update on case *{case.reference}*. Describe what happened, never who: "
             "no names, dates of birth, addresses or contact details."
         )
     ]
+    if rectify:
+        blocks.append(
+            context(
+                "The time to correct it yourself has passed: the lead coordinator approves the correction "
+                "before it replaces the update. What it says now stays in the case's history."
+            )
+        )
     if existing is None and len(memberships) > 1:
         agency_options = [option(m.agency.name, m.agency.slug) for m in memberships]
         blocks.append(
@@ -92,15 +115,76 @@ def update_form(
             ticked=bool(existing and existing.restricted),
         ),
     ]
+    if rectify:
+        blocks.append(
+            input_block(
+                "correction_reason",
+                "Why it needs correcting",
+                text_input(max_length=500, multiline=True),
+                hint="The lead reads this with the correction.",
+            )
+        )
     return form(
         UPDATE_FORM,
-        title="Correct update" if existing else "Case update",
-        submit="Save" if existing else "File update",
+        title="Ask to correct" if rectify else "Correct update" if existing else "Case update",
+        submit="Ask the lead" if rectify else "Save" if existing else "File update",
         metadata=metadata(
-            case=case.reference, channel=case.channel_id, update=existing.id if existing else None
+            case=case.reference,
+            channel=case.channel_id,
+            update=existing.id if existing else None,
+            rectify=1 if rectify else None,
         ),
         blocks=blocks,
     )
+
+
+CORRECTION_APPROVE = "correction_approve"
+CORRECTION_REFUSE = "correction_refuse"
+_FIELD_LABELS = {
+    "observed": "What was observed or done",
+    "protective_factors": "Protective factors",
+    "concerns": "Concerns",
+    "asks": "What is asked of partners",
+}
+
+
+def correction_request(update: Update, case: Case, correction: UpdateCorrection) -> tuple[str, list[Block]]:
+    """What the lead is sent: who asks to correct which update, why, what would change, and
+    the buttons to decide."""
+    intro = (
+        f"<@{correction.proposed_by}> asks to correct their {escape(update.agency.name)} update of "
+        f"{update.contact_date.isoformat()} on case *{case.reference}*, filed {update.created_at:%Y-%m-%d}."
+    )
+    blocks: list[Block] = [section(intro), section(f"*Why:* {escape(correction.reason)}")]
+    now = correction.content
+    for field, label in _FIELD_LABELS.items():
+        before, after = getattr(update, field) or "", now.get(field) or ""
+        if before != after:
+            blocks.append(section(f"*{label}*, corrected:\n{escape(str(after)) or '_(empty)_'}"))
+    changes = []
+    if now.get("contact_date") != update.contact_date.isoformat():
+        changes.append(f"date of contact {now.get('contact_date')}")
+    if now.get("kind") != update.kind.value:
+        changes.append(f"kind {now.get('kind')}")
+    if now.get("risk") != (update.risk.value if update.risk else None):
+        changes.append(f"risk {now.get('risk') or 'no change'}")
+    if bool(now.get("restricted")) != update.restricted:
+        changes.append("restricted" if now.get("restricted") else "no longer restricted")
+    if changes:
+        blocks.append(section("*Also:* " + ", ".join(changes)))
+    blocks.append(
+        actions(
+            button("Approve", CORRECTION_APPROVE, str(correction.id), style="primary"),
+            button("Refuse", CORRECTION_REFUSE, str(correction.id), style="danger"),
+        )
+    )
+    blocks.append(context("Approved, it replaces the update and is shared again; the original stays."))
+    return f"Correction of an update on case {case.reference} to approve", fit_message(blocks)
+
+
+def correction_decided(correction: UpdateCorrection, case: Case) -> str:
+    verb = "approved" if correction.state == "approved" else "refused"
+    return f"The correction of an update on case {case.reference} was {verb} by <@{correction.decided_by}>."
 
 
 def update_message(update: Update, case: Case) -> tuple[str, list[Block]]:

@@ -8,15 +8,18 @@ from slack_bolt import App, BoltContext, Respond
 from slack_sdk import WebClient
 
 from blocks import updates as update_blocks
+from flows import notify, update_posting
 from handlers import payload
 from handlers.common import deferred, deps, record_shown, request_ref
-from models import clock
-from services import agencies, cases, updates
+from models import Case, Disclosure, clock
+from services import agencies, cases, outbox, updates
 from services.timeline import history, page
 
 
 def register(app: App) -> None:
     app.action("update_edit")(**deferred(edit_update, urgent=True))
+    app.action(update_blocks.CORRECTION_APPROVE)(**deferred(decide_correction))
+    app.action(update_blocks.CORRECTION_REFUSE)(**deferred(decide_correction))
     app.action("timeline_earlier")(**deferred(turn_page))
     app.action("timeline_later")(**deferred(turn_page))
     app.action("sharing_earlier")(**deferred(turn_sharing_page))
@@ -30,9 +33,38 @@ def edit_update(
     with d.db.reader() as session:
         update = updates.get(session, payload.button_id(action))
         case = update.case
-        updates.require_may_correct(session, case, update, user, d.settings.update_edit_minutes)
-        view = update_blocks.update_form(case, [], today=clock.today(), existing=update)
+        updates.require_may_rectify(session, case, update, user)
+        # Past the window, the same form asks the lead to approve the correction.
+        rectify = not updates.within_window(update, d.settings.update_edit_minutes)
+        view = update_blocks.update_form(case, [], today=clock.today(), existing=update, rectify=rectify)
     client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def decide_correction(
+    body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond, context: BoltContext
+) -> None:
+    """The lead approves or refuses a correction asked for after the edit window."""
+    d, user, ref = deps(context), body["user"]["id"], request_ref(body)
+    approve = action["action_id"] == update_blocks.CORRECTION_APPROVE
+    with d.db.session() as session:
+        correction, decided = updates.decide_correction(
+            session,
+            correction_id=payload.button_id(action),
+            approve=approve,
+            lead=user,
+            request_ref=ref,
+            basis=d.settings.sharing_basis(Disclosure.CORRECTION),
+        )
+        case = session.get_one(Case, correction.case_id)
+        told = update_blocks.correction_decided(correction, case)
+        key = f"correction-decided:{correction.id}"
+        if decided:
+            outbox.owe(session, key, text=told, recipient=correction.proposed_by)
+        update_id, approved = correction.update_id, correction.state == "approved"
+    if approved:  # however often this runs, the channel's message shows the update as it is
+        update_posting.refresh(d.db, client, update_id=update_id)
+    notify.send_owed(d.db, client, [key])
+    respond(text=told, replace_original=True)
 
 
 def turn_page(body: dict[str, Any], action: dict[str, Any], respond: Respond, context: BoltContext) -> None:

@@ -9,11 +9,11 @@ from slack_sdk import WebClient
 
 from blocks import findings, modals
 from blocks import updates as update_blocks
-from flows import update_posting
+from flows import notify, update_posting
 from handlers import payload
 from handlers.common import answer_form, deps, reported, request_ref
 from models import Disclosure, Risk, UpdateKind
-from services import agencies, cases, deliveries, inputs, updates
+from services import agencies, cases, deliveries, inputs, outbox, updates
 from services.errors import CasehubError
 
 
@@ -45,7 +45,7 @@ def draft_from(view: dict[str, Any]) -> updates.UpdateDraft:
     )
 
 
-def _problem(session: Any, view: dict[str, Any], user: str, window: int) -> CasehubError | None:
+def _problem(session: Any, view: dict[str, Any], user: str, window: int, ref: str) -> CasehubError | None:
     try:
         meta = payload.metadata(view)
         reference, update_id = payload.reference(meta), payload.optional_identifier(meta, "update")
@@ -53,7 +53,13 @@ def _problem(session: Any, view: dict[str, Any], user: str, window: int) -> Case
         case = cases.get_by_reference(session, reference)
         cases.require_open(case)
         updates.check_draft(draft)
-        if update_id is not None:
+        if update_id is not None and meta.get("rectify"):
+            update = updates.in_case(session, case, update_id)
+            updates.require_may_rectify(session, case, update, user)
+            updates.require_none_pending(session, update, unless_via=ref)  # a repeat is not a second
+            reason = inputs.text(modals.values(view).get("correction_reason"), field="correction_reason")
+            updates.check_reason(reason, draft.confirmed)
+        elif update_id is not None:
             update = updates.in_case(session, case, update_id)
             updates.require_may_correct(session, case, update, user, window)
         else:
@@ -66,7 +72,9 @@ def _problem(session: Any, view: dict[str, Any], user: str, window: int) -> Case
 def check_update(ack: Ack, body: dict[str, Any], view: dict[str, Any], context: BoltContext) -> None:
     d = deps(context)
     with d.db.reader() as session:
-        problem = _problem(session, view, body["user"]["id"], d.settings.update_edit_minutes)
+        problem = _problem(
+            session, view, body["user"]["id"], d.settings.update_edit_minutes, request_ref(body)
+        )
     # Not about one field (a closed case, a lapsed edit window): said at the top of the form.
     answer_form(ack, view, problem, field="observed")
 
@@ -76,11 +84,14 @@ def record_update(
 ) -> None:
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     with d.db.reader() as session:
-        if _problem(session, view, user, d.settings.update_edit_minutes) is not None:
+        if _problem(session, view, user, d.settings.update_edit_minutes, ref) is not None:
             return  # the form was sent back with the reason
     meta = payload.metadata(view)
     update_id = payload.optional_identifier(meta, "update")
     draft = draft_from(view)
+    if update_id is not None and meta.get("rectify"):
+        ask_for_correction(d, client, user, ref, meta, update_id, draft, modals.values(view))
+        return
     with d.db.session() as session:
         case = cases.get_by_reference(session, payload.reference(meta))
         if update_id is not None:
@@ -112,3 +123,42 @@ def record_update(
         update_posting.post(d.db, client, update_id=update_id, filer=user)
     else:
         update_posting.refresh(d.db, client, update_id=update_id)
+
+
+def ask_for_correction(
+    d: Any,
+    client: WebClient,
+    user: str,
+    ref: str,
+    meta: dict[str, Any],
+    update_id: int,
+    draft: updates.UpdateDraft,
+    form: dict[str, Any],
+) -> None:
+    """Past the edit window: the correction waits for the lead, who is sent it to decide."""
+    with d.db.session() as session:
+        case = cases.get_by_reference(session, payload.reference(meta))
+        update = updates.in_case(session, case, update_id)
+        correction = updates.propose_correction(
+            session,
+            update=update,
+            case=case,
+            draft=draft,
+            proposer=user,
+            reason=inputs.text(form.get("correction_reason"), field="correction_reason"),
+            proposed_via=ref,
+            request_ref=ref,
+        )
+        text, blocks = update_blocks.correction_request(update, case, correction)
+        keys = [f"correction:{correction.id}:lead"]
+        outbox.owe(session, keys[0], text=text, blocks=blocks, recipient=case.lead_user_id)
+        if correction.proposed_by == user and case.lead_user_id != user:
+            keys.append(f"correction:{correction.id}:asked")
+            outbox.owe(
+                session,
+                keys[1],
+                text=f"Your correction of an update on case {case.reference} is with the lead "
+                f"(<@{case.lead_user_id}>) to approve; the update stays as it is until then.",
+                recipient=user,
+            )
+    notify.send_owed(d.db, client, keys)

@@ -12,7 +12,7 @@ from models.hold import CaseHold
 from models.job import Job, JobState
 from models.retention import MessageDeletion
 from models.review import FollowUp, Notice, Preference, Review
-from models.update import Disclosure, SharingRecord, Update, UpdateKind, UpdateRevision
+from models.update import Disclosure, SharingRecord, Update, UpdateCorrection, UpdateKind, UpdateRevision
 
 __all__ = [
     "AccessRecord",
@@ -51,6 +51,7 @@ __all__ = [
     "SharingRecord",
     "Stage",
     "Update",
+    "UpdateCorrection",
     "UpdateKind",
     "UpdateRevision",
     "clock",

@@ -106,3 +106,23 @@ class SharingRecord(Chained, Base):
     reason: Mapped[str] = mapped_column(String(300))
     # A key of SHARING_BASES; None only for entries made before purposes were recorded.
     basis: Mapped[str | None] = mapped_column(String(32))
+
+
+class UpdateCorrection(Base):
+    """A correction of an update asked for after its edit window: applied only once the case's
+    lead approves it; kept, with the decision, whatever it is."""
+
+    __tablename__ = "update_corrections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    proposed_by: Mapped[str] = mapped_column(String(32))
+    proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The form submission that asked for it: a repeated submission asks nothing more.
+    proposed_via: Mapped[str] = mapped_column(String(200), unique=True)
+    reason: Mapped[str] = mapped_column(Text)
+    content: Mapped[dict[str, Any]]  # the update as it would read, as in UpdateRevision
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, refused
+    decided_by: Mapped[str | None] = mapped_column(String(32))
+    decided_at: Mapped[datetime | None]

@@ -45,6 +45,7 @@ from models import (
     Review,
     Stage,
     Update,
+    UpdateCorrection,
     UpdateRevision,
     utcnow,
 )
@@ -298,6 +299,7 @@ def _delete_content(session: Session, case: Case) -> dict[str, int]:
         "crises": _count(session, crises),
     }
     session.execute(delete(UpdateRevision).where(UpdateRevision.update_id.in_(updates)))
+    session.execute(delete(UpdateCorrection).where(UpdateCorrection.case_id == case.id))
     session.execute(
         update(Update)
         .where(Update.case_id == case.id)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from blocks.kit import escape
-from models import AuditEvent, Case, CaseAgency, Update
+from models import AuditEvent, Case, CaseAgency, Update, UpdateCorrection
 from services import cases, updates
 
 PAGE_SIZE = 15
@@ -65,6 +65,14 @@ def page(entries: list[T], number: int) -> tuple[list[T], int]:
 def _updates(session: Session, case: Case, viewer: str) -> list[Entry]:
     out = []
     rows = session.scalars(select(Update).where(Update.case_id == case.id).order_by(Update.id))
+    approved = {
+        (c.update_id, c.decided_at): c.decided_by
+        for c in session.scalars(
+            select(UpdateCorrection).where(
+                UpdateCorrection.case_id == case.id, UpdateCorrection.state == "approved"
+            )
+        )
+    }
     for update in rows:
         risk = f" · risk {update.risk.value}" if update.risk else ""
         if updates.can_see_in_full(session, case, update, viewer):
@@ -85,8 +93,10 @@ def _updates(session: Session, case: Case, viewer: str) -> list[Entry]:
                     update.id,
                 )
             )
-        if update.edited_at:
-            out.append(Entry(update.edited_at, "edit", update.agency.name, "corrected an update", update.id))
+        for revision in update.revisions:  # every correction, the last one when it was made
+            approval = approved.get((update.id, revision.replaced_at))
+            said = "corrected an update" + (f", approved by <@{approval}>" if approval else "")
+            out.append(Entry(revision.replaced_at, "edit", update.agency.name, said, update.id))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -17,13 +18,14 @@ from models import (
     Role,
     SharingRecord,
     Update,
+    UpdateCorrection,
     UpdateKind,
     UpdateRevision,
     clock,
     utcnow,
 )
 from services import audit, cases, inputs, locks, sharing, sharing_gate
-from services.errors import InvalidInput, NotAllowed, NotFound
+from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 
 LIMITS = {"observed": 3000, "protective_factors": 1500, "concerns": 1500, "asks": 1500}
 TEXT_FIELDS = tuple(LIMITS)
@@ -184,11 +186,22 @@ def require_may_correct(
     session: Session, case: Case, update: Update, user_id: str, window_minutes: int
 ) -> None:
     """The filer, within the window, while they still work on the case."""
+    require_may_rectify(session, case, update, user_id)
+    check_editable(update, user_id, window_minutes)
+
+
+def require_may_rectify(session: Session, case: Case, update: Update, user_id: str) -> None:
+    """The filer, while they still work on the open case (after the window, with the lead's approval)."""
     if update.case_id != case.id:
         raise NotFound(f"Case {case.reference} has no such update.")
     cases.require_open(case)
-    check_editable(update, user_id, window_minutes)
+    if update.filer != user_id:
+        raise NotAllowed("Only the person who filed an update may correct it.")
     cases.require_worker(session, case, user_id, "correct updates")
+
+
+def within_window(update: Update, window_minutes: int, now: datetime | None = None) -> bool:
+    return (now or utcnow()) - update.created_at <= timedelta(minutes=window_minutes)
 
 
 def check_editable(update: Update, user_id: str, window_minutes: int, now: datetime | None = None) -> None:
@@ -222,30 +235,185 @@ def correct(
     locks.hold(session, case)
     require_may_correct(session, case, update, editor, window_minutes)
     check_draft(draft)
-    session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update)))
-    update.contact_date, update.kind = draft.contact_date, draft.kind
-    update.observed, update.risk = draft.observed.strip(), draft.risk
-    update.protective_factors = _clean(draft.protective_factors)
-    update.concerns, update.asks = _clean(draft.concerns), _clean(draft.asks)
-    newly_restricted = draft.restricted and not update.restricted
-    update.restricted = draft.restricted
-    update.edited_at = utcnow()
+    _apply(session, update, case, _draft_content(draft), editor=editor, request_ref=request_ref, basis=basis)
+    sharing_gate.admit(
+        session, draft.texts(), draft.confirmed, actor=editor, request_ref=request_ref, case=case
+    )
+
+
+def _apply(
+    session: Session,
+    update: Update,
+    case: Case,
+    content: dict[str, object],
+    *,
+    editor: str,
+    request_ref: str,
+    basis: str,
+    approved_by: str | None = None,
+) -> None:
+    """The update takes `content`; what it said before is kept as a revision, and the corrected
+    content is shared again."""
+    now = utcnow()
+    session.add(UpdateRevision(update=update, replaced_by=editor, content=_content(update), replaced_at=now))
+    newly_restricted = bool(content["restricted"]) and not update.restricted
+    update.contact_date = date.fromisoformat(str(content["contact_date"]))
+    update.kind = UpdateKind(str(content["kind"]))
+    update.observed = str(content["observed"])
+    update.risk = Risk(str(content["risk"])) if content["risk"] else None
+    update.protective_factors = _optional(content["protective_factors"])
+    update.concerns, update.asks = _optional(content["concerns"]), _optional(content["asks"])
+    update.restricted = bool(content["restricted"])
+    update.edited_at = now
     sharing.update_shared(
         session, case, update, disclosure=Disclosure.CORRECTION, shared_by=editor, basis=basis
     )
     audit.record(
         session,
-        actor=editor,
+        actor=approved_by or editor,
         action="update.corrected",
         request_ref=request_ref,
         case=case,
         update=update.id,
         restricted=update.restricted,
         newly_restricted=newly_restricted,
+        filer=editor,
+        approved_by=approved_by,
+    )
+
+
+def _optional(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _draft_content(draft: UpdateDraft) -> dict[str, object]:
+    return {
+        "contact_date": draft.contact_date.isoformat(),
+        "kind": draft.kind.value,
+        "observed": draft.observed.strip(),
+        "risk": draft.risk.value if draft.risk else None,
+        "protective_factors": _clean(draft.protective_factors),
+        "concerns": _clean(draft.concerns),
+        "asks": _clean(draft.asks),
+        "restricted": draft.restricted,
+    }
+
+
+# ---- rectification: after the window, a correction the lead approves ----------------------------
+REASON_MAX = 500
+
+
+def propose_correction(
+    session: Session,
+    *,
+    update: Update,
+    case: Case,
+    draft: UpdateDraft,
+    proposer: str,
+    reason: str,
+    proposed_via: str,
+    request_ref: str,
+) -> UpdateCorrection:
+    """Ask the lead to approve a correction of an update past its edit window; nothing changes
+    in the update until they do. A repeated submission finds the first request."""
+    locks.hold(session, case)
+    earlier = session.scalar(select(UpdateCorrection).where(UpdateCorrection.proposed_via == proposed_via))
+    if earlier is not None:
+        return earlier
+    require_may_rectify(session, case, update, proposer)
+    check_draft(draft)
+    reason = check_reason(reason, draft.confirmed)
+    require_none_pending(session, update)
+    correction = UpdateCorrection(
+        update_id=update.id,
+        case_id=case.id,
+        proposed_by=proposer,
+        proposed_via=proposed_via,
+        reason=reason,
+        content=_draft_content(draft),
+    )
+    session.add(correction)
+    session.flush()
+    audit.record(
+        session,
+        actor=proposer,
+        action="update.correction_asked",
+        request_ref=request_ref,
+        case=case,
+        update=update.id,
+        correction=correction.id,
     )
     sharing_gate.admit(
-        session, draft.texts(), draft.confirmed, actor=editor, request_ref=request_ref, case=case
+        session, draft.texts(), draft.confirmed, actor=proposer, request_ref=request_ref, case=case
     )
+    return correction
+
+
+def require_none_pending(session: Session, update: Update, *, unless_via: str | None = None) -> None:
+    """One correction waits for the lead at a time, so that each is decided on what it replaces
+    (`unless_via`: the request that asked for the one waiting, delivered again)."""
+    pending = session.scalar(
+        select(UpdateCorrection).where(
+            UpdateCorrection.update_id == update.id, UpdateCorrection.state == "pending"
+        )
+    )
+    if pending is not None and pending.proposed_via != unless_via:
+        raise Conflict(
+            f"A correction of this update has waited for the lead since {pending.proposed_at:%Y-%m-%d}.",
+            hint="The lead approves or refuses it first; then you may ask again.",
+        )
+
+
+def check_reason(reason: str | None, confirmed: Collection[str] = ()) -> str:
+    reason = " ".join((reason or "").split())
+    if len(reason) < 5:
+        raise InvalidInput("Say why the update needs correcting.", field="correction_reason")
+    if len(reason) > REASON_MAX:
+        raise InvalidInput(f"Keep the reason under {REASON_MAX} characters.", field="correction_reason")
+    sharing_gate.check({"correction_reason": reason}, confirmed)
+    return reason
+
+
+def decide_correction(
+    session: Session, *, correction_id: int, approve: bool, lead: str, request_ref: str, basis: str
+) -> tuple[UpdateCorrection, bool]:
+    """The lead's decision; returns the correction and whether this call decided it (a repeated
+    click finds it decided and changes nothing)."""
+    correction = session.get(UpdateCorrection, correction_id)
+    if correction is None:
+        raise NotFound("That correction no longer exists.")
+    case = session.get_one(Case, correction.case_id)
+    locks.hold(session, case)
+    if correction.state != "pending":
+        return correction, False
+    cases.require_open(case)
+    cases.require_lead(case, lead, "approve corrections of updates")
+    update = session.get_one(Update, correction.update_id)
+    correction.state = "approved" if approve else "refused"
+    correction.decided_by, correction.decided_at = lead, utcnow()
+    if approve:
+        _apply(
+            session,
+            update,
+            case,
+            correction.content,
+            editor=correction.proposed_by,
+            request_ref=request_ref,
+            basis=basis,
+            approved_by=lead,
+        )
+        correction.decided_at = update.edited_at  # the timeline finds the approval by it
+    else:
+        audit.record(
+            session,
+            actor=lead,
+            action="update.correction_refused",
+            request_ref=request_ref,
+            case=case,
+            update=update.id,
+            correction=correction.id,
+        )
+    return correction, True
 
 
 def _content(update: Update) -> dict[str, object]:
