@@ -11,9 +11,10 @@ from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel
+from flows import retention as retention_flow
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
-from models import Case, Disclosure, clock
+from models import Case, Disclosure, clock, utcnow
 from services import access, agencies, cases, deliveries, holds, outbox, updates
 from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
@@ -160,13 +161,20 @@ def _change_hold(call: Call, change: Any, done: str) -> None:
         if not repeat:
             change(session, case, officer=call.user, reason=reason, request_ref=call.ref)
         shown = case.reference
+        due = retention_flow.schedule_of(call.deps.settings).kept_until(case)
     if done == "held":
         call.say(
             f":lock: Case {shown} is held: nothing of it is deleted until a data protection officer "
             "releases it."
         )
+    elif due is not None and due <= utcnow():
+        call.say(
+            f"Case {shown} is released from its hold. Its record was due for deletion on "
+            f"{due:%Y-%m-%d}: it will be deleted in the next nightly pass, unless it is held again."
+        )
     else:
-        call.say(f"Case {shown} is released from its hold: its retention applies again.")
+        when = f" (its record is kept until {due:%Y-%m-%d})" if due is not None else ""
+        call.say(f"Case {shown} is released from its hold: its retention applies again{when}.")
 
 
 def list_cases(call: Call) -> None:

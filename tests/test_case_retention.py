@@ -24,6 +24,7 @@ from models import (
     Review,
     Update,
     UpdateRevision,
+    clock,
     utcnow,
 )
 from sandbox.slack import BOT_USER, TOKEN
@@ -201,7 +202,9 @@ def test_a_held_case_is_kept_until_its_hold_is_released(slack, fake, database, s
     assert "is held" in said
     assert nightly(database, settings, due + timedelta(days=400)).purged == []
     assert stored(database, case).summary == SUMMARY
-    slack.command("/case", f"release {case.reference} Inquiry closed", user=DPO)
+    with clock.set_to(due + timedelta(days=400)):
+        said = slack.ephemeral(slack.command("/case", f"release {case.reference} Inquiry closed", user=DPO))
+    assert f"was due for deletion on {due:%Y-%m-%d}" in said and "next nightly pass" in said
     assert nightly(database, settings, due + timedelta(days=401)).purged == [case.reference]
     said = slack.ephemeral(slack.command("/case", f"hold {case.reference} Another inquiry", user=DPO))
     assert "deleted under the retention schedule" in said and "nothing to hold" in said
