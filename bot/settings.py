@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # key stays, so it is never sent twice) and the keys of Slack deliveries it has processed.
     retention_outbox_days: int = Field(default=30, ge=1, le=3650)
     retention_deliveries_days: int = Field(default=30, ge=1, le=3650)
+    # A TrueType font with the characters people type, for exports' PDFs (its bold face is looked
+    # for beside it as NAME-Bold.ttf); unset: DejaVu Sans where the system keeps it.
+    export_font: str | None = None
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod
@@ -188,9 +191,9 @@ class Settings(BaseSettings):
             raise ValueError(f"the port must be a number from 1 to 65535; {forms}")
         return value
 
-    @field_validator("smtp_ca_file")
+    @field_validator("smtp_ca_file", "export_font")
     @classmethod
-    def _ca_file_exists(cls, value: str | None) -> str | None:
+    def _file_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
             raise ValueError("no such file")
         return value
