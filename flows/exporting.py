@@ -120,8 +120,8 @@ def deliver(db: Database, client: WebClient, settings: Settings, asked: Asked) -
             )
     try:
         made = make(db, settings, asked, number, via_slack=True)
-    except CasehubError as refused:  # the identifier check could not run: nothing goes out unchecked
-        _record_failed(db, number, type(refused).__name__)
+    except Exception as error:  # the identifier check could not run (nothing goes out unchecked), or worse
+        _record_failed(db, number, type(error).__name__)
         raise
     with db.session() as session:
         export_record.sending(

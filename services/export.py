@@ -641,7 +641,7 @@ def _chronology(sections: dict[str, Any], events: list[AuditEvent], redact: Reda
         elif stage["to"] == "closed":
             text = "case closed" + (f": {_quote(case['outcome'])}" if case["outcome"] else "")
         else:
-            text = f"stage {stage['from']} → {stage['to']}" + (
+            text = f"stage moved from {stage['from']} to {stage['to']}" + (
                 f" ({stage['reason']})" if stage.get("reason") else ""
             )
         lines.append(_line(stage["at"], "stage", None, text))

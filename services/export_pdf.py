@@ -4,13 +4,16 @@ the redactions counted, and "Page X of Y" on every page.
 Text is drawn in a Unicode TrueType font, so that whatever was typed (accents, other scripts,
 curly quotes) is shown as typed. The font is the one `EXPORT_FONT` names, or else DejaVu Sans
 where the system keeps it (Debian's `fonts-dejavu-core`, which `.ci/run` installs). Without
-one, the PDF falls back to the PDF core font Helvetica, which has Latin-1 only: characters
-outside it are shown as "?", counted, and the title page says so (the JSON keeps the text
-exactly). The fallback is logged, never silent.
+one, the PDF falls back to the PDF core font Helvetica, which has Latin-1 only. Either way a
+character the font cannot draw (an emoji, a script DejaVu lacks, anything outside Latin-1 for
+Helvetica) is shown as a look-alike or "?", the title page says so, and the JSON keeps the text
+exactly; the log says how many, never which (they were typed). Asking the font first also keeps
+fpdf2 from logging the glyphs it misses.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import unicodedata
 from collections.abc import Sequence
@@ -19,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fontTools.ttLib import TTFont
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.fonts import FontFace
@@ -71,10 +75,17 @@ def find_font(configured: str | None = None) -> Font | None:
     return None
 
 
+@functools.lru_cache(maxsize=8)
+def drawable(path: Path) -> frozenset[int]:
+    """The characters a TrueType font has glyphs for."""
+    with TTFont(str(path), lazy=True) as font:
+        return frozenset(font.getBestCmap() or {})
+
+
 def render(bundle: Bundle, font: Font | None) -> bytes:
     """The PDF of `bundle`, drawn with `font` (or the core-font fallback)."""
     pdf = ExportPDF(bundle, font)
-    pdf.title_page()
+    pdf.title_page(missing=pdf.undrawable(bundle.to_json().decode("utf-8")))
     for number, (title, draw) in enumerate(_SECTIONS, start=1):
         pdf.section(f"{number}. {title}")
         draw(pdf, bundle)
@@ -82,9 +93,10 @@ def render(bundle: Bundle, font: Font | None) -> bytes:
     _redactions(pdf, bundle)
     if pdf.replaced:
         log.warning(
-            "export of case %s drawn without a Unicode font: %d character(s) shown as '?' (set EXPORT_FONT)",
+            "export of case %s: %d character(s) its font cannot draw shown as look-alikes or '?'%s",
             bundle.reference,
             pdf.replaced,
+            "" if font else " (no Unicode font: set EXPORT_FONT)",
         )
     return bytes(pdf.output())
 
@@ -96,11 +108,18 @@ class ExportPDF(FPDF):
         super().__init__(orientation="portrait", unit="mm", format="A4")
         self.bundle, self.unicode, self.replaced = bundle, font is not None, 0
         self.has_bold = font is None or font.bold is not None
+        # What the font can draw: for the core font, Latin-1; for a TrueType font, its glyphs
+        # (those of its bold face too, when it has one).
+        self.glyphs: frozenset[int] = frozenset(range(256))
         if font is not None:
+            self.glyphs = drawable(font.regular) & (
+                drawable(font.bold) if font.bold else drawable(font.regular)
+            )
             self.add_font(FAMILY, "", str(font.regular))
             if font.bold is not None:
                 self.add_font(FAMILY, "B", str(font.bold))
         self.family = FAMILY if font is not None else CORE_FAMILY
+        self.blank = "—" if self.can_draw("—") else "-"  # what an empty field shows
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=MARGIN + 5)
         self.alias_nb_pages()
@@ -111,20 +130,27 @@ class ExportPDF(FPDF):
         self.add_page()
 
     # ---- text --------------------------------------------------------------------------------
+    def can_draw(self, char: str) -> bool:
+        return ord(char) in self.glyphs or char in "\n\t"
+
+    def undrawable(self, text: str) -> int:
+        return sum(not self.can_draw(char) for char in text)
+
     def plain(self, text: object) -> str:
-        """Text as the font can draw it: as typed in a Unicode font, else in Latin-1 (counted)."""
-        value = "—" if text is None or text == "" else str(text)
-        if self.unicode:
+        """Text as the font can draw it: each character it has not a look-alike or "?" (counted)."""
+        value = self.blank if text is None or text == "" else str(text)
+        if all(self.can_draw(char) for char in value):
             return value
-        value = value.translate(_PLAIN)
         out = []
         for char in value:
-            if ord(char) < 256:
+            if self.can_draw(char):
                 out.append(char)
                 continue
-            base = unicodedata.normalize("NFKD", char).encode("latin-1", "ignore").decode("latin-1")
-            out.append(base or "?")
             self.replaced += 1
+            alike = char.translate(_PLAIN)
+            if alike == char:
+                alike = unicodedata.normalize("NFKD", char)
+            out.append(alike if alike and all(self.can_draw(c) for c in alike) else "?")
         return "".join(out)
 
     def style(self, size: float = BODY, *, bold: bool = False) -> None:
@@ -177,7 +203,7 @@ class ExportPDF(FPDF):
         self.para(title, size=13, bold=True)
         self.ln(1.5)
 
-    def title_page(self) -> None:
+    def title_page(self, *, missing: int) -> None:
         b = self.bundle
         self.style(9)
         self.set_text_color(110)
@@ -213,11 +239,16 @@ class ExportPDF(FPDF):
             "casehub never records the name or other identifiers of the person the case is about: the "
             "case is known by its reference.",
         )
-        if not self.unicode:
+        if missing:
+            font = (
+                "its font"
+                if self.unicode
+                else "the Latin-1 font it was made with (no Unicode font was found)"
+            )
             self.labelled(
                 "Characters",
-                "This PDF was made without a Unicode font: characters outside Latin-1 are shown as '?'. "
-                "The JSON file of this export holds every text exactly as stored.",
+                f"{missing} character(s) that {font} cannot draw are shown as look-alikes or '?'. The "
+                "JSON file of this export holds every text exactly as stored.",
             )
 
 

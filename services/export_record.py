@@ -8,6 +8,7 @@ import hashlib
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Case, Export, ExportState, utcnow
@@ -60,8 +61,12 @@ def begin(
         state=state.value,
         claimed_at=utcnow(),
     )
-    session.add(export)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(export)
+            session.flush()
+    except IntegrityError:  # the same request, delivered twice at the same moment
+        return session.scalars(select(Export).where(Export.requested_via == request_ref)).one(), False
     access.viewed(session, user=user, case_ids=[case.id], view="export", request_ref=request_ref)
     return export, True
 

@@ -397,6 +397,7 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
     assert "No e-mail copies" in record
     assert "does not yet delete or anonymise case records" in record  # no claim the code does not make
     assert "the text of\neach message it has sent, 30 days after sending" in record
+    assert "Exports: the lead coordinator of a case may export it" in record
 
 
 def test_an_entry_given_place_zero_is_found(history, database):

@@ -283,10 +283,19 @@ def test_without_a_unicode_font_the_pdf_says_what_it_could_not_show(database, ca
     bundle = bundle_for(database, case, export.Purpose.COURT)
     pdf = export_pdf.render(bundle, None)
     flat = " ".join(" ".join(pdf_text(pdf)).split())
-    assert "made without a Unicode font" in flat and "Café" in flat and "καλημέρα" not in flat
-    assert '"calm"' in flat  # curly quotes drawn as straight ones
-    assert "without a Unicode font" in caplog.text and "καλημέρα" not in caplog.text
+    assert "no Unicode font was found" in flat and "Café" in flat and "καλημέρα" not in flat
+    assert '"calm"' in flat and "-> follow-up" in flat  # look-alikes where there are some
+    assert "no Unicode font" in caplog.text and "καλημέρα" not in caplog.text
     assert TYPED in bundle.to_json().decode()
+
+
+def test_what_the_font_cannot_draw_is_said_but_never_logged(database, case, caplog):
+    bundle = bundle_for(database, case, export.Purpose.COURT)
+    bundle.case["summary"] = "Calm after the visit 🙂 and 東京 mentioned"
+    caplog.set_level("DEBUG")
+    flat = " ".join(" ".join(pdf_text(export_pdf.render(bundle, unicode_font()))).split())
+    assert "3 character(s) that its font cannot draw" in flat and "Calm after the visit ? and ??" in flat
+    assert "🙂" not in caplog.text and "東" not in caplog.text and "3 character(s)" in caplog.text
 
 
 def test_the_font_setting_names_a_font_that_exists(fake, database, tmp_path):
@@ -312,7 +321,7 @@ def run_cli(monkeypatch, database, *args: str) -> int:
 
 
 def test_the_command_line_writes_both_files_and_records_the_export(
-    database, case, tmp_path, monkeypatch, capsys
+    slack, database, case, tmp_path, monkeypatch, capsys
 ):
     assert (
         run_cli(monkeypatch, database, case.reference.lower(), "--for", "subject", "--output", str(tmp_path))
@@ -333,6 +342,9 @@ def test_the_command_line_writes_both_files_and_records_the_export(
     assert event.details["pdf_sha256"] == hashlib.sha256(pdf).hexdigest()
     assert event.details["json_sha256"] == hashlib.sha256(data).hexdigest()
     assert not [s for s in sharing(database) if s.disclosure == Disclosure.EXPORT]  # no one was sent it
+    seen = slack.ephemeral(slack.command("/case", "access", user=COORD, channel=case.channel))
+    login = row.requested_by.removeprefix("cli:")
+    assert f"`{login}` on the command line · an export of the case (PDF and JSON)" in seen
     # The same day again: the files are there, so nothing is written over them.
     assert run_cli(monkeypatch, database, case.reference, "--for", "subject", "--output", str(tmp_path)) == 2
     assert "exists already" in capsys.readouterr().err
