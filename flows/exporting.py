@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +89,6 @@ def make(db: Database, settings: Settings, asked: Asked, number: int, *, via_sla
 
 def deliver(db: Database, client: WebClient, settings: Settings, asked: Asked) -> str:
     """Send the export to the lead by direct message, once; what to tell them."""
-    label = export.LABELS[asked.purpose]
     with db.session() as session:
         case = session.get_one(Case, asked.case_id)
         row, first = export_record.begin(
@@ -103,21 +102,13 @@ def deliver(db: Database, client: WebClient, settings: Settings, asked: Asked) -
         number, state, claimed_at = row.id, row.state, row.claimed_at
     if state == ExportState.SENT.value:
         return (
-            f"Export {number} of case {asked.reference} for {label} was sent already; nothing was sent again."
+            f"Export {number} of case {asked.reference} for {export.LABELS[asked.purpose]} was sent "
+            "already; nothing was sent again."
         )
     if state == ExportState.SENDING.value and not first:
-        # An earlier attempt of this request began to send it: did its files arrive?
-        arrived = _arrived(client, asked, number, claimed_at)
-        if arrived is not None:
-            _record_sent(db, settings, number, *arrived)
-            return _sent_message(asked, number)
-        job = jobs.current_job()
-        fresh = claimed_at is not None and claimed_at > utcnow() - STALE
-        if fresh and (job is None or job.attempts <= 1):
-            return (
-                f"Export {number} of case {asked.reference} is being sent: it will be in your direct "
-                "messages."
-            )
+        told = _resume(db, client, settings, asked, number, claimed_at)
+        if told is not None:
+            return told
     try:
         made = make(db, settings, asked, number, via_slack=True)
     except Exception as error:  # the identifier check could not run (nothing goes out unchecked), or worse
@@ -127,24 +118,50 @@ def deliver(db: Database, client: WebClient, settings: Settings, asked: Asked) -
         export_record.sending(
             session, session.get_one(Export, number), pdf=made.pdf, data=made.data, now=utcnow()
         )
+    return _send(db, client, settings, asked, made)
+
+
+def _resume(
+    db: Database,
+    client: WebClient,
+    settings: Settings,
+    asked: Asked,
+    number: int,
+    claimed_at: datetime | None,
+) -> str | None:
+    """An earlier attempt of this request began to send the export: what to tell the lead if its
+    files arrived, or if that attempt may still be sending them; None to send them now."""
+    arrived = _arrived(client, asked, number, claimed_at)
+    if arrived is not None:
+        _record_sent(db, settings, number, *arrived)
+        return _sent_message(asked, number)
+    job = jobs.current_job()
+    fresh = claimed_at is not None and claimed_at > utcnow() - STALE
+    if fresh and (job is None or job.attempts <= 1):
+        return f"Export {number} of case {asked.reference} is being sent: it will be in your direct messages."
+    return None
+
+
+def _send(db: Database, client: WebClient, settings: Settings, asked: Asked, made: Made) -> str:
+    """Upload the files and record them sent; a refusal recorded as such and told."""
     try:
         channel, file_ids = _upload(client, asked, made)
     except (SlackApiError, SlackRequestError, OSError) as error:
         if jobs.will_retry(error):
             raise  # still `sending`: the next attempt asks Slack whether the files arrived first
-        arrived = _arrived(client, asked, number, utcnow() - STALE)
+        arrived = _arrived(client, asked, made.number, utcnow() - STALE)
         if arrived is not None:  # Slack took them after all and its answer was lost
-            _record_sent(db, settings, number, *arrived)
-            return _sent_message(asked, number)
-        log.warning("export %s of case %s not sent: %s", number, asked.reference, _said(error))
-        _record_failed(db, number, jobs.error_kind(error))
+            _record_sent(db, settings, made.number, *arrived)
+            return _sent_message(asked, made.number)
+        log.warning("export %s of case %s not sent: %s", made.number, asked.reference, _said(error))
+        _record_failed(db, made.number, jobs.error_kind(error))
         raise ExportNotSent(
-            f"{_said(error)}, so export {number} of case {asked.reference} was not sent, and nothing is "
-            "recorded as shared.",
+            f"{_said(error)}, so export {made.number} of case {asked.reference} was not sent, and nothing "
+            "is recorded as shared.",
             hint="Please try `/case export` again; if it keeps happening, tell your casehub admin.",
         ) from None
-    _record_sent(db, settings, number, channel, file_ids)
-    return _sent_message(asked, number)
+    _record_sent(db, settings, made.number, channel, file_ids)
+    return _sent_message(asked, made.number)
 
 
 def _said(error: Exception) -> str:

@@ -21,7 +21,7 @@ from models import AccessRecord, Action, AuditEvent, Case, Disclosure, Export, P
 from models.clock import clock as casehub_clock
 from services import export, export_pdf, sharing_gate
 from tests.conftest import ADMIN, COORD, COORD2, HEALTH, POLICE, SCHOOL
-from tests.helpers import open_case
+from tests.helpers import logging_as_configured, open_case
 
 ROOT = Path(__file__).resolve().parent.parent
 TUESDAY = datetime(2026, 12, 8, 11, 0, tzinfo=UTC)
@@ -317,7 +317,8 @@ def run_cli(monkeypatch, database, *args: str) -> int:
     monkeypatch.setenv("DATABASE_URL", database.url)
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "AUDIT_KEYS", "EXPORT_FONT"):
         monkeypatch.delenv(name, raising=False)
-    return cli.main(["export", "case", *args])
+    with logging_as_configured():
+        return cli.main(["export", "case", *args])
 
 
 def test_the_command_line_writes_both_files_and_records_the_export(
