@@ -110,15 +110,15 @@ class ExportPDF(FPDF):
         self.has_bold = font is None or font.bold is not None
         # What the font can draw: for the core font, Latin-1; for a TrueType font, its glyphs
         # (those of its bold face too, when it has one).
-        self.glyphs: frozenset[int] = frozenset(range(256))
+        self.drawable_chars: frozenset[int] = frozenset(range(256))
         if font is not None:
-            self.glyphs = drawable(font.regular) & (
+            self.drawable_chars = drawable(font.regular) & (
                 drawable(font.bold) if font.bold else drawable(font.regular)
             )
             self.add_font(FAMILY, "", str(font.regular))
             if font.bold is not None:
                 self.add_font(FAMILY, "B", str(font.bold))
-        self.family = FAMILY if font is not None else CORE_FAMILY
+        self.typeface = FAMILY if font is not None else CORE_FAMILY
         self.blank = "—" if self.can_draw("—") else "-"  # what an empty field shows
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=True, margin=MARGIN + 5)
@@ -131,7 +131,7 @@ class ExportPDF(FPDF):
 
     # ---- text --------------------------------------------------------------------------------
     def can_draw(self, char: str) -> bool:
-        return ord(char) in self.glyphs or char in "\n\t"
+        return ord(char) in self.drawable_chars or char in "\n\t"
 
     def undrawable(self, text: str) -> int:
         return sum(not self.can_draw(char) for char in text)
@@ -154,7 +154,7 @@ class ExportPDF(FPDF):
         return "".join(out)
 
     def style(self, size: float = BODY, *, bold: bool = False) -> None:
-        self.set_font(self.family, "B" if bold and self.has_bold else "", size)
+        self.set_font(self.typeface, "B" if bold and self.has_bold else "", size)
 
     def para(self, text: object, *, size: float = BODY, bold: bool = False) -> None:
         self.style(size, bold=bold)
