@@ -138,15 +138,26 @@ def access_log(reference: str, seen: Sequence[AccessRecord]) -> list[Block]:
     if not seen:
         return [*blocks, section("Nobody has been shown this case's content yet.")]
     lines = [
-        f"{record.at:%Y-%m-%d %H:%M} UTC · <@{record.user_id}> · {VIEWS[record.view]}" for record in seen
+        f"{record.at:%Y-%m-%d %H:%M} UTC · {_viewer(record.user_id)} · {VIEWS[record.view]}"
+        for record in seen
     ]
     for start in range(0, len(lines), 10):
         blocks.append(section("\n".join(lines[start : start + 10])))
     more = " (the newest 50)" if len(seen) >= SHOWN else ""
     blocks.append(
-        context(f"Every view of the case card, timeline, sharing log, access log and Home is recorded{more}.")
+        context(
+            f"Every view of the case card, timeline, sharing log, access log, Home and every export is "
+            f"recorded{more}."
+        )
     )
     return fit_message(blocks, more="…")
+
+
+def _viewer(user_id: str) -> str:
+    """A person in Slack, or an operator on the command line (`cli:<login>`)."""
+    if user_id.startswith("cli:"):
+        return f"`{escape(user_id[4:])}` on the command line"
+    return f"<@{user_id}>"
 
 
 def agency_list(agencies: Sequence[Agency], members: Mapping[int, Sequence[Membership]]) -> list[Block]:

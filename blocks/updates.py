@@ -311,6 +311,11 @@ def _disclosed(record: SharingRecord, agencies_by_id: dict[int, Agency]) -> str:
                 f"{by} handed over a role in *{agency(record.from_agency_id)}*: {person} receives "
                 f"the case's information"
             )
+        case Disclosure.EXPORT:
+            return (
+                f"{by} exported the case for *{escape(record.kind)}*: the files went to {person} by "
+                "direct message"
+            )
     return f"{by} shared *{escape(record.kind)}* with {target}"
 
 

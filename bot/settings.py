@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     retention_screened_out_months: int = Field(default=36, ge=1, le=1200)
     retention_warning_days: int = Field(default=30, ge=1, le=365)
     retention_time: time = time(3, 0)  # UTC: the nightly retention pass
+    # A TrueType font with the characters people type, for exports' PDFs (its bold face is looked
+    # for beside it as NAME-Bold.ttf); unset: DejaVu Sans where the system keeps it.
+    export_font: str | None = None
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod
@@ -194,9 +197,9 @@ class Settings(BaseSettings):
             raise ValueError(f"the port must be a number from 1 to 65535; {forms}")
         return value
 
-    @field_validator("smtp_ca_file")
+    @field_validator("smtp_ca_file", "export_font")
     @classmethod
-    def _ca_file_exists(cls, value: str | None) -> str | None:
+    def _file_exists(cls, value: str | None) -> str | None:
         if value is not None and not Path(value).is_file():
             raise ValueError("no such file")
         return value

@@ -10,12 +10,12 @@ from slack_sdk import WebClient
 from blocks import messages, modals
 from blocks import updates as update_blocks
 from blocks.kit import escape
-from flows import case_channel
+from flows import case_channel, exporting
 from flows import retention as retention_flow
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
 from models import Case, Disclosure, clock, utcnow
-from services import access, agencies, cases, deliveries, holds, outbox, updates
+from services import access, agencies, cases, deliveries, export, export_record, holds, outbox, updates
 from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
 
@@ -33,6 +33,8 @@ HELP = messages.usage(
         "/case access [REF] — who has been shown the case, what and when (lead; a data protection "
         "officer for any case)",
         "/case hold|release REF <reason> — keep a case from deletion, or end that (data protection officers)",
+        "/case export [REF] subject|agency|court — the case as a PDF chronology and a JSON file, redacted "
+        "for whom it is for, by direct message (lead)",
         "/case close — record the outcome and archive the channel (lead)",
         "/case retry <REF> — finish setting up a case whose channel failed (lead)",
         "/case help — this help",
@@ -175,6 +177,35 @@ def _change_hold(call: Call, change: Any, done: str) -> None:
     else:
         when = f" (its record is kept until {due:%Y-%m-%d})" if due is not None else ""
         call.say(f"Case {shown} is released from its hold: its retention applies again{when}.")
+
+
+EXPORT_USAGE = (
+    "Say who the export is for: `/case export subject`, `agency` or `court` in the case's channel, or "
+    "`/case export REF court` anywhere."
+)
+EXPORT_HINT = (
+    "`subject`: for the person's subject access request (third parties and restricted updates "
+    "removed); `agency`: what the agencies were shared; `court`: the full record. Only the case's "
+    "lead coordinator may export it; it arrives by direct message."
+)
+
+
+def export_case(call: Call) -> None:
+    """`/case export [REF] subject|agency|court`: the case's export, to its lead by direct message.
+
+    Refused before anything is looked up to anyone who leads no case; built and sent in this
+    request's job (never within Slack's 3 seconds), and sent once however often it is delivered.
+    """
+    if not call.args or len(call.args) > 2:
+        raise InvalidInput(EXPORT_USAGE, hint=EXPORT_HINT)
+    reference = call.args[0] if len(call.args) == 2 else None
+    with call.deps.db.reader() as session:
+        if not agencies.is_coordinator(session, call.user):
+            raise NotAllowed(export_record.ONLY_THE_LEAD, hint="Ask the case's lead coordinator for it.")
+        purpose = export.parse_purpose(call.args[-1])
+        case = export_record.case_to_export(session, call.user, reference=reference, channel=call.channel)
+        asked = exporting.Asked(call.user, case.id, case.reference, purpose, call.ref)
+    call.say(exporting.deliver(call.deps.db, call.client, call.deps.settings, asked))
 
 
 def list_cases(call: Call) -> None:
@@ -331,5 +362,6 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "access": show_access,
     "hold": place_hold,
     "release": release_hold,
+    "export": export_case,
     "retry": retry_setup,
 }

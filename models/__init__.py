@@ -8,6 +8,7 @@ from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.clock import clock, utcnow
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
+from models.export import Export, ExportState
 from models.hold import CaseHold
 from models.job import Job, JobState
 from models.retention import MessageDeletion
@@ -33,6 +34,8 @@ __all__ = [
     "Delivery",
     "Disclosure",
     "EscalationChain",
+    "Export",
+    "ExportState",
     "FollowUp",
     "Job",
     "JobState",

@@ -80,6 +80,7 @@ class Disclosure(enum.StrEnum):
     CRISIS_PAGE = "crisis-page"  # a page, to its recipient
     CRISIS_EMAIL = "crisis-email"  # the e-mail copy of a page
     HANDOVER = "handover"  # a successor taking over someone's cases
+    EXPORT = "export"  # an export of the case (a PDF and a JSON file), to the lead who asked
 
 
 class SharingRecord(Chained, Base):

@@ -7,11 +7,20 @@ Retry-After), applies rate-limit tiers, and lets a test inject failures. It also
 response_url endpoints that slash commands and interactions carry, and shows their replies
 where Slack would: in the channel, or to the one person. The test suite runs casehub against
 it, and the sandbox (`python -m bot sandbox`) shows it in a browser.
+
+Files travel as they do in Slack since `files.upload` was retired: `files.getUploadURLExternal`
+(a filename and the length in bytes, both required) gives a file id and an upload URL; the bytes
+are POSTed to that URL (raw, or as a multipart form), once, and must be as long as announced;
+`files.completeUploadExternal` then finishes the upload and shares the files in `channel_id` (a
+conversation the bot can post in) as one message, with `initial_comment` as its text. Slack does
+not document every refusal of these; where it does not, the emulator's choice is noted beside it.
 """
 
 from __future__ import annotations
 
 import copy
+import email.parser
+import email.policy
 import itertools
 import json
 import re
@@ -42,6 +51,7 @@ SHOWN = {
     "views.push",
     "views.update",
     "views.publish",
+    "files.completeUploadExternal",
 }
 # Rate-limit tiers per method (calls a minute), as Slack documents them.
 TIERS = {
@@ -66,6 +76,8 @@ TIERS = {
     "users.conversations": 50,
     "auth.test": 100,
     "chat.postMessage": 600,
+    "files.getUploadURLExternal": 100,
+    "files.completeUploadExternal": 100,
 }
 # The calls that change nothing anyone sees.
 READS = {
@@ -77,6 +89,9 @@ READS = {
     "users.conversations",
 }
 PER_CHANNEL_POSTS = 60  # about one a second per channel, with Slack's short bursts allowed
+# What an upload URL's failures are injected under (`fail_upload`): it is no Web API method.
+UPLOAD = "upload"
+ALT_TEXT_MAX = 1000
 
 
 class SlackError(Exception):
@@ -153,6 +168,9 @@ class EmulatedSlack:
         self.modals: dict[str, list[str]] = defaultdict(list)  # person -> view ids, the top last
         self.view_errors: dict[str, dict[str, str]] = {}
         self.calls: list[Call] = []
+        # Files by id: name, title, announced length, bytes once uploaded, where they are shared.
+        self.files: dict[str, dict[str, Any]] = {}
+        self._uploads: dict[str, str] = {}  # upload URL key -> file id, until the URL is used
         self.requests_received = 0  # every HTTP request, to any path, answered or not
         self.responses: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._response_issued: dict[str, float] = {}
@@ -232,6 +250,10 @@ class EmulatedSlack:
 
     def server_error(self, method: str, *, times: int = 1) -> None:
         self._injections[method].append(Injection(None, 503, 0, times))
+
+    def fail_upload(self, *, status: int = 500, times: int = 1) -> None:
+        """The next `times` uploads to an upload URL answer HTTP `status` and store nothing."""
+        self._injections[UPLOAD].append(Injection(None, status, 0, times))
 
     def lose_answer(self, method: str, *, times: int = 1) -> None:
         """The next `times` calls of `method` take effect, but their answer is a 503, as when
@@ -393,6 +415,7 @@ class EmulatedSlack:
                     "messages": self.messages,
                     "views": self.views,
                     "published": self.published,
+                    "files": self.files,
                 }
             )
 
@@ -401,6 +424,8 @@ class EmulatedSlack:
             saved = copy.deepcopy(saved)
             self.users, self.channels, self.messages = saved["users"], saved["channels"], saved["messages"]
             self.views, self.published = saved["views"], saved["published"]
+            self.files = saved.get("files", {})
+            self._uploads.clear()
             self.modals.clear()
             self.view_errors.clear()
             self.opened_views.clear()
@@ -448,6 +473,11 @@ class EmulatedSlack:
 
     def dms(self, user: str) -> list[dict[str, Any]]:
         return self.posts(f"D{user}")
+
+    def files_in(self, channel: str) -> list[dict[str, Any]]:
+        """The files shared in a channel, oldest first, each with its bytes (`data`)."""
+        with self.lock:
+            return [dict(f) for f in self.files.values() if channel in f["channels"]]
 
     def channel_named(self, name: str) -> Channel:
         with self.lock:
@@ -503,6 +533,12 @@ class EmulatedSlack:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 path = urlparse(self.path)
+                if path.path.startswith("/upload/"):
+                    status, said = fake._receive_upload(
+                        path.path.rsplit("/", 1)[-1], raw, self.headers.get("Content-Type", "")
+                    )
+                    self._reply_text(status, said)
+                    return
                 args: dict[str, Any] = dict(parse_qsl(path.query))
                 ctype = self.headers.get("Content-Type", "")
                 try:
@@ -523,6 +559,14 @@ class EmulatedSlack:
                     status, body, headers = fake._dispatch(method, args, self.headers)
                 self._reply(status, body, headers)
 
+            def _reply_text(self, status: int, text: str) -> None:
+                data = text.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
             def _reply(self, status: int, body: Any, headers: dict[str, str]) -> None:
                 data = json.dumps(body).encode()
                 self.send_response(status)
@@ -534,6 +578,39 @@ class EmulatedSlack:
                 self.wfile.write(data)
 
         return Handler
+
+    def _receive_upload(self, key: str, raw: bytes, content_type: str) -> tuple[int, str]:
+        """A file's bytes POSTed to its upload URL: once, and exactly as long as announced."""
+        with self.lock:
+            record = Call(UPLOAD, {"url_key": key, "bytes": len(raw)}, False, None, time.time())
+            self.calls.append(record)
+            queue = self._injections.get(UPLOAD)
+            if queue:
+                injection = queue[0]
+                injection.times -= 1
+                if injection.times <= 0:
+                    queue.popleft()
+                record.error = f"http_{injection.status}"
+                self._changed()
+                return injection.status, "upload failed"
+            file_id = self._uploads.get(key)
+            if file_id is None:  # never issued, or used already
+                record.error = "http_404"
+                self._changed()
+                return 404, "unknown or used upload URL"
+            data = _uploaded_bytes(raw, content_type)
+            stored = self.files[file_id]
+            if len(data) != stored["length"]:
+                # The emulator's choice: Slack's answer to a length that does not match is not
+                # documented; the upload is refused, and the file stays without its bytes.
+                record.error = "http_400"
+                self._changed()
+                return 400, f"length mismatch: {len(data)} bytes, {stored['length']} announced"
+            del self._uploads[key]
+            stored["data"] = data
+            record.ok = True
+            self._changed()
+            return 200, f"OK - {len(data)}"
 
     def _response_url(self, key: str, args: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         with self.lock:
@@ -843,6 +920,8 @@ class EmulatedSlack:
             ):
                 continue
             shown = {"type": "message", "ts": message["ts"], "text": message["text"], "user": message["user"]}
+            if message.get("files"):
+                shown["files"] = message["files"]
             if with_metadata and message.get("metadata"):
                 shown["metadata"] = message["metadata"]
             found.append(shown)
@@ -852,6 +931,70 @@ class EmulatedSlack:
         page, rest = found[start : start + limit], found[start + limit :]
         more = {"response_metadata": {"next_cursor": f"page-{start + limit}"}} if rest else {}
         return {"messages": page, "has_more": bool(rest), **more}
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        problems = []
+        filename = str(args.get("filename") or "")
+        if not filename.strip():
+            problems.append("[ERROR] missing required field: filename")
+        length = str(args.get("length") or "")
+        if not length:
+            problems.append("[ERROR] missing required field: length")
+        elif not length.isdigit() or int(length) < 1:
+            problems.append("[ERROR] invalid value for length: a positive number of bytes")
+        if problems:
+            raise SlackError("invalid_arguments", response_metadata={"messages": problems})
+        if len(str(args.get("alt_txt") or "")) > ALT_TEXT_MAX:
+            raise SlackError("alt_txt_too_large")
+        file_id, key = f"F{next(self._ids)}", f"U{next(self._ids)}"
+        self.files[file_id] = {
+            "id": file_id,
+            "name": filename,
+            "title": filename,
+            "length": int(length),
+            "data": None,
+            "channels": [],
+            "completed": False,
+            "user": BOT_USER,
+        }
+        self._uploads[key] = file_id
+        return {"upload_url": f"{self.url}/upload/{key}", "file_id": file_id}
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = _decode(args.get("files"))
+        if (
+            not isinstance(wanted, list)
+            or not wanted
+            or not all(isinstance(f, dict) and isinstance(f.get("id"), str) for f in wanted)
+        ):
+            raise SlackError(
+                "invalid_arguments",
+                response_metadata={"messages": ["[ERROR] files: an array of {id, title}"]},
+            )
+        targets = [c for c in [args.get("channel_id"), *str(args.get("channels") or "").split(",")] if c]
+        channels = [self._channel(c) for c in dict.fromkeys(targets)]
+        if any(channel.archived for channel in channels):
+            raise SlackError("is_archived")
+        stored = []
+        for item in wanted:
+            found = self.files.get(item["id"])
+            # The emulator's choice: a file whose bytes never arrived, or that was completed
+            # already, is no upload to complete, as an id never issued is not.
+            if found is None or found["data"] is None or found["completed"]:
+                raise SlackError("file_not_found")
+            stored.append((found, item))
+        for found, item in stored:
+            found.update(completed=True, title=str(item.get("title") or found["name"]))
+            found["channels"].extend(c.id for c in channels)
+        summaries = [_file_summary(found) for found, _ in stored]
+        comment = str(args.get("initial_comment") or "")
+        for channel in channels:
+            message = _message(
+                channel.id, self._ts_now(), BOT_USER, comment, None, thread_ts=args.get("thread_ts")
+            )
+            message["files"] = summaries
+            self.messages.append(message)
+        return {"files": summaries}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._channel(args.get("channel"))
@@ -980,6 +1123,36 @@ def _message(
     return message
 
 
+def _file_summary(stored: dict[str, Any]) -> dict[str, Any]:
+    """A file as Slack describes it in answers and in a channel's history (without its bytes)."""
+    name = stored["name"]
+    kind = name.rsplit(".", 1)[-1].lower() if "." in name else "binary"
+    return {
+        "id": stored["id"],
+        "name": name,
+        "title": stored["title"],
+        "size": stored["length"],
+        "filetype": kind,
+        "mimetype": {"pdf": "application/pdf", "json": "application/json"}.get(
+            kind, "application/octet-stream"
+        ),
+        "user": stored["user"],
+    }
+
+
+def _uploaded_bytes(raw: bytes, content_type: str) -> bytes:
+    """The file's bytes as they came: the body itself, or the file part of a multipart form."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        return raw
+    header = f"Content-Type: {content_type}\r\n\r\n".encode()
+    form = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(header + raw)
+    for part in form.iter_parts():
+        if part.get_filename() is not None or part.get_param("name", header="content-disposition") == "file":
+            payload = part.get_payload(decode=True)
+            return payload if isinstance(payload, bytes) else b""
+    return b""
+
+
 def _decode(value: Any) -> Any:
     if isinstance(value, str):
         try:
@@ -999,7 +1172,7 @@ def _read_as_mrkdwn(payload: Any) -> list[str]:
     for key, value in payload.items():
         if key in ("blocks", "view", "attachments"):  # sent as JSON in a form-encoded call
             value = _decode(value)
-        if key == "text" and isinstance(value, str):
+        if key in ("text", "initial_comment") and isinstance(value, str):
             found.append(value)
         elif isinstance(value, dict | list):
             found += _read_as_mrkdwn(value)

@@ -183,10 +183,29 @@ class UI:
                 "edited": bool(m.get("edits")),
                 "pinned": m["ts"] in pins,
                 "typed": m.get("via") == "typed",
+                "files": [
+                    {"id": f["id"], "name": f["name"], "title": f["title"], "size": f["size"]}
+                    for f in m.get("files") or []
+                ],
             }
             for m in self.slack.messages
             if m["channel"] == channel_id and m.get("ephemeral_to") in (None, user)
         ]
+
+    def file(self, user: str, file_id: str) -> tuple[bytes, str, str] | None:
+        """A file's bytes, name and type, for someone in a conversation it is shared in (as
+        Slack lets only them download it); None for anyone else, or for no such file."""
+        with self.slack.lock:
+            stored = self.slack.files.get(file_id)
+            if stored is None or stored["data"] is None:
+                return None
+            shared = [self.slack.channels.get(c) for c in stored["channels"]]
+            if not any(channel is not None and user in channel.members for channel in shared):
+                return None
+            kind = {"pdf": "application/pdf", "json": "application/json"}.get(
+                stored["name"].rsplit(".", 1)[-1].lower(), "application/octet-stream"
+            )
+            return bytes(stored["data"]), stored["name"], kind
 
     def _refusals(self) -> list[dict[str, Any]]:
         refused = self.slack.refusals()
@@ -403,10 +422,18 @@ def _handler(ui: UI) -> type[BaseHTTPRequestHandler]:
                 content = resources.files("sandbox").joinpath("static", name).read_bytes()
                 self._send(200, content, kind)
                 return
+            query = dict(parse_qsl(path.query))
+            if path.path == "/ui/file":
+                found = ui.file(query.get("as", ""), query.get("id", ""))
+                if found is None:
+                    self._send(404, b"Not Found", "text/plain")
+                    return
+                content, name, kind = found
+                self._send(200, content, kind, download=name)
+                return
             if path.path != "/ui/state":
                 self._send(404, b"Not Found", "text/plain")
                 return
-            query = dict(parse_qsl(path.query))
             try:
                 since = int(query.get("since") or -1)
             except ValueError:
@@ -460,10 +487,12 @@ def _handler(ui: UI) -> type[BaseHTTPRequestHandler]:
                 answer = {"ok": False, "error": f"The sandbox failed: {type(error).__name__}."}
             self._send(200, json.dumps(answer).encode(), "application/json")
 
-        def _send(self, status: int, content: bytes, kind: str) -> None:
+        def _send(self, status: int, content: bytes, kind: str, *, download: str | None = None) -> None:
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
+                if download is not None:  # a file shared in Slack: saved, never shown in the page
+                    self.send_header("Content-Disposition", f'attachment; filename="{download}"')
                 self.send_header("Content-Length", str(len(content)))
                 self.send_header("Cache-Control", "no-store")
                 self.send_header("X-Content-Type-Options", "nosniff")

@@ -21,6 +21,7 @@ VIEWS = {
     "actions": "its actions in an action list",
     "cases": "the case in their case list",
     "crisis": "the crisis status",
+    "export": "an export of the case (PDF and JSON)",
 }
 SHOWN = 50
 

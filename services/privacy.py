@@ -95,6 +95,12 @@ under one of these purposes and lawful bases (SHARING_BASES):
 - Slack, as processor, hosts the case channels, direct messages and forms; data residency and
   the workspace's own retention: {TO_COMPLETE}
 - {mail}
+- Exports: the lead coordinator of a case may export it in Slack (`/case export`, to their own
+  direct messages) for a person's subject access request, a partner agency or a court, each
+  redacted for its purpose; an operator may write one on the server (`python -m bot export
+  case`). Each export is recorded in the access log and the audit trail (with the digests of its
+  files), and one sent through Slack in the sharing log. Where an export goes next (the person,
+  the agency, the court) is for the controller to record {TO_COMPLETE}
 
 ## Transfers to third countries
 
@@ -128,8 +134,8 @@ with the request they carried, after a day.
   {config.verify_time} UTC, with checkpoints kept outside the database ({config.checkpoint_file})
   and sent to the data protection officers.
 - What people ask to see of a case (its card, timeline, sharing log, access log and crisis
-  status, and the case in their action lists, case lists and Home tab) is recorded in the access
-  log, which the lead and the data protection officers can read.
+  status, the case in their action lists, case lists and Home tab, and its exports) is recorded
+  in the access log, which the lead and the data protection officers can read.
 - Encryption at rest: casehub does not yet encrypt columns itself; the storage's encryption
   {TO_COMPLETE}.
 """

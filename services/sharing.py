@@ -157,6 +157,22 @@ def handed_over(
     )
 
 
+def exported(session: Session, case: Case, *, lead: str, purpose: str, number: int, basis: str) -> None:
+    """An export of the case (a PDF and a JSON file) sent to the lead who asked for it, by direct
+    message: it leaves the case channel, so it is a disclosure like any other."""
+    _add(
+        session,
+        case=case,
+        disclosure=Disclosure.EXPORT,
+        basis=basis,
+        shared_by=lead,
+        kind=purpose,
+        reason=f"export {number} of case {case.reference} for {purpose}, sent to the lead coordinator "
+        "by direct message",
+        to_user=lead,
+    )
+
+
 def log(session: Session, case: Case) -> list[SharingRecord]:
     return list(
         session.scalars(

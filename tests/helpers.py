@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +60,16 @@ def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
             return result
         time.sleep(0.01)
     return condition()
+
+
+@contextmanager
+def logging_as_configured() -> Iterator[None]:
+    """Let a test configure this process's logging (as `python -m bot` does), and put pytest's
+    back afterwards: a handler left writing to a test's captured stream outlives it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

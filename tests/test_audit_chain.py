@@ -399,6 +399,7 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
     assert "kept 4 years after the person left support" in record  # RETENTION_CASE_YEARS, from the env
     assert "with no further action, is kept 36 months" in record
     assert "the text of each message it has sent,\n30 days after sending" in record
+    assert "Exports: the lead coordinator of a case may export it" in record
 
 
 def test_an_entry_given_place_zero_is_found(history, database):

@@ -145,7 +145,9 @@ def test_a_closed_case_is_warned_then_its_content_deleted_leaving_a_marker(
         assert session.scalars(select(CaseAgency)).all() == []
         [update] = session.scalars(select(Update)).all()  # a skeleton, for the sharing log
         assert update.observed == "" and update.kind.value == "home-visit"
-        events = session.scalars(select(AuditEvent).where(AuditEvent.case_id == case.id)).all()
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.case_id == case.id).order_by(AuditEvent.seq)
+        ).all()
         redacted = [e for e in events if e.details == chain.REDACTED]
         assert len(redacted) == len(events) - 1 and events[-1].action == "case.purged"
         assert {e.action for e in redacted} >= {"case.opened", "update.filed", "case.closed"}

@@ -4,6 +4,7 @@ must show what Slack shows, where Slack shows it, or the sandbox misleads."""
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 
 import pytest
@@ -227,3 +228,101 @@ def test_malformed_calls_are_answered_as_slack_answers_them(api):
         error_of(lambda: client.api_call("users.conversations", params={"limit": "many"}))
         == "invalid_arguments"
     )
+
+
+# ---- files, as files_upload_v2 sends them ----------------------------------------------------------
+
+
+def test_a_file_is_uploaded_in_three_steps_and_shared_as_one_message(api):
+    fake, client = api
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+    response = client.files_upload_v2(
+        file_uploads=[
+            {"file": b"%PDF-1.4 a", "filename": "a.pdf", "title": "A"},
+            {"content": '{"b": 1}', "filename": "b.json", "title": "B"},
+        ],
+        channel=dm,
+        initial_comment="Two files",
+    )
+    assert [f["title"] for f in response["files"]] == ["A", "B"]
+    assert [f["data"] for f in fake.files_in(dm)] == [b"%PDF-1.4 a", b'{"b": 1}']
+    [message] = fake.dms("U1")
+    assert message["text"] == "Two files" and [f["name"] for f in message["files"]] == ["a.pdf", "b.json"]
+    history = client.conversations_history(channel=dm)["messages"]
+    assert [f["title"] for f in history[0]["files"]] == ["A", "B"]
+    assert [c.method for c in fake.calls if c.method.startswith(("files.", "upload"))] == [
+        "files.getUploadURLExternal",
+        "files.getUploadURLExternal",
+        "upload",
+        "upload",
+        "files.completeUploadExternal",
+    ]
+
+
+def test_an_upload_needs_its_name_and_length_and_exactly_those_bytes(api):
+    _fake, client = api
+    for missing in ({"length": 3}, {"filename": "a.pdf"}, {"filename": "a.pdf", "length": 0}):
+        with pytest.raises(SlackApiError) as refused:
+            client.api_call("files.getUploadURLExternal", params=missing)
+        assert refused.value.response["error"] == "invalid_arguments"
+    issued = client.files_getUploadURLExternal(filename="a.pdf", length=3)
+    wrong = urllib.request.Request(issued["upload_url"], data=b"four", method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused_bytes:
+        urllib.request.urlopen(wrong, timeout=5)
+    assert refused_bytes.value.code == 400
+    files = [{"id": issued["file_id"], "title": "a"}]
+    dm = client.conversations_open(users="U1")["channel"]["id"]
+    # Nothing arrived at the URL: there is no file to complete.
+    assert (
+        error_of(lambda: client.files_completeUploadExternal(files=files, channel_id=dm)) == "file_not_found"
+    )
+    right = urllib.request.Request(issued["upload_url"], data=b"abc", method="POST")
+    assert urllib.request.urlopen(right, timeout=5).status == 200
+    with pytest.raises(urllib.error.HTTPError) as used:  # an upload URL is used once
+        urllib.request.urlopen(right, timeout=5)
+    assert used.value.code == 404
+    client.files_completeUploadExternal(files=files, channel_id=dm)
+    assert (
+        error_of(lambda: client.files_completeUploadExternal(files=files, channel_id=dm)) == "file_not_found"
+    )
+    assert error_of(lambda: client.files_completeUploadExternal(files=[{"id": "FNONE"}])) == "file_not_found"
+    assert error_of(lambda: client.files_completeUploadExternal(files=[])) == "invalid_arguments"
+
+
+def test_files_are_shared_only_where_the_bot_may_post(api):
+    fake, client = api
+    private = fake.add_channel("elsewhere", private=True)
+    public = fake.add_channel("general")
+    for channel, error in (
+        (private, "channel_not_found"),
+        (public, "not_in_channel"),
+        ("CNONE", "channel_not_found"),
+    ):
+        with pytest.raises(SlackApiError) as refused:
+            client.files_upload_v2(content=b"x", filename="x.txt", channel=channel)
+        assert refused.value.response["error"] == error
+    assert all(not f["channels"] for f in fake.files.values())
+
+
+def test_a_multipart_upload_is_read_as_its_file_part(api):
+    fake, client = api
+    issued = client.files_getUploadURLExternal(filename="a.json", length=2)
+    boundary = "b0undary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.json"\r\n'
+        f"Content-Type: application/octet-stream\r\n\r\n{{}}\r\n--{boundary}--\r\n"
+    ).encode()
+    request = urllib.request.Request(issued["upload_url"], data=body, method="POST")
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    assert urllib.request.urlopen(request, timeout=5).status == 200
+    assert fake.files[issued["file_id"]]["data"] == b"{}"
+
+
+def test_an_upload_url_can_be_made_to_fail(api):
+    fake, client = api
+    fake.fail_upload(status=503)
+    with pytest.raises(urllib.error.HTTPError) as failed:
+        client.files_upload_v2(content=b"x", filename="x.txt", channel="U1")
+    assert failed.value.code == 503
+    client.files_upload_v2(content=b"x", filename="x.txt", channel="U1")
+    assert [f["data"] for f in fake.files_in("DU1")] == [b"x"]

@@ -31,7 +31,7 @@ from models import Page, clock
 from sandbox.loopback import LoopbackServer
 from services import cases
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL, SECRET, make_settings
-from tests.helpers import open_case, wait_for
+from tests.helpers import logging_as_configured, open_case, wait_for
 
 TYPED = "Jamie Example born 12/03/2011 at 4 Elm Row"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -330,18 +330,6 @@ def test_request_ids_come_from_slacks_timestamp_or_are_random():
     with logs.request_scope("r-1"):
         assert logs.request_id.get() == "r-1"
     assert logs.request_id.get() is None
-
-
-@contextmanager
-def logging_as_configured() -> Iterator[None]:
-    """Let a test configure this process's logging, and put pytest's back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def test_json_logs_carry_the_error_and_the_request_but_nothing_typed(

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import func, select
@@ -121,6 +122,24 @@ def test_a_command_reaches_casehub_and_each_person_sees_what_slack_would_show(se
     typed = [m for m in teacher if m["typed"]]
     assert typed[-1]["text"].startswith("/update Attendance back up")
     assert any(m["ephemeral"] and "filed" in m["text"] for m in teacher[-3:])
+
+
+def test_an_export_arrives_as_files_that_only_its_recipient_can_download(served: Served) -> None:
+    case = served.cases()[0]
+    assert served.send(case.lead_user_id, case.channel_id or "", "/case export court") == {"ok": True}
+    dm = f"D{case.lead_user_id}"
+    [message] = [m for m in served.state(case.lead_user_id, dm)["messages"] if m["files"]]
+    pdf, data = message["files"]
+    assert "-court-" in pdf["name"] and pdf["name"].endswith(".pdf") and data["name"].endswith(".json")
+    query = urlencode({"as": case.lead_user_id, "id": pdf["id"]})
+    with urllib.request.urlopen(f"{served.url}/ui/file?{query}", timeout=30) as response:
+        assert response.read().startswith(b"%PDF-")
+        assert "attachment" in response.headers["Content-Disposition"]
+    with pytest.raises(urllib.error.HTTPError) as refused:  # nobody else may download it
+        urllib.request.urlopen(
+            f"{served.url}/ui/file?{urlencode({'as': TEACHER, 'id': pdf['id']})}", timeout=30
+        )
+    assert refused.value.code == 404
 
 
 def test_mentions_and_specials_are_sent_as_slack_sends_them() -> None:

@@ -525,7 +525,17 @@ function messageNode(m, { reply = false, replyCount = 0 } = {}) {
         h("time", { class: "time", datetime: tsDate(m.ts).toISOString(), title: `${dayLabel(m.ts)} ${timeLabel(m.ts)} UTC` }, timeLabel(m.ts)),
         m.edited ? h("span", { class: "edited" }, "(edited)") : null),
       h("div", { class: "message-body" }, hasBlocks ? renderBlocks(m.blocks, ctx) : mrkdwn(m.text || "")),
+      (m.files || []).length ? h("div", { class: "files" }, ...m.files.map(fileNode)) : null,
       replyCount ? h("div", { class: "replies-count" }, `${replyCount} ${replyCount === 1 ? "reply" : "replies"}`) : null));
+}
+
+function fileNode(f) {
+  const size = f.size >= 1024 ? `${Math.round(f.size / 1024)} KB` : `${f.size} bytes`;
+  const href = `/ui/file?as=${encodeURIComponent(app.as || "")}&id=${encodeURIComponent(f.id)}`;
+  return h("a", { class: "file", href, download: f.name, "data-testid": "file", title: f.name },
+    h("span", { class: "file-icon", "aria-hidden": "true" }, "📎"),
+    h("span", { class: "file-title" }, f.title),
+    h("span", { class: "file-size" }, size));
 }
 
 const AVATAR_COLOURS = ["#1264a3", "#007a5a", "#b0460f", "#c41e3a", "#6b3fa0", "#00707a", "#8a5a00", "#4a5c6a"];
