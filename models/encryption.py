@@ -25,9 +25,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import String, Text
+from sqlalchemy import ColumnElement, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import operators
 from sqlalchemy.types import TypeDecorator
 
 from models.base import Base
@@ -110,9 +111,6 @@ class Keyring:
             ) from None
         return text.decode()
 
-    def is_current(self, stored: str) -> bool:
-        return self.current is not None and stored.startswith(f"{VERSION}:{self.current}:")
-
 
 def split(stored: str, label: str) -> tuple[str, str]:
     """The key id and the payload of a stored value, or `Undecryptable` if it is not one."""
@@ -153,13 +151,38 @@ def install(ring: Keyring) -> None:
         keyring = ring
 
 
+class OpaqueInSQL(TypeError):
+    """A query compares, sorts or searches an encrypted column in SQL, where it is ciphertext."""
+
+
+class _Opaque(TypeDecorator.Comparator[Any]):
+    """What SQL may ask of an encrypted column: whether it is NULL, and whether it is empty.
+    Anything else (equality with a text, IN, LIKE, `.asc()`/`.desc()`) would run against
+    ciphertext and quietly find nothing, or sort nonsense: it is refused when the query is built.
+    (A bare `order_by(column)` uses no operator and is not caught here.)"""
+
+    def operate(self, op: Any, *other: Any, **kwargs: Any) -> Any:
+        # Another column is let through: the ORM compares columns with == to find them.
+        if op in (operators.is_, operators.is_not, operators.eq, operators.ne) and (
+            len(other) == 1 and (isinstance(other[0], ColumnElement) or other[0] is None or other[0] == "")
+        ):
+            return super().operate(op, *other, **kwargs)
+        raise OpaqueInSQL(
+            f"{self.type.label} is encrypted: compare, sort or search it in Python once read"  # type: ignore[attr-defined]
+        )
+
+    def reverse_operate(self, op: Any, other: Any, **kwargs: Any) -> Any:
+        raise OpaqueInSQL(f"{self.type.label} is encrypted: compare it in Python once read")  # type: ignore[attr-defined]
+
+
 class EncryptedText(TypeDecorator[str]):
     """Text encrypted at rest; `label` is the column it belongs to, `table.column`, which the
     ciphertext is bound to. Stored as TEXT: a ciphertext is about 4/3 of the text plus 40
-    characters. Only equality with "" may be asked of it in SQL."""
+    characters. Only whether it is NULL or "" may be asked of it in SQL."""
 
     impl = Text
     cache_ok = True
+    comparator_factory = _Opaque
 
     def __init__(self, label: str) -> None:
         super().__init__()
@@ -178,6 +201,7 @@ class EncryptedJSON(TypeDecorator[Any]):
 
     impl = Text
     cache_ok = True
+    comparator_factory = _Opaque
 
     def __init__(self, label: str) -> None:
         super().__init__()

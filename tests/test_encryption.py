@@ -19,6 +19,7 @@ from sqlalchemy import inspect, make_url, select, text
 from bot import keys
 from bot.db import Database, alembic_config
 from bot.jobs import jobs_url
+from bot.logs import FORMAT, ContentFreeFormatter
 from models import Action, Case, Crisis, Notice, Update, UpdateRevision
 from models import encryption as crypto
 from services import encryption
@@ -112,6 +113,37 @@ def test_every_column_holding_typed_text_is_encrypted():
         "crises.summary", "crises.outcome", "notices.text", "notices.blocks",
         "case_holds.reason", "case_holds.lift_reason", "jobs.body",
     }  # fmt: skip
+
+
+def test_sql_may_ask_only_whether_an_encrypted_column_is_null_or_empty():
+    """A query comparing or sorting ciphertext would quietly find nothing: it is refused."""
+    assert "notices.text != " in str(select(Notice.key).where(Notice.text != "", Notice.blocks.is_(None)))
+    with pytest.raises(crypto.OpaqueInSQL) as refused:
+        select(Action.id).where(Action.text == "arrange a visit")
+    assert "actions.text is encrypted" in str(refused.value)
+    for query in (
+        lambda: select(Case.id).where(Case.summary.like("%forum%")),
+        lambda: select(Case.id).order_by(Case.summary.asc()),
+        lambda: select(Crisis.id).where(Crisis.summary.in_(["threats"])),
+        lambda: select(Case.id).order_by(Case.lessons.desc()),
+    ):
+        with pytest.raises(crypto.OpaqueInSQL):
+            str(query())
+
+
+def test_a_value_that_does_not_decrypt_is_refused_and_logged_without_content(
+    slack, database, registry, caplog
+):
+    case = open_case(slack, database, summary=TYPED["summary"])
+    other = base64.b64encode(OTHER_KEY).decode()
+    crypto.configure({TEST_KEY_ID: OTHER_KEY})  # as if the check at start had been passed by
+    said = slack.ephemeral(slack.command("/case", "status", user=COORD, channel=case.channel))
+    assert TYPED["summary"] not in said and "went wrong" in said.lower()
+    formatter = ContentFreeFormatter(FORMAT)
+    logged = "\n".join(formatter.format(record) for record in caplog.records)
+    assert "Undecryptable" in logged  # the kind of error, in the log
+    for secret in (TYPED["summary"], "quokka", other, TEST_KEY, "v1:test:"):
+        assert secret not in logged
 
 
 # ---- the dump -----------------------------------------------------------------------------------
