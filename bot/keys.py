@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import inspect, make_url
 
 from bot.db import Database
-from bot.settings import ConfigurationError, Settings
+from bot.settings import ConfigurationError, Settings, is_key_id
 from models import encryption as crypto
 from models import utcnow
 from services import encryption
@@ -86,6 +86,8 @@ def new_key_line(settings: Settings, key_id: str | None = None) -> tuple[str, st
         while key_id in keys:
             number += 1
             key_id = f"{base}-{number}"
+    elif not is_key_id(key_id):
+        raise ConfigurationError(f"{key_id!r} is not a key id: 1-32 letters, digits, '-' or '_'")
     elif key_id in keys:
         raise ConfigurationError(f"DATA_KEYS has a key {key_id!r} already: choose another id")
     keys[key_id] = new_key()

@@ -242,7 +242,7 @@ class Settings(BaseSettings):
     def _check_data_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
         # The messages name the key's id, never the key.
         for key_id, secret in value.items():
-            if not _KEY_ID.match(key_id):
+            if not is_key_id(key_id):
                 raise ValueError(f"{key_id!r} is not a key id: 1-32 letters, digits, '-' or '_'")
             data_key(key_id, secret)
         return value
@@ -331,6 +331,11 @@ def load_settings(**overrides: object) -> Settings:
     if problems:
         raise ConfigurationError("casehub cannot start: " + "; ".join(problems))
     return settings
+
+
+def is_key_id(key_id: str) -> bool:
+    """1-32 letters, digits, '-' or '_': what an id of AUDIT_KEYS or DATA_KEYS may be."""
+    return bool(_KEY_ID.fullmatch(key_id))
 
 
 def data_key(key_id: str, secret: SecretStr) -> bytes:

@@ -325,6 +325,8 @@ def test_keys_commands_rotate_and_report(slack, fake, database, registry, runnin
     listed = json.loads(line.removeprefix("DATA_KEYS="))
     assert list(listed) == [TEST_KEY_ID, "2027"] and listed[TEST_KEY_ID] == TEST_KEY
     assert len(base64.b64decode(listed["2027"])) == 32
+    for taken_or_bad in ("test", "no spaces"):
+        refused(run_bot(database, tmp_path, KEY_ENV, "keys", "new", "--id", taken_or_bad), repr(taken_or_bad))
     both = {"DATA_KEYS": json.dumps(listed)}
     rotated = run_bot(database, tmp_path, both, "keys", "rotate", "--batch", "3")
     assert rotated.returncode == 0, rotated.stderr
