@@ -40,6 +40,8 @@ from sqlalchemy import make_url, text  # noqa: E402
 from blocks import modals  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.jobs import JobQueue  # noqa: E402
+from bot.keys import encrypt_with, new_key  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from flows import case_channel  # noqa: E402
 from models import Agency, AgencyKind, Risk, Role  # noqa: E402
 from sandbox.driver import sign  # noqa: E402
@@ -49,6 +51,18 @@ from services import agencies, cases  # noqa: E402
 SECRET = "bench-secret"
 COORD = "UCOORD"
 SUMMARY = "A benchmark concern, no names."
+
+
+def with_a_data_key() -> None:
+    """What the benchmarks store is encrypted as casehub encrypts it: with DATA_KEYS from the
+    environment, or else a key made for the run, put in the environment for the processes
+    they start (every benchmark importing this module has one)."""
+    if not os.environ.get("DATA_KEYS"):
+        os.environ["DATA_KEYS"] = json.dumps({"bench": new_key()})
+    encrypt_with(Settings(_env_file=None, slack_bot_token="unused", slack_signing_secret="unused"))  # type: ignore[call-arg, arg-type]
+
+
+with_a_data_key()
 
 
 # ---- the fake Slack, in a process of its own -------------------------------------------------------
@@ -63,11 +77,12 @@ class ObservedSlack(EmulatedSlack):
 
     def __init__(self, events: Connection, **options: Any) -> None:
         super().__init__(**options)
-        self.events, self.sending = events, threading.Lock()
+        # Not `events`: the fake's own name for the sink of the Events API events it emits.
+        self.observers, self.sending = events, threading.Lock()
 
     def tell(self, kind: str, key: str) -> None:
         with self.sending:
-            self.events.send((kind, key, time.monotonic()))
+            self.observers.send((kind, key, time.monotonic()))
 
     def _response_url(self, key: str, args: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
         answer = super()._response_url(key, args)

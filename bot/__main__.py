@@ -12,7 +12,9 @@ import yaml
 
 from bot import logs, mail
 from bot.db import Database, DatabaseUnavailable, UnmigratedDatabase, open_database
+from bot.keys import check_at_start, encrypt_with
 from bot.settings import ConfigurationError, Settings, load_settings
+from models.encryption import EncryptionError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,18 +74,25 @@ def main(argv: list[str] | None = None) -> int:
     agencies_sub = agencies_cmd.add_subparsers(dest="action", required=True)
     importer = agencies_sub.add_parser("import", help="create or update agencies from a YAML file")
     importer.add_argument("file", type=Path)
+    keys_cmd = commands.add_parser("keys", help="the data keys that encrypt what people typed")
+    keys_sub = keys_cmd.add_subparsers(dest="action", required=True)
+    new = keys_sub.add_parser("new", help="print DATA_KEYS with a new key added (the current one from then)")
+    new.add_argument("--id", dest="key_id", help="the new key's id (default: today's date, YYYYMMDD)")
+    keys_sub.add_parser("status", help="how many values are under each key")
+    rotate = keys_sub.add_parser("rotate", help="re-encrypt every value under the current key, in batches")
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
         return run(args)
-    except (ConfigurationError, DatabaseUnavailable, UnmigratedDatabase) as error:
+    except (ConfigurationError, DatabaseUnavailable, UnmigratedDatabase, EncryptionError) as error:
         print(error, file=sys.stderr)
         return 2
 
 
 def _database_only() -> Settings:
     """Settings for commands that need the database but not Slack (and the keys their audit
-    entries are sealed with)."""
+    entries are sealed with, and the data keys)."""
     from bot.audit import seal_with
 
     settings = load_settings(
@@ -91,15 +100,24 @@ def _database_only() -> Settings:
         slack_signing_secret=os.environ.get("SLACK_SIGNING_SECRET", "unused"),
     )
     seal_with(settings)
+    encrypt_with(settings)
     return settings
+
+
+def _open(settings: Settings, *, writes_content: bool = False) -> Database:
+    """The database, migrated and readable with the data keys configured; `writes_content`: the
+    command may encrypt, so a key to encrypt with is required too."""
+    db = open_database(settings.database_url)
+    db.check_migrated()
+    check_at_start(db, require=writes_content)
+    return db
 
 
 def list_holds() -> int:
     from services import holds
 
     settings = _database_only()
-    db = open_database(settings.database_url)
-    db.check_migrated()
+    db = _open(settings)
     with db.reader() as session:
         held = holds.all_active(session)
     print(f"{len(held)} case(s) held")
@@ -192,12 +210,12 @@ def privacy_notice(output: Path | None) -> int:
     from services import privacy
 
     settings = _database_only()
-    db = open_database(settings.database_url)
-    db.check_migrated()
+    db = _open(settings)
     config = privacy.Configuration(
         sharing_bases=dict(settings.sharing_bases),
         dpos=list(settings.casehub_dpos),
         audit_key_ids=list(settings.audit_keys),
+        data_key_ids=list(settings.data_keys),
         checkpoint_file=settings.audit_checkpoint_file,
         verify_time=settings.audit_verify_time.strftime("%H:%M"),
         mail=settings.smtp_url is not None,
@@ -224,8 +242,7 @@ def audit_chains(action: str, checkpoints: Path | None) -> int:
     from flows import audit_check
 
     settings = _database_only()
-    db = open_database(settings.database_url)
-    db.check_migrated()
+    db = _open(settings)
     path = checkpoints or Path(settings.audit_checkpoint_file)
     try:
         report = audit_check.verify(db, path)
@@ -241,9 +258,14 @@ def audit_chains(action: str, checkpoints: Path | None) -> int:
 def run(args: argparse.Namespace) -> int:
     if args.command == "migrate":
         settings = _database_only()
-        open_database(settings.database_url).migrate()
+        db = open_database(settings.database_url)
+        check_at_start(db)  # an earlier migration's keys, before a later one uses them
+        db.migrate()
+        check_at_start(db)
         print("database is up to date")
         return 0
+    if args.command == "keys":
+        return manage_keys(args.action, getattr(args, "key_id", None), getattr(args, "batch", 500))
     if args.command == "agencies":
         return import_agencies(args.file)
     if args.command == "jobs":
@@ -264,12 +286,15 @@ def run(args: argparse.Namespace) -> int:
         from bot.audit import grant
 
         settings = _database_only()
-        for statement in grant(open_database(settings.database_url), args.role):
+        db = open_database(settings.database_url)
+        check_at_start(db, require=False)
+        for statement in grant(db, args.role):
             print(statement)
         return 0
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
-    open_database(settings.database_url).check_migrated()
+    encrypt_with(settings)
+    _open(settings, writes_content=True)
     mail.check_at_start(settings)
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
@@ -288,8 +313,7 @@ def import_agencies(path: Path) -> int:
     from services.errors import CasehubError
 
     settings = _database_only()
-    db = open_database(settings.database_url)
-    db.check_migrated()
+    db = _open(settings)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -322,12 +346,45 @@ def import_agencies(path: Path) -> int:
     return 0
 
 
+def manage_keys(action: str, key_id: str | None, batch: int) -> int:
+    from bot import keys
+
+    settings = _database_only()
+    if action == "new":
+        line, made = keys.new_key_line(settings, key_id)
+        print(line)
+        print(
+            f"a new data key {made!r}: put the line above in the environment or .env in place of any "
+            "DATA_KEYS, keep a copy somewhere safe, restart casehub, then run `python -m bot keys rotate`"
+            if settings.data_keys
+            else f"a new data key {made!r}: put the line above in the environment or .env and keep a "
+            "copy somewhere safe: without it the case content cannot be read",
+            file=sys.stderr,
+        )
+        return 0
+    if action == "status":
+        print(keys.status(_open(settings)).summary())
+        return 0
+    if not 1 <= batch <= 100_000:
+        raise ConfigurationError("--batch takes a number of rows from 1 to 100000")
+    db = _open(settings, writes_content=True)
+    print(f"re-encrypting every value not under the data key {settings.data_keyring()[1]!r}", flush=True)
+    done: dict[str, int] = {}
+
+    def progress(table: str, values: int) -> None:
+        done[table] = done.get(table, 0) + values
+        print(f"  {table}: {done[table]} value(s) so far", flush=True)
+
+    rotation = keys.rotate(db, batch=batch, progress=progress)
+    print(rotation.summary())
+    return 0 if not rotation.left else 1
+
+
 def manage_jobs(action: str, ids: list[int]) -> int:
     from bot.jobs import JobQueue
 
     settings = _database_only()
-    db = open_database(settings.database_url)
-    db.check_migrated()
+    db = _open(settings)
     queue = JobQueue(db)
     if action == "list":
         stats = queue.stats()

@@ -16,6 +16,7 @@ from bot.audit import seal_with
 from bot.db import Database
 from bot.identity import SlackIdentity
 from bot.jobs import Claimed, DurableLazyListenerRunner, JobQueue, NotRecorded, Workers
+from bot.keys import encrypt_with
 from bot.settings import Settings
 from bot.slack import make_client, meter_requests
 from handlers import register_listeners
@@ -67,6 +68,7 @@ class Casehub:
 def assemble(settings: Settings, db: Database, *, threads: int | None = None) -> Casehub:
     """Everything a process needs; `threads` overrides JOB_THREADS (a worker process sets it)."""
     seal_with(settings, warn=True)
+    encrypt_with(settings)
     queue = JobQueue(
         db,
         lease=settings.job_lease_seconds,

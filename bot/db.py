@@ -21,6 +21,9 @@ import migrations
 
 # An execution option that marks the engine of units of work that write (see `Database.session`).
 WRITES = "casehub_writes"
+# Set by a migration that rewrote values in place (encrypting them): the tables whose free space
+# may still hold what they replaced, cleared once the migration has committed.
+REWRITTEN = "casehub_rewritten_tables"
 
 
 class UnmigratedDatabase(Exception):
@@ -205,10 +208,35 @@ class Database:
 
     def migrate(self) -> None:
         self.check_reachable()
+        config = alembic_config(self.url)
         with self.engine.begin() as connection:
-            config = alembic_config(self.url)
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        rewritten = config.attributes.get(REWRITTEN)
+        if rewritten:
+            self.clear_free_space(rewritten)
+
+    def clear_free_space(self, tables: list[str]) -> None:
+        """Rewrite these tables so that the space of the values they replaced is not kept with
+        its old content (SQLite: the whole file, and its write-ahead log emptied; PostgreSQL:
+        `VACUUM FULL`, which locks each table while it is rewritten). Outside any transaction,
+        as both require."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite":
+            raw = sqlite3.connect(str(url.database), isolation_level=None)
+            try:
+                raw.execute("VACUUM")
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                raw.close()
+            return
+        autocommit = create_engine(self.url, isolation_level="AUTOCOMMIT", hide_parameters=True)
+        try:
+            with autocommit.connect() as connection:
+                for table in tables:
+                    connection.exec_driver_sql(f'VACUUM FULL "{table}"')
+        finally:
+            autocommit.dispose()
 
     def check_migrated(self) -> None:
         self.check_reachable()

@@ -177,10 +177,13 @@ def build_scheduler(
 
 def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event | None = None) -> None:
     from bot.audit import seal_with
+    from bot.keys import check_at_start, encrypt_with
 
     seal_with(settings, warn=True)
+    encrypt_with(settings)
     db = Database(settings.database_url)
     db.check_migrated()
+    check_at_start(db)
     prepare(db, make_client(settings), settings)
     lock = SchedulerLock(db)
     stop = stop or threading.Event()

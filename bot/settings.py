@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import time
 from pathlib import Path
@@ -10,9 +12,10 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.db import check_url
+from models.encryption import KEY_BYTES
 from models.update import Disclosure
 
 _CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
@@ -111,6 +114,11 @@ class Settings(BaseSettings):
     # Where the daily check of the chains appends their checkpoint (outside the database).
     audit_checkpoint_file: str = "audit-checkpoints.jsonl"
     audit_verify_time: time = time(2, 30)  # UTC
+    # The keys that encrypt what people typed (models.encryption), by id: each 32 random bytes
+    # in base64. New values take DATA_KEY_ID, or the last one listed; the others stay listed
+    # until `python -m bot keys rotate` has left nothing under them.
+    data_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    data_key_id: str | None = None
     # Retention of what casehub keeps only to deliver: the text of a message it has sent (its
     # key stays, so it is never sent twice) and the keys of Slack deliveries it has processed.
     retention_outbox_days: int = Field(default=30, ge=1, le=3650)
@@ -238,6 +246,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"the key {key_id!r} is too short: use 32 characters or more, at random")
         return value
 
+    @field_validator("data_keys")
+    @classmethod
+    def _check_data_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        # The messages name the key's id, never the key.
+        for key_id, secret in value.items():
+            if not is_key_id(key_id):
+                raise ValueError(f"{key_id!r} is not a key id: 1-32 letters, digits, '-' or '_'")
+            data_key(key_id, secret)
+        return value
+
+    @field_validator("data_key_id")
+    @classmethod
+    def _check_data_key_id(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value not in (info.data.get("data_keys") or {}):
+            raise ValueError(f"{value!r} is not one of DATA_KEYS")
+        return value
+
     @field_validator("audit_checkpoint_file")
     @classmethod
     def _absolute_checkpoints(cls, value: str) -> str:
@@ -254,6 +279,11 @@ class Settings(BaseSettings):
     def audit_keyring(self) -> tuple[dict[str, str], str | None]:
         """The audit keys by id, and the one new entries are sealed with."""
         return {k: v.get_secret_value() for k, v in self.audit_keys.items()}, self.audit_key_id
+
+    def data_keyring(self) -> tuple[dict[str, bytes], str | None]:
+        """The data keys by id, and the one new values are encrypted with."""
+        keys = {k: data_key(k, v) for k, v in self.data_keys.items()}
+        return keys, self.data_key_id or (list(keys)[-1] if keys else None)
 
     def sharing_basis(self, disclosure: Disclosure) -> str:
         """The key of the purpose and lawful basis recorded for this kind of disclosure."""
@@ -283,6 +313,14 @@ def load_settings(**overrides: object) -> Settings:
     """
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+    except SettingsError as exc:
+        # A setting read as JSON (DATA_KEYS, AUDIT_KEYS, SHARING_BASES…) that is not JSON: the
+        # error names the field, and never its value.
+        named = re.search(r'field "([a-z_]+)"', str(exc))
+        name = named.group(1).upper() if named else "a setting read as JSON"
+        raise ConfigurationError(
+            f'casehub cannot start: {name} is invalid: it is not JSON; write an object such as {{"id": "…"}}'
+        ) from None
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -302,6 +340,26 @@ def load_settings(**overrides: object) -> Settings:
     if problems:
         raise ConfigurationError("casehub cannot start: " + "; ".join(problems))
     return settings
+
+
+def is_key_id(key_id: str) -> bool:
+    """1-32 letters, digits, '-' or '_': what an id of AUDIT_KEYS or DATA_KEYS may be."""
+    return bool(_KEY_ID.fullmatch(key_id))
+
+
+def data_key(key_id: str, secret: SecretStr) -> bytes:
+    """A data key's 32 bytes, from its base64; a `ValueError` naming its id if it is not one."""
+    try:
+        key = base64.b64decode(secret.get_secret_value().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(
+            f"the key {key_id!r} is not base64; make one with `python -m bot keys new`"
+        ) from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(
+            f"the key {key_id!r} is {len(key)} bytes, not {KEY_BYTES}; make one with `python -m bot keys new`"
+        )
+    return key
 
 
 def token_problem(field: str, token: SecretStr | None) -> str | None:

@@ -267,11 +267,14 @@ def application_from_environment() -> WSGIApp:
     import atexit
 
     from bot.app import assemble, prepare_identifier_check
+    from bot.keys import check_at_start, encrypt_with
     from bot.settings import load_settings
 
     settings = load_settings()
+    encrypt_with(settings)
     db = Database(settings.database_url)
     db.check_migrated()
+    check_at_start(db)
     casehub = assemble(settings, db)
     prepare_identifier_check()
     casehub.start()

@@ -8,6 +8,7 @@ from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
 from models.clock import clock, utcnow
 from models.crisis import Crisis, EscalationChain, OnCallOverride, OnCallRota, Page
+from models.encryption import DataKey
 from models.export import Export, ExportState
 from models.hold import CaseHold
 from models.job import Job, JobState
@@ -31,6 +32,7 @@ __all__ = [
     "Chained",
     "Consent",
     "Crisis",
+    "DataKey",
     "Delivery",
     "Disclosure",
     "EscalationChain",

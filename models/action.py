@@ -4,13 +4,14 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
 from models.base import Base
 from models.case import Case
 from models.clock import utcnow
+from models.encryption import EncryptedJSON, EncryptedText
 
 
 class Priority(enum.StrEnum):
@@ -38,7 +39,7 @@ class Action(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     number: Mapped[int]
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(EncryptedText("actions.text"))
     agency_id: Mapped[int] = mapped_column(ForeignKey("agencies.id"), index=True)
     owner: Mapped[str | None] = mapped_column(String(32), index=True)
     due: Mapped[date]
@@ -76,6 +77,7 @@ class ActionEvent(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What changed; an extension's reason is typed text.
+    details: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("action_events.details"), default=dict)
 
     action: Mapped[Action] = relationship(back_populates="history")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from models.agency import Agency, enum_column
 from models.base import Base
 from models.clock import utcnow
+from models.encryption import EncryptedText
 
 
 class Stage(enum.StrEnum):
@@ -66,9 +67,9 @@ class Case(Base):
     reference: Mapped[str] = mapped_column(String(6), unique=True)
     stage: Mapped[Stage] = mapped_column(enum_column(Stage, "case_stage"), default=Stage.REFERRAL)
     risk: Mapped[Risk] = mapped_column(enum_column(Risk, "case_risk"))
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(EncryptedText("cases.summary"))
     # The referring agency's own reference: kept in the record, never sent to Slack.
-    agency_reference: Mapped[str | None] = mapped_column(String(64))
+    agency_reference: Mapped[str | None] = mapped_column(EncryptedText("cases.agency_reference"))
     lead_user_id: Mapped[str] = mapped_column(String(32), index=True)
     opened_by: Mapped[str] = mapped_column(String(32))
     # The Slack delivery that opened the case: a second delivery finds this and opens nothing.
@@ -89,8 +90,8 @@ class Case(Base):
     header_ts: Mapped[str | None] = mapped_column(String(32))
     header_pinned: Mapped[bool] = mapped_column(default=False)
     closed_at: Mapped[datetime | None]
-    outcome: Mapped[str | None] = mapped_column(Text)
-    lessons: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(EncryptedText("cases.outcome"))
+    lessons: Mapped[str | None] = mapped_column(EncryptedText("cases.lessons"))
     review_every_weeks: Mapped[int] = mapped_column(default=4)
     # Local weekday (0 = Monday) and time for reviews, in the lead coordinator's time zone.
     review_weekday: Mapped[int | None]

@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 from models.clock import utcnow
+from models.encryption import EncryptedText
 
 
 class OnCallOverride(Base):
@@ -52,7 +53,7 @@ class Crisis(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    summary: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(EncryptedText("crises.summary"))
     raised_by: Mapped[str] = mapped_column(String(32))
     raised_at: Mapped[datetime] = mapped_column(default=utcnow)
     raised_via: Mapped[str] = mapped_column(String(200), unique=True)
@@ -60,7 +61,7 @@ class Crisis(Base):
     banner_ts: Mapped[str | None] = mapped_column(String(32))
     # Raised outside working hours: when the lead gets the overnight summary, then None.
     handover_at: Mapped[datetime | None] = mapped_column(index=True)
-    outcome: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(EncryptedText("crises.outcome"))
     resolved_by: Mapped[str | None] = mapped_column(String(32))
     resolved_at: Mapped[datetime | None]
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 from models.clock import utcnow
+from models.encryption import EncryptedText
 
 
 class CaseHold(Base):
@@ -28,7 +29,8 @@ class CaseHold(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)
     placed_by: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str] = mapped_column(String(500))
+    # Why, in the officer's words: it may tell of a claim or a request about the person.
+    reason: Mapped[str] = mapped_column(EncryptedText("case_holds.reason"))
     lifted_at: Mapped[datetime | None]
     lifted_by: Mapped[str | None] = mapped_column(String(32))
-    lift_reason: Mapped[str | None] = mapped_column(String(500))
+    lift_reason: Mapped[str | None] = mapped_column(EncryptedText("case_holds.lift_reason"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, Text, text
+from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base
 from models.clock import machine_now
+from models.encryption import EncryptedText
 
 
 class JobState(enum.StrEnum):
@@ -53,7 +54,7 @@ class Job(Base):
     request_key: Mapped[str] = mapped_column(String(64), unique=True)
     listener: Mapped[str] = mapped_column(String(200))
     mode: Mapped[str] = mapped_column(String(16), default="http")
-    body: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(EncryptedText("jobs.body"))
     # Whose request it is (a Slack user ID): one person's jobs run in the order they came.
     person: Mapped[str | None] = mapped_column(String(32))
     # 0 opens a form within its trigger's 3 seconds; 1 is everything else.

@@ -3,13 +3,14 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.agency import enum_column
 from models.base import Base
 from models.case import Risk
 from models.clock import utcnow
+from models.encryption import EncryptedJSON, EncryptedText
 
 
 class Review(Base):
@@ -21,7 +22,7 @@ class Review(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     held_on: Mapped[date]
     agencies_present: Mapped[list[str]] = mapped_column(JSON, default=list)
-    decisions: Mapped[str] = mapped_column(Text)
+    decisions: Mapped[str] = mapped_column(EncryptedText("reviews.decisions"))
     risk_after: Mapped[Risk] = mapped_column(enum_column(Risk, "review_risk"))
     next_review_at: Mapped[datetime | None]
     recorded_by: Mapped[str] = mapped_column(String(32))
@@ -74,8 +75,9 @@ class Notice(Base):
     # Whose working hours decide when it goes; None: at once, whatever the hour (crisis pages).
     tz: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str | None] = mapped_column(String(32))
-    text: Mapped[str] = mapped_column(Text)
-    blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # What is sent carries what people typed (an update's fields in its channel message).
+    text: Mapped[str] = mapped_column(EncryptedText("notices.text"))
+    blocks: Mapped[list[dict[str, Any]] | None] = mapped_column(EncryptedJSON("notices.blocks"))
     # pending (not yet tried), sending (a send is under way), sent, failed (will retry)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)

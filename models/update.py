@@ -4,7 +4,7 @@ import enum
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.agency import Agency, enum_column
@@ -12,6 +12,7 @@ from models.audit import Chained
 from models.base import Base
 from models.case import Case, Risk
 from models.clock import utcnow
+from models.encryption import EncryptedJSON, EncryptedText
 
 
 class UpdateKind(enum.StrEnum):
@@ -37,12 +38,12 @@ class Update(Base):
     filer_role: Mapped[str] = mapped_column(String(32))
     contact_date: Mapped[date]
     kind: Mapped[UpdateKind] = mapped_column(enum_column(UpdateKind, "update_kind"))
-    observed: Mapped[str] = mapped_column(Text)
+    observed: Mapped[str] = mapped_column(EncryptedText("updates.observed"))
     # None: the update changes nothing about the agency's view of the risk.
     risk: Mapped[Risk | None] = mapped_column(enum_column(Risk, "update_risk"))
-    protective_factors: Mapped[str | None] = mapped_column(Text)
-    concerns: Mapped[str | None] = mapped_column(Text)
-    asks: Mapped[str | None] = mapped_column(Text)
+    protective_factors: Mapped[str | None] = mapped_column(EncryptedText("updates.protective_factors"))
+    concerns: Mapped[str | None] = mapped_column(EncryptedText("updates.concerns"))
+    asks: Mapped[str | None] = mapped_column(EncryptedText("updates.asks"))
     restricted: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]
@@ -66,7 +67,7 @@ class UpdateRevision(Base):
     update_id: Mapped[int] = mapped_column(ForeignKey("updates.id"), index=True)
     replaced_at: Mapped[datetime] = mapped_column(default=utcnow)
     replaced_by: Mapped[str] = mapped_column(String(32))
-    content: Mapped[dict[str, Any]]
+    content: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("update_revisions.content"))
 
     update: Mapped[Update] = relationship(back_populates="revisions")
 
@@ -122,8 +123,9 @@ class UpdateCorrection(Base):
     proposed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The form submission that asked for it: a repeated submission asks nothing more.
     proposed_via: Mapped[str] = mapped_column(String(200), unique=True)
-    reason: Mapped[str] = mapped_column(Text)
-    content: Mapped[dict[str, Any]]  # the update as it would read, as in UpdateRevision
+    reason: Mapped[str] = mapped_column(EncryptedText("update_corrections.reason"))
+    # The update as it would read, as in UpdateRevision.
+    content: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("update_corrections.content"))
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, refused
     decided_by: Mapped[str | None] = mapped_column(String(32))
     decided_at: Mapped[datetime | None]

@@ -8,11 +8,18 @@ forward; its scheduler sweeps at once when it moves, so what falls due shows wit
 
 The demo partnership is seeded through casehub's HTTP interface, as its people would make
 it; the seeded database and workspace are kept, and Reset goes back to them.
+
+What people type is encrypted at rest as in production: with DATA_KEYS from the environment
+if it is set, or else with a key the sandbox makes and keeps in its data folder (`data-key`,
+readable by its owner only).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import os
 import queue
 import secrets
 import shutil
@@ -31,10 +38,12 @@ from bot import scheduler
 from bot.app import Casehub, assemble, prepare_identifier_check
 from bot.db import Database
 from bot.jobs import jobs_url
+from bot.keys import encrypt_with, new_key
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.web import wsgi_app
 from models.clock import clock
+from models.encryption import KEY_BYTES
 from sandbox import partnership as demo
 from sandbox import training
 from sandbox.driver import SlackDriver
@@ -43,6 +52,7 @@ from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
 
 log = logging.getLogger("casehub.sandbox")
 GENERAL = "general"
+KEY_ID = "sandbox"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -80,6 +90,7 @@ class Sandbox:
         self._scheduler: BackgroundScheduler | None = None
         self._db: Database | None = None
         self._saved: dict[str, Any] | None = None
+        self._data_key: str | None = None
         self._running: list[Callable[[], None]] = []  # what `stop` undoes, newest last
         self._lock = threading.Lock()  # Reset and moves of the clock, one at a time
         # People's actions in flight: Reset waits for them, and new ones wait for Reset.
@@ -101,12 +112,19 @@ class Sandbox:
     def database_url(self) -> str:
         return f"sqlite:///{self.database_file}"
 
+    @property
+    def key_file(self) -> Path:
+        return self.data / "data-key"
+
     # ---- running ------------------------------------------------------------------------------
     def start(self) -> Sandbox:
         """Everything started from an empty workspace and database, then seeded."""
         from sandbox import seed
 
         self.data.mkdir(parents=True, exist_ok=True)
+        if not os.environ.get("DATA_KEYS"):
+            self._data_key = own_data_key(self.key_file)
+        encrypt_with(self.settings())
         self._remove_database()
         self.seeded_file.unlink(missing_ok=True)
         self.slack.start()
@@ -204,6 +222,9 @@ class Sandbox:
 
     # ---- inside -------------------------------------------------------------------------------
     def settings(self) -> Settings:
+        own: dict[str, Any] = {}
+        if self._data_key is not None:
+            own = {"data_keys": {KEY_ID: self._data_key}, "data_key_id": KEY_ID}
         return Settings(
             _env_file=None,  # type: ignore[call-arg]
             slack_bot_token=TOKEN,  # type: ignore[arg-type]
@@ -212,6 +233,7 @@ class Sandbox:
             slack_api_url=self.slack.api_url,
             casehub_admins=list(self.partnership.admins),
             job_threads=4,
+            **own,
         )
 
     def _import_registry(self) -> None:
@@ -306,6 +328,24 @@ class Sandbox:
         with self._delivered:
             self._pending -= 1
             self._delivered.notify_all()
+
+
+def own_data_key(path: Path) -> str:
+    """The sandbox's data key, kept in `path` (made readable by its owner only, the first time).
+    One that cannot be read as a key is replaced: the sandbox makes its database again at each
+    start, so nothing is under it yet."""
+    try:
+        kept = path.read_text(encoding="ascii").strip()
+        if len(base64.b64decode(kept, validate=True)) == KEY_BYTES:
+            return kept
+    except (OSError, UnicodeDecodeError, binascii.Error, ValueError):
+        pass
+    path.unlink(missing_ok=True)
+    key = new_key()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="ascii") as file:
+        file.write(key + "\n")
+    return key
 
 
 def now_label() -> str:

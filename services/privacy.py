@@ -24,6 +24,7 @@ class Configuration:
     sharing_bases: dict[str, str]
     dpos: list[str]
     audit_key_ids: list[str]
+    data_key_ids: list[str]
     checkpoint_file: str
     verify_time: str
     mail: bool
@@ -49,6 +50,11 @@ def record_of_processing(session: Session, config: Configuration, *, today: date
         f"keyed (HMAC-SHA256, key ids {', '.join(config.audit_key_ids)})"
         if config.audit_key_ids
         else "**not keyed** (AUDIT_KEYS is not set: accidental changes are shown, deliberate ones are not)"
+    )
+    encrypted = (
+        f"under data keys kept outside the database (DATA_KEYS, key ids {', '.join(config.data_key_ids)})"
+        if config.data_key_ids
+        else "**no data key is configured** (DATA_KEYS): casehub refuses to run without one"
     )
     dpos = ", ".join(f"Slack user {user}" for user in config.dpos) or "none configured (CASEHUB_DPOS)"
     mail = (
@@ -136,6 +142,11 @@ with the request they carried, after a day.
 - What people ask to see of a case (its card, timeline, sharing log, access log and crisis
   status, the case in their action lists, case lists and Home tab, and its exports) is recorded
   in the access log, which the lead and the data protection officers can read.
-- Encryption at rest: casehub does not yet encrypt columns itself; the storage's encryption
-  {TO_COMPLETE}.
+- Encryption at rest: what people type (concern summaries, agencies' own references, updates
+  and their earlier versions, actions and their history, review decisions, crisis summaries and
+  outcomes, closing outcomes and lessons, legal hold reasons, the texts casehub sends and the
+  requests waiting in its job queue) is encrypted in the database with AES-256-GCM, {encrypted}.
+  Not encrypted there: references, dates, risk levels, stages, who did what, and the details of
+  the audit trail, which may quote a legal hold's reason or a follow-up review's note. Slack keeps
+  its own copy of what is posted there; the storage's encryption {TO_COMPLETE}.
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -14,19 +16,36 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.app import Casehub, assemble
 from bot.db import Database
+from bot.keys import encrypt_with
 from bot.settings import Settings
 from bot.web import wsgi_app
 from models import AgencyKind, Role
 from sandbox.driver import SlackDriver
 from sandbox.loopback import LoopbackServer
 from sandbox.slack import TOKEN, EmulatedSlack
-from services import agencies
+from services import agencies, encryption
 
 # The sandbox's fixtures (a sandbox seeded once per module, reset for each test).
 pytest_plugins = ["tests.sandbox_helpers"]
 
 SECRET = "test-signing-secret"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
+# What people type is encrypted under this key in every test: set in the environment, so that
+# the settings of each test (and each `python -m bot` a test starts) carry it, and configured
+# here for the services tests call directly.
+TEST_KEY_ID = "test"
+TEST_KEY = base64.b64encode(bytes(range(32))).decode()
+DATA_KEYS = json.dumps({TEST_KEY_ID: TEST_KEY})
+os.environ["DATA_KEYS"] = DATA_KEYS
+os.environ.pop("DATA_KEY_ID", None)
+KEY_ENV = {"DATA_KEYS": DATA_KEYS}
+
+
+def use_test_key() -> None:
+    encrypt_with(Settings(_env_file=None, slack_bot_token="x", slack_signing_secret="x"))  # type: ignore[call-arg, arg-type]
+
+
+use_test_key()
 
 ADMIN = "UADMIN"
 COORD = "UCOORD"
@@ -52,6 +71,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "[postgresql" in item.nodeid:
                 item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def data_keys() -> None:
+    """Each test begins with the test key alone (a test may have configured others)."""
+    use_test_key()
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +134,8 @@ def postgres_ready() -> str:
 
 
 def clear_postgres(db: Database) -> None:
-    """Every table emptied, every sequence back at 1 and the audit chains at their start, in a
-    few milliseconds.
+    """Every table emptied, every sequence back at 1, the audit chains at their start and the
+    test key the one recorded, in a few milliseconds.
 
     TRUNCATE takes a third of a second for casehub's tables; DELETE is quick on a test's few
     rows. The replica role turns off the row triggers for this one transaction: the foreign
@@ -141,6 +166,9 @@ def clear_postgres(db: Database) -> None:
         )
         # The chains start again: their ends back at the beginning.
         connection.execute(text("UPDATE audit_chains SET seq = 0, chain_hash = :start"), {"start": "0" * 64})
+        # The test key is the one key recorded, as in the SQLite template after its migration.
+        use_test_key()
+        encryption.record_current(connection)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

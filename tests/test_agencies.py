@@ -13,7 +13,7 @@ from bot.__main__ import import_agencies
 from models import Agency, AgencyKind, AuditEvent, Membership, Role
 from services import agencies
 from services.errors import InvalidInput
-from tests.conftest import ADMIN, COORD, HOUSING, OUTSIDER, POLICE
+from tests.conftest import ADMIN, COORD, HOUSING, KEY_ENV, OUTSIDER, POLICE
 from tests.helpers import open_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ def test_import_is_repeatable(database):
 
 
 def test_import_command_line(database, tmp_path):
-    env = {"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin"}
+    env = {"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", **KEY_ENV}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "agencies", "import", str(ROOT / "examples" / "agencies.yaml")],
         capture_output=True,
@@ -154,7 +154,7 @@ def run_import(registry_file: Path, database, cwd: Path) -> subprocess.Completed
         [sys.executable, "-m", "bot", "agencies", "import", str(registry_file)],
         capture_output=True,
         text=True,
-        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin"},
+        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", **KEY_ENV},
         cwd=cwd,
         timeout=60,
     )

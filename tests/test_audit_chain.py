@@ -19,7 +19,7 @@ from flows import audit_check
 from models import AuditEvent, SharingRecord
 from sandbox.slack import TOKEN
 from services import audit, chain
-from tests.conftest import ADMIN, COORD, SCHOOL
+from tests.conftest import ADMIN, COORD, KEY_ENV, SCHOOL
 from tests.helpers import open_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,7 +281,7 @@ def run_bot(database: Database, cwd: Path, *args: str) -> subprocess.CompletedPr
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
-        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **KEY_ENV},
         cwd=cwd,
         timeout=60,
     )
@@ -379,6 +379,7 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
         "AUDIT_KEYS": json.dumps({"2026": KEY}),
         "SHARING_BASES": json.dumps({"safeguarding": "Safeguarding, under the local agreement"}),
         "RETENTION_CASE_YEARS": "4",
+        **KEY_ENV,
     }
     out = tmp_path / "record.md"
     done = subprocess.run(
@@ -394,6 +395,8 @@ def test_the_record_of_processing_is_written_from_the_configuration(database, re
     assert "`safeguarding`: Safeguarding, under the local agreement" in record
     assert "Slack user UDPO1" in record
     assert "keyed (HMAC-SHA256, key ids 2026)" in record
+    assert "encrypted in the database with AES-256-GCM, under data keys" in record
+    assert "DATA_KEYS, key ids test" in record
     assert "education (1)" in record and "police (1)" in record  # the registry's agencies, by kind
     assert "No e-mail copies" in record
     assert "kept 4 years after the person left support" in record  # RETENTION_CASE_YEARS, from the env

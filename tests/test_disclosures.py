@@ -21,7 +21,7 @@ from bot.settings import ConfigurationError, load_settings
 from models import AuditEvent, Disclosure, SharingRecord, Update
 from models.clock import clock as casehub_clock
 from sandbox.slack import TOKEN
-from tests.conftest import ADMIN, COORD, HOUSING, POLICE, SCHOOL, SECRET, make_settings
+from tests.conftest import ADMIN, COORD, HOUSING, KEY_ENV, POLICE, SCHOOL, SECRET, make_settings
 from tests.helpers import open_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -366,6 +366,7 @@ def test_a_plain_smtp_server_is_refused_at_start(plain_server, fake, database, t
         "DATABASE_URL": database.url,
         "SMTP_URL": f"smtp://127.0.0.1:{port}",
         "LOG_LEVEL": "WARNING",
+        **KEY_ENV,
     }
     started = subprocess.run(
         [sys.executable, "-m", "bot", "scheduler"],

@@ -38,7 +38,18 @@ from models import Risk, Update
 from sandbox.driver import SlackDriver
 from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
 from services import cases
-from tests.conftest import COORD, HEALTH, HOUSING, POLICE, SCHOOL, SECRET, Running, make_settings, serve
+from tests.conftest import (
+    COORD,
+    HEALTH,
+    HOUSING,
+    KEY_ENV,
+    POLICE,
+    SCHOOL,
+    SECRET,
+    Running,
+    make_settings,
+    serve,
+)
 
 NOTES = 45
 KILL_EVERY = 15  # notes acknowledged by each web process before it is killed
@@ -88,6 +99,7 @@ def start_web(database: Database, fake: EmulatedSlack, log: Path, *, threads: in
         "JOB_LEASE_SECONDS": str(LEASE),
         "JOB_POLL_SECONDS": "0.1",
         "LOG_LEVEL": "WARNING",
+        **KEY_ENV,
     }
     with log.open("wb") as output:
         process = subprocess.Popen(

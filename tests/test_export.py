@@ -20,7 +20,7 @@ from bot import __main__ as cli
 from models import AccessRecord, Action, AuditEvent, Case, Disclosure, Export, Page, SharingRecord, Update
 from models.clock import clock as casehub_clock
 from services import export, export_pdf, sharing_gate
-from tests.conftest import ADMIN, COORD, COORD2, HEALTH, POLICE, SCHOOL
+from tests.conftest import ADMIN, COORD, COORD2, HEALTH, KEY_ENV, POLICE, SCHOOL
 from tests.helpers import logging_as_configured, open_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -375,7 +375,7 @@ def test_python_m_bot_export_case(database, case, tmp_path):
         [sys.executable, "-m", "bot", "export", "case", case.reference, "--for", "court"],
         capture_output=True,
         text=True,
-        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **KEY_ENV},
         cwd=tmp_path,
         timeout=120,
     )

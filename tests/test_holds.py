@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models import AuditEvent, CaseHold, utcnow
 from services import chain
-from tests.conftest import ADMIN, COORD
+from tests.conftest import ADMIN, COORD, KEY_ENV
 from tests.helpers import open_case
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +103,7 @@ def test_holds_are_listed_from_the_command_line(slack, database, case, tmp_path)
         [sys.executable, "-m", "bot", "holds"],
         capture_output=True,
         text=True,
-        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={"DATABASE_URL": database.url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), **KEY_ENV},
         cwd=tmp_path,
         timeout=60,
     )

@@ -13,7 +13,7 @@ import pytest
 
 from bot.db import Database, UnmigratedDatabase
 from sandbox.driver import sign
-from tests.conftest import COORD
+from tests.conftest import COORD, KEY_ENV
 
 
 def get(url: str) -> tuple[int, str]:
@@ -109,7 +109,7 @@ def run_bot(*args: str, env: dict[str, str], cwd) -> subprocess.CompletedProcess
         [sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin", **env},
+        env={"PATH": "/usr/bin:/bin", **KEY_ENV, **env},
         cwd=cwd,
         timeout=60,
     )
@@ -158,6 +158,7 @@ def test_production_server_serves_signed_requests(fake, database, registry, tmp_
         "SLACK_API_URL": fake.api_url,
         "PORT": str(port),
         "PATH": "/usr/bin:/bin",
+        **KEY_ENV,
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "bot", "web"],

@@ -8,11 +8,14 @@ run on SQLite only.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
 import signal
 import socket
+import sqlite3
+import stat
 import subprocess
 import sys
 import threading
@@ -312,7 +315,8 @@ def free_port() -> int:
 
 def test_python_m_bot_sandbox_prints_the_url_and_serves_the_page(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # Without DATA_KEYS the sandbox makes a key of its own, kept in its folder.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DATA_KEY")}, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--trainee", "ana"],
         cwd=tmp_path,
@@ -333,6 +337,15 @@ def test_python_m_bot_sandbox_prints_the_url_and_serves_the_page(tmp_path: Path)
         with urllib.request.urlopen(url.group(0), timeout=10) as page:
             assert b"casehub sandbox" in page.read()
         assert (tmp_path / ".sandbox" / "ana" / "casehub.db").exists()  # a trainee's own sandbox
+        key_file = tmp_path / ".sandbox" / "ana" / "data-key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert len(base64.b64decode(key_file.read_text().strip(), validate=True)) == 32
+        stored = sqlite3.connect(tmp_path / ".sandbox" / "ana" / "casehub.db")
+        try:
+            [summary] = stored.execute("SELECT summary FROM cases ORDER BY id LIMIT 1").fetchone()
+        finally:
+            stored.close()
+        assert summary.startswith("v1:sandbox:")  # the seeded partnership's cases, encrypted
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)  # read what it still says, so that it never blocks writing

@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 
 from bot.settings import ConfigurationError, load_settings
 from bot.socket import run_socket_mode
+from tests.conftest import KEY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = str(ROOT / "examples" / "agencies.yaml")
@@ -31,6 +32,7 @@ VALID = {
     "SLACK_BOT_TOKEN": "xoxb-1-test",
     "SLACK_SIGNING_SECRET": "test-signing-secret",
     "SLACK_APP_TOKEN": "xapp-1-test",
+    **KEY_ENV,
 }
 COMMANDS = {
     "migrate": ["migrate"],
