@@ -295,6 +295,14 @@ def _case(case: Case, redact: Redactor, purpose: Purpose, *, via_slack: bool) ->
         "outcome": redact.text(case.outcome),
         "lessons": redact.text(case.lessons),
     }
+    if case.purged_at is not None:  # only the marker is left: say so, and what it holds
+        out["deleted_under_retention"] = {
+            "at": _at(case.purged_at),
+            "stage_reached": case.stage_reached,
+            "outcome_category": case.outcome_category,
+            "agency_kinds": list(case.agency_kinds or []),
+            "exited_at": _at(case.exited_at),
+        }
     if case.agency_reference:
         if purpose is Purpose.COURT and not via_slack:
             out["agency_reference"] = case.agency_reference

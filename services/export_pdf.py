@@ -316,6 +316,16 @@ def _case(pdf: ExportPDF, b: Bundle) -> None:
             ("Referring agency's reference", c.get("agency_reference")),
         ],
     )
+    deleted = c.get("deleted_under_retention")
+    if deleted:
+        kinds = ", ".join(deleted["agency_kinds"]) or "none recorded"
+        pdf.para(
+            f"This case's record was deleted under the retention schedule on {_when(deleted['at'])}. "
+            f"What remains is its marker: the stage it reached ({deleted['stage_reached']}), its outcome "
+            f"category ({deleted['outcome_category']}), the kinds of its agencies ({kinds}) and its dates; "
+            "and, in the audit trail and the sharing log, who did what and when, without content.",
+            bold=True,
+        )
     pdf.labelled("Concern (summary)", c["summary"])
     pdf.labelled("Outcome", c["outcome"])
     pdf.labelled("Lessons learned", c["lessons"])

@@ -329,3 +329,30 @@ def test_the_migration_works_out_existing_cases_from_their_audit_trail(tmp_path)
         assert running.stage_reached == "support" and running.retention_from is None
     finally:
         database.dispose()
+
+
+def test_an_export_of_a_deleted_case_shows_its_marker_and_nothing_else(slack, fake, database, settings, case):
+    from pypdf import PdfReader
+
+    from services import export, export_pdf
+
+    close(slack, fake, case)
+    due = retention.Schedule().kept_until(stored(database, case))
+    assert due is not None
+    nightly(database, settings, due - timedelta(days=30))
+    assert nightly(database, settings, due).purged == [case.reference]
+    with database.reader() as session:
+        bundle = export.build(
+            session, session.get_one(Case, case.id), export.Purpose.COURT, made_by=DPO, made_at=due,
+            via_slack=False, bases={"safeguarding": "Safeguarding"},
+        )  # fmt: skip
+    marker = bundle.case["deleted_under_retention"]
+    assert (marker["outcome_category"], marker["agency_kinds"]) == ("screened-out", ["education", "police"])
+    text = "\n".join(
+        page.extract_text()
+        for page in PdfReader(io.BytesIO(export_pdf.render(bundle, export_pdf.find_font()))).pages
+    )
+    flat = " ".join(text.split())
+    assert "record was deleted under the retention schedule on" in flat
+    for typed in (OBSERVED, SUMMARY, ACTION, OUTCOME):
+        assert typed not in flat and typed not in bundle.to_json().decode()
