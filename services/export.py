@@ -53,6 +53,7 @@ from models import (
     Role,
     SharingRecord,
     Update,
+    UpdateCorrection,
 )
 from services import identifiers, sharing
 from services.errors import InvalidInput
@@ -181,12 +182,16 @@ def build(
         )
     )
     restricted = {u.id for u in updates if u.restricted}
+    asked: dict[int, list[UpdateCorrection]] = {}
+    corrections = select(UpdateCorrection).where(UpdateCorrection.case_id == case.id)
+    for correction in session.scalars(corrections.order_by(UpdateCorrection.id)):
+        asked.setdefault(correction.update_id, []).append(correction)
     sections: dict[str, Any] = {
         "case": _case(case, redact, purpose, via_slack=via_slack),
         "agencies": _agencies(case, redact),
         "stages": _stages(case, events, redact),
         "consent": _consent(events, redact),
-        "updates": [entry for u in updates for entry in _update(u, redact)],
+        "updates": [entry for u in updates for entry in _update(u, redact, asked.get(u.id, []))],
         "actions": _actions(session, case, agencies_by_id, redact),
         "reviews": _reviews(session, case, agencies_by_id, redact),
         "follow_ups": _follow_ups(session, case, events, redact),
@@ -364,7 +369,7 @@ def _consent(events: list[AuditEvent], redact: Redactor) -> list[dict[str, Any]]
 _UPDATE_TEXTS = ("observed", "protective_factors", "concerns", "asks")
 
 
-def _update(update: Update, redact: Redactor) -> list[dict[str, Any]]:
+def _update(update: Update, redact: Redactor, asked: list[UpdateCorrection]) -> list[dict[str, Any]]:
     """An update as the purpose lets it be seen: whole, withheld (date and agency), or not at all."""
     if update.restricted and not redact.shows_restricted:
         redact.counts["restricted_updates"] += 1
@@ -403,7 +408,24 @@ def _update(update: Update, redact: Redactor) -> list[dict[str, Any]]:
         version.update({name: redact.text(content.get(name)) for name in _UPDATE_TEXTS})
         versions.append(version)
     out["earlier_versions"] = versions
+    out["corrections_asked"] = [_correction(c, update, redact) for c in asked]
     return [out]
+
+
+def _correction(correction: UpdateCorrection, update: Update, redact: Redactor) -> dict[str, Any]:
+    """A correction asked for after the edit window: who asked, why, and what the lead decided;
+    what it would have said, for a court only (an approved one is the update's text now)."""
+    out: dict[str, Any] = {
+        "asked_at": _at(correction.proposed_at),
+        "asked_by": redact.person(correction.proposed_by, agency_id=update.agency_id),
+        "reason": redact.text(correction.reason),
+        "state": correction.state,
+        "decided_by": redact.person(correction.decided_by) if correction.decided_by else None,
+        "decided_at": _at(correction.decided_at),
+    }
+    if redact.shows_restricted and not redact.for_subject and correction.state != "approved":
+        out["proposed"] = {name: correction.content.get(name) for name in _UPDATE_TEXTS}
+    return out
 
 
 # Keys of an action's history whose values are people, or free text.

@@ -382,6 +382,18 @@ def _updates(pdf: ExportPDF, b: Bundle) -> None:
                 f"Version replaced {_when(version['replaced_at'])} by {version['replaced_by']}:", bold=True
             )
             _update_texts(pdf, version)
+        for asked in update.get("corrections_asked", []):
+            decided = {
+                "approved": f"approved by {asked['decided_by']} on {_when(asked['decided_at'])}",
+                "refused": f"refused by {asked['decided_by']} on {_when(asked['decided_at'])}",
+            }.get(asked["state"], "waiting for the lead coordinator")
+            pdf.para(
+                f"Correction asked {_when(asked['asked_at'])} by {asked['asked_by']}: {decided}.", bold=True
+            )
+            pdf.labelled("Why", asked["reason"])
+            if "proposed" in asked:
+                pdf.para("What it proposed:")
+                _update_texts(pdf, asked["proposed"])
         pdf.ln(2)
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 import pytest
 from sqlalchemy import select
 
-from models import AuditEvent, SharingRecord, Update, UpdateCorrection, UpdateRevision, clock
+from models import AuditEvent, Case, SharingRecord, Update, UpdateCorrection, UpdateRevision, clock
 from tests.conftest import COORD, POLICE, SCHOOL
 from tests.helpers import open_case
 
@@ -129,3 +129,28 @@ def test_nobody_but_the_filer_may_ask(slack, fake, database, filed):
     said = [r["text"] for r in fake.replies(reply.response_url)]
     assert any("Only the person who filed" in t for t in said)
     assert not [v for v in fake.opened_views if v["submit"]["text"] == "Ask the lead"]
+
+
+def test_exports_show_the_corrections_asked_and_what_the_lead_decided(slack, fake, database, filed):
+    from services import export, export_pdf
+    from tests.test_export import pdf_text
+
+    case, update = filed
+    ask(slack, fake, case, update)
+    [asked] = corrections(database)
+    slack.click("correction_refuse", str(asked.id), user=COORD, channel=lead_request(fake)["channel"])
+
+    def bundle(purpose: export.Purpose) -> export.Bundle:
+        with database.reader() as session:
+            return export.build(
+                session, session.get_one(Case, case.id), purpose, made_by=COORD, made_at=asked.proposed_at,
+                via_slack=False, bases={"safeguarding": "Safeguarding"},
+            )  # fmt: skip
+
+    [court] = bundle(export.Purpose.COURT).updates[0]["corrections_asked"]
+    assert (court["state"], court["reason"], court["decided_by"]) == ("refused", REASON, COORD)
+    assert court["proposed"]["observed"] == CORRECTED  # refused: only here is what it would have said
+    [subject] = bundle(export.Purpose.SUBJECT).updates[0]["corrections_asked"]
+    assert subject["state"] == "refused" and "proposed" not in subject
+    text = " ".join(" ".join(pdf_text(export_pdf.render(bundle(export.Purpose.COURT), None))).split())
+    assert "Correction asked" in text and "refused by" in text and CORRECTED in text
