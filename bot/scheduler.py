@@ -152,26 +152,21 @@ def build_scheduler(
         replace_existing=True,
         next_run_time=datetime.now(UTC),
     )
-    if audit_at is not None:
-        scheduler.add_job(
-            "bot.scheduler:audit_job",
-            "cron",
-            hour=audit_at.hour,
-            minute=audit_at.minute,
-            id=AUDIT_JOB,
-            replace_existing=True,
-            executor="audit",
-        )
-    if retention_at is not None:
-        scheduler.add_job(
-            "bot.scheduler:retention_job",
-            "cron",
-            hour=retention_at.hour,
-            minute=retention_at.minute,
-            id=RETENTION_JOB,
-            replace_existing=True,
-            executor="audit",
-        )
+    # The nightly record-keeping, on its own executor: a long walk or pass never delays a sweep.
+    for job, at, job_id in (
+        ("audit_job", audit_at, AUDIT_JOB),
+        ("retention_job", retention_at, RETENTION_JOB),
+    ):
+        if at is not None:
+            scheduler.add_job(
+                f"bot.scheduler:{job}",
+                "cron",
+                hour=at.hour,
+                minute=at.minute,
+                id=job_id,
+                replace_existing=True,
+                executor="audit",
+            )
     return scheduler
 
 

@@ -356,3 +356,17 @@ def test_an_export_of_a_deleted_case_shows_its_marker_and_nothing_else(slack, fa
     assert "record was deleted under the retention schedule on" in flat
     for typed in (OBSERVED, SUMMARY, ACTION, OUTCOME):
         assert typed not in flat and typed not in bundle.to_json().decode()
+
+
+def test_the_scheduler_runs_the_retention_pass_nightly_apart_from_its_sweeps(database):
+    from datetime import time
+
+    from bot.scheduler import RETENTION_JOB, build_scheduler
+
+    scheduler = build_scheduler(database, audit_at=time(2, 30), retention_at=time(3, 0))
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job(RETENTION_JOB)
+        assert job.executor == "audit" and (job.next_run_time.hour, job.next_run_time.minute) == (3, 0)
+    finally:
+        scheduler.shutdown(wait=False)
