@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     database_url: str = "sqlite:///casehub.db"
     slack_api_url: str = "https://slack.com/api/"
+    # The record desk (`/desk`): Sign in with Slack, with the app's OAuth credentials; the desk is
+    # served only when both are set, with DESK_SECRET_KEY signing its session cookies.
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
+    slack_openid_url: str = "https://slack.com"
+    slack_team_id: str | None = None  # when set, only this workspace's people sign in
+    desk_secret_key: SecretStr | None = None
+    # Where people reach the desk, as their browser sees it (behind TLS in production):
+    # decides the sign-in's return address, Secure cookies and HSTS.
+    desk_url: str | None = None
+    desk_idle_minutes: int = Field(default=30, ge=1, le=480)
     port: int = Field(default=3000, ge=1, le=65535)
     casehub_admins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     case_channel_prefix: str = "case"

@@ -22,6 +22,7 @@ from urllib.parse import parse_qs
 
 from prometheus_client import make_wsgi_app
 from slack_bolt import App, BoltRequest, BoltResponse
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 from bot import logs, metrics
 from bot.db import Database
@@ -31,6 +32,7 @@ log = logging.getLogger("casehub.web")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 EVENTS_PATH = "/slack/events"
+DESK_PATH = "/desk"
 
 
 def _answer(start_response: Callable[..., Any], status: str, body: bytes, kind: str) -> list[bytes]:
@@ -216,8 +218,10 @@ def wsgi_app(
     *,
     queue: QueueStatus | None = None,
     slack: SlackStatus | None = None,
+    desk: WSGIApp | None = None,
 ) -> WSGIApp:
-    """casehub's HTTP surface: Slack's requests, liveness, readiness and metrics.
+    """casehub's HTTP surface: Slack's requests, liveness, readiness, metrics and, when given,
+    the record desk under `/desk`.
 
     `/healthz` answers whenever the process serves; `/readyz` checks the database and, when
     given, the queue's workers and Slack.
@@ -256,6 +260,8 @@ def wsgi_app(
                 return metrics_page(environ, start_response)
             return _answer(start_response, "404 Not Found", b"Not Found", "text/plain")
 
+    if desk is not None:
+        return DispatcherMiddleware(application, {DESK_PATH: desk})
     return application
 
 
@@ -286,4 +292,12 @@ def application_from_environment() -> WSGIApp:
         settings.slack_signing_secret.get_secret_value(),
         queue=casehub,
         slack=casehub.identity,
+        desk=desk_for(db, settings),
     )
+
+
+def desk_for(db: Database, settings: Any) -> WSGIApp | None:
+    """The record desk, when Sign in with Slack is configured (`desk.app.enabled`)."""
+    from desk.app import create_desk, enabled
+
+    return create_desk(db, settings) if enabled(settings) else None

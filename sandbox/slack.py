@@ -35,6 +35,7 @@ from urllib.parse import parse_qsl, urlparse
 
 from models.clock import clock
 from sandbox import blockkit
+from sandbox.openid import OpenIDProvider
 
 TOKEN = "xoxb-test-token"
 BOT_USER = "UBOT"
@@ -184,6 +185,7 @@ class EmulatedSlack:
         self._ids = itertools.count(1000)
         self._ts = itertools.count(1)
         self.add_user(BOT_USER, is_bot=True)
+        self.openid = OpenIDProvider(TEAM)  # Sign in with Slack
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -200,6 +202,7 @@ class EmulatedSlack:
         return self.url + "/api/"
 
     def start(self) -> EmulatedSlack:
+        self.openid.base_url = self.url
         self._thread.start()
         return self
 
@@ -533,6 +536,8 @@ class EmulatedSlack:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 path = urlparse(self.path)
+                if fake._openid(self, path.path, path.query, raw):
+                    return
                 if path.path.startswith("/upload/"):
                     status, said = fake._receive_upload(
                         path.path.rsplit("/", 1)[-1], raw, self.headers.get("Content-Type", "")
@@ -578,6 +583,42 @@ class EmulatedSlack:
                 self.wfile.write(data)
 
         return Handler
+
+    def _openid(self, handler: BaseHTTPRequestHandler, path: str, query: str, raw: bytes) -> bool:
+        """Sign in with Slack's endpoints (`sandbox.openid`); False for any other path."""
+        provider = self.openid
+        if path == "/.well-known/openid-configuration":
+            _send(handler, 200, provider.configuration())
+        elif path == "/openid/connect/keys":
+            _send(handler, 200, provider.keys())
+        elif path == "/openid/connect/authorize":
+            status, location, said = provider.authorize(dict(parse_qsl(query)))
+            with self.lock:
+                self.calls.append(
+                    Call("openid.connect.authorize", {}, location is not None, said or None, time.time())
+                )
+            handler.send_response(status)
+            if location is not None:
+                handler.send_header("Location", location)
+            handler.send_header("Content-Length", str(len(said)))
+            handler.end_headers()
+            handler.wfile.write(said.encode())
+        elif path == "/api/openid.connect.token":
+            args = dict(parse_qsl(raw.decode(errors="replace")))
+            answer = provider.token(args, handler.headers.get("Authorization"))
+            with self.lock:  # recorded without the app's secret or the code
+                self.calls.append(
+                    Call("openid.connect.token", {}, answer["ok"], answer.get("error"), time.time())
+                )
+            _send(handler, 200, answer)
+        else:
+            return False
+        return True
+
+    def _record(self, method: str, ok: bool, error: str | None) -> None:
+        with self.lock:
+            self.calls.append(Call(method, {}, ok, error, time.time()))
+            self._changed()
 
     def _receive_upload(self, key: str, raw: bytes, content_type: str) -> tuple[int, str]:
         """A file's bytes POSTed to its upload URL: once, and exactly as long as announced."""
@@ -1138,6 +1179,15 @@ def _file_summary(stored: dict[str, Any]) -> dict[str, Any]:
         ),
         "user": stored["user"],
     }
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    data = json.dumps(body).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json; charset=utf-8")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 def _uploaded_bytes(raw: bytes, content_type: str) -> bytes:

@@ -22,6 +22,8 @@ VIEWS = {
     "cases": "the case in their case list",
     "crisis": "the crisis status",
     "export": "an export of the case (PDF and JSON)",
+    "desk-case": "the case's record on the desk",
+    "desk-cases": "the case in their case list on the desk",
 }
 SHOWN = 50
 

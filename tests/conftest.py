@@ -18,7 +18,7 @@ from bot.app import Casehub, assemble
 from bot.db import Database
 from bot.keys import encrypt_with
 from bot.settings import Settings
-from bot.web import wsgi_app
+from bot.web import desk_for, wsgi_app
 from models import AgencyKind, Role
 from sandbox.driver import SlackDriver
 from sandbox.loopback import LoopbackServer
@@ -246,7 +246,12 @@ def serve(
     casehub = assemble(settings, database, threads=threads).start()
     if wait_for_slack:
         assert casehub.identity.wait(10), "the fake Slack did not answer auth.test"
-    application = wsgi_app(casehub.app, database, settings.slack_signing_secret.get_secret_value())
+    application = wsgi_app(
+        casehub.app,
+        database,
+        settings.slack_signing_secret.get_secret_value(),
+        desk=desk_for(database, settings),
+    )
     server = LoopbackServer(application).start()
     return Running(server.url, casehub, server)
 

@@ -1,0 +1,1 @@
+"""The record desk: casehub's pages in the browser for what must never be in Slack."""

@@ -1,0 +1,227 @@
+"""The record desk: a small web application, outside Slack, for what must never be in Slack.
+
+Served by casehub's own web process under `/desk` (`bot.web.wsgi_app`), rendered on the server
+from Jinja2 templates. People sign in with Slack (OpenID Connect, through Authlib's Flask
+client); only coordinators and data protection officers are let in, and their role is checked
+again at every request. A session lives in a signed cookie (HttpOnly, SameSite=Lax, Secure
+behind TLS) and ends after `DESK_IDLE_MINUTES` without a request, checked on the server from
+the time the cookie carries. Every form carries a CSRF token (Flask-WTF). Every page that shows
+a case is recorded in the access log before it is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from bot.db import Database
+from bot.settings import Settings
+from desk import record
+from flows import retention as retention_flow
+from models import utcnow
+from services import access, agencies
+
+log = logging.getLogger("casehub.desk")
+HERE = Path(__file__).resolve().parent
+
+
+class Person:
+    """Who is signed in, as the desk knows them at this request."""
+
+    def __init__(self, user_id: str, *, coordinator: bool, officer: bool) -> None:
+        self.user_id = user_id
+        self.coordinator = coordinator
+        self.officer = officer
+
+    @property
+    def role(self) -> str:
+        roles = (("coordinator", self.coordinator), ("data protection officer", self.officer))
+        return " and ".join(word for word, held in roles if held)
+
+
+def enabled(settings: Settings) -> bool:
+    """The desk is served when Sign in with Slack is configured."""
+    return bool(settings.slack_client_id and settings.slack_client_secret and settings.desk_secret_key)
+
+
+def create_desk(db: Database, settings: Settings) -> Flask:
+    assert settings.slack_client_secret is not None and settings.desk_secret_key is not None
+    app = Flask("desk", template_folder=str(HERE / "templates"), static_folder=str(HERE / "static"))
+    secure = (settings.desk_url or "").startswith("https://")
+    app.config.update(
+        SECRET_KEY=settings.desk_secret_key.get_secret_value(),
+        SESSION_COOKIE_NAME="casehub_desk",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SECURE=secure,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_PATH="/desk",
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which expires itself
+        MAX_CONTENT_LENGTH=256 * 1024,
+    )
+    if settings.desk_url:  # behind a proxy that terminates TLS: trust its forwarded scheme and host
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
+    CSRFProtect(app)
+    oauth = OAuth(app)
+    slack = oauth.register(
+        "slack",
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        server_metadata_url=f"{settings.slack_openid_url.rstrip('/')}/.well-known/openid-configuration",
+        client_kwargs={"scope": "openid", "token_endpoint_auth_method": "client_secret_post"},
+    )
+    idle = settings.desk_idle_minutes * 60
+    schedule = retention_flow.schedule_of(settings)
+    openid_origin = _origin(settings.slack_openid_url)
+
+    def who(user_id: str) -> Person | None:
+        with db.reader() as s:
+            coordinator = agencies.is_coordinator(s, user_id)
+        officer = user_id in settings.casehub_dpos
+        return Person(user_id, coordinator=coordinator, officer=officer) if coordinator or officer else None
+
+    @app.before_request
+    def signed_in() -> Response | None:
+        g.person, g.ended = None, False
+        user_id, seen = session.get("user"), session.get("seen")
+        if user_id is None:
+            return None
+        if not isinstance(seen, (int, float)) or time.time() - seen > idle:
+            session.clear()
+            g.ended = True
+            return None
+        person = who(str(user_id))
+        if person is None:  # lost the role since signing in: out at once
+            session.clear()
+            return None
+        session["seen"] = time.time()
+        g.person = person
+        return None
+
+    @app.after_request
+    def headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"form-action 'self' {openid_origin}; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cache-Control"] = "no-store"  # case content is never kept by the browser
+        if secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
+
+    @app.errorhandler(CSRFError)
+    def forged(error: CSRFError) -> tuple[str, int]:
+        log.warning("desk: a form without a valid CSRF token was refused")
+        return page("refused.html", 400, title="This form cannot be accepted",
+                    reason="It did not come from a page of the desk, or it had expired. Open the page "
+                    "again and send it from there.")  # fmt: skip
+
+    @app.errorhandler(404)
+    def missing(_error: Any) -> tuple[str, int]:
+        return page("refused.html", 404, title="Not found", reason="There is no such page on the desk.")
+
+    def page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
+        return render_template(template, person=g.get("person"), **values), status
+
+    def person_or_signin() -> Person:
+        if g.person is None:
+            abort(redirect(url_for("index")))
+        person: Person = g.person
+        return person
+
+    @app.get("/")
+    def index() -> Any:
+        if g.person is None:
+            ended = g.ended or request.args.get("ended") == "1"
+            return page("signin.html", title="Sign in", ended=ended)
+        with db.reader() as s:
+            listed = record.cases_for(s, g.person)
+            ids = [c.id for c in listed]
+        with db.session() as s:
+            access.viewed(s, user=g.person.user_id, case_ids=ids, view="desk-cases", request_ref=_ref())
+        return page("cases.html", title="Cases", cases=listed, now=utcnow())
+
+    @app.get("/signin")
+    def signin() -> Any:
+        return slack.authorize_redirect(
+            url_for("signed_in_with_slack", _external=True), nonce=secrets.token_urlsafe(16)
+        )
+
+    @app.get("/auth")
+    def signed_in_with_slack() -> Any:
+        if request.args.get("error"):
+            return page("refused.html", 403, title="Not signed in",
+                        reason="Slack did not sign you in. Sign in to your workspace in this browser, "
+                        "then try again.")  # fmt: skip
+        try:
+            token = slack.authorize_access_token()
+        except (OAuthError, ValueError, KeyError) as error:
+            log.warning("desk: a sign-in was refused (%s)", type(error).__name__)
+            return page(
+                "refused.html",
+                400,
+                title="Sign-in refused",
+                reason="The answer from Slack could not be verified. Start again from the desk.",
+            )
+        claims = token.get("userinfo") or {}
+        user_id = str(claims.get("https://slack.com/user_id") or claims.get("sub") or "")
+        team = claims.get("https://slack.com/team_id")
+        if settings.slack_team_id and team != settings.slack_team_id:
+            return page("refused.html", 403, title="Another workspace",
+                        reason="The desk is for this partnership's Slack workspace only.")  # fmt: skip
+        person = who(user_id) if user_id else None
+        if person is None:
+            log.info("desk: someone without the role was refused")
+            return page(
+                "refused.html",
+                403,
+                title="The desk is for coordinators and data protection officers",
+                reason="Your Slack account has neither role. Agency staff work in the case channels "
+                "in Slack.",
+            )
+        session.clear()
+        session["user"], session["seen"] = user_id, time.time()
+        return redirect(url_for("index"))
+
+    @app.post("/signout")
+    def signout() -> Any:
+        session.clear()
+        return redirect(url_for("index"))
+
+    @app.get("/cases/<reference>")
+    def case_page(reference: str) -> Any:
+        person = person_or_signin()
+        with db.reader() as s:
+            shown = record.case_for(s, person, reference, bases=settings.sharing_bases, schedule=schedule)
+        if shown is None:
+            return page("refused.html", 404, title="Not found",
+                        reason="You lead no case with that reference.")  # fmt: skip
+        with db.session() as s:
+            access.viewed(
+                s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=_ref()
+            )
+        return page("case.html", title=f"Case {shown.reference}", shown=shown)
+
+    return app
+
+
+def _ref() -> str:
+    return f"desk:{request.method} {request.path}:{secrets.token_hex(6)}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
