@@ -26,7 +26,7 @@ from sandbox.slack import TOKEN, EmulatedSlack
 from services import agencies, encryption
 
 # The sandbox's fixtures (a sandbox seeded once per module, reset for each test).
-pytest_plugins = ["tests.sandbox_helpers"]
+pytest_plugins = ["tests.sandbox_helpers", "tests.desk_helpers"]
 
 SECRET = "test-signing-secret"
 PG_URL = os.environ.get("TEST_DATABASE_URL")

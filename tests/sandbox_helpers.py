@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from sandbox.runtime import Sandbox
 from sandbox.ui import UI, serve
 
 COORDINATOR, DEPUTY, TEACHER, POLICE, ON_CALL = "USAM", "UAISHA", "UTOM", "UPRIYA", "UMARK"
+BROWSER = os.environ.get("CASEHUB_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
 NURSE, OUTSIDER = "ULEILA", "UCHRIS"
 
 
@@ -87,3 +90,19 @@ def served(module_sandbox: Served) -> Served:
     module_sandbox.sandbox.reset()
     assert module_sandbox.sandbox.wait_idle()  # what the first sweep after the reset sends, sent
     return module_sandbox
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    if not BROWSER:
+        message = "Chromium is not installed (Debian: apt install chromium; or set CASEHUB_BROWSER)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=BROWSER)
+        yield launched
+        launched.close()

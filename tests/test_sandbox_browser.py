@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -29,24 +28,8 @@ from tests.sandbox_helpers import (
     Served,
 )
 
-BROWSER = os.environ.get("CASEHUB_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
 SHOTS = os.environ.get("SANDBOX_SCREENSHOTS")
 WAIT_MS = 15_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not BROWSER:
-        message = "Chromium is not installed (Debian: apt install chromium; or set CASEHUB_BROWSER)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=BROWSER)
-        yield launched
-        launched.close()
 
 
 @pytest.fixture
