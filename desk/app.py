@@ -22,14 +22,18 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.db import Database
 from bot.settings import Settings
 from desk import record
+from flows import exporting
 from flows import retention as retention_flow
-from models import utcnow
-from services import access, agencies
+from models import Case, utcnow
+from services import access, agencies, export
+from services.cases import normalise_reference
+from services.errors import CasehubError
 
 log = logging.getLogger("casehub.desk")
 HERE = Path(__file__).resolve().parent
@@ -136,6 +140,10 @@ def create_desk(db: Database, settings: Settings) -> Flask:
     def page(template: str, status: int = 200, **values: Any) -> tuple[str, int]:
         return render_template(template, person=g.get("person"), **values), status
 
+    def not_yours() -> tuple[str, int]:
+        """The same answer whether or not the reference exists: nobody learns which are in use."""
+        return page("refused.html", 404, title="Not found", reason="You lead no case with that reference.")
+
     def person_or_signin() -> Person:
         if g.person is None:
             abort(redirect(url_for("index")))
@@ -207,13 +215,44 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         with db.reader() as s:
             shown = record.case_for(s, person, reference, bases=settings.sharing_bases, schedule=schedule)
         if shown is None:
-            return page("refused.html", 404, title="Not found",
-                        reason="You lead no case with that reference.")  # fmt: skip
+            return not_yours()
         with db.session() as s:
             access.viewed(
                 s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=_ref()
             )
         return page("case.html", title=f"Case {shown.reference}", shown=shown)
+
+    @app.post("/cases/<reference>/export")
+    def export_case(reference: str) -> Any:
+        """The lead downloads the case's export, PDF or JSON, for the purpose they choose;
+        recorded as every export is (the exports register, the access log, the audit trail)."""
+        person = person_or_signin()
+        try:
+            purpose = export.parse_purpose(request.form.get("purpose", ""))
+        except CasehubError:
+            return page(
+                "refused.html",
+                400,
+                title="Choose who the export is for",
+                reason="Choose subject, agency or court.",
+            )
+        kind = request.form.get("format")
+        if kind not in ("pdf", "json"):
+            return page("refused.html", 400, title="Choose a format", reason="Choose PDF or JSON.")
+        with db.reader() as s:
+            case = s.scalar(select(Case).where(Case.reference == normalise_reference(reference)))
+            if case is None or case.lead_user_id != person.user_id:
+                return not_yours()
+            asked = exporting.Asked(person.user_id, case.id, case.reference, purpose, _ref())
+        try:
+            made = exporting.produce(db, settings, asked)
+        except CasehubError as error:
+            return page("refused.html", 503, title="No export made", reason=error.message)
+        name = export.file_name(asked.reference, purpose, utcnow().date(), kind)
+        body, mimetype = (made.pdf, "application/pdf") if kind == "pdf" else (made.data, "application/json")
+        return Response(
+            body, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
     return app
 

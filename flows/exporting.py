@@ -14,6 +14,7 @@ told.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -261,6 +262,15 @@ def write(db: Database, settings: Settings, asked: Asked, folder: Path) -> tuple
     for path in paths:
         if path.exists():
             raise FileExistsError(path)
+    produce(db, settings, asked, saving=lambda made: _write_new(paths, (made.pdf, made.data)))
+    return paths
+
+
+def produce(
+    db: Database, settings: Settings, asked: Asked, *, saving: Callable[[Made], None] = lambda _made: None
+) -> Made:
+    """An export made outside Slack (the command line, the desk) and recorded: begun, made, kept
+    where `saving` puts it, then recorded as written; a failure is recorded as such."""
     with db.session() as session:
         case = session.get_one(Case, asked.case_id)
         row, _ = export_record.begin(
@@ -274,7 +284,7 @@ def write(db: Database, settings: Settings, asked: Asked, folder: Path) -> tuple
         number = row.id
     try:
         made = make(db, settings, asked, number, via_slack=False)
-        _write_new(paths, (made.pdf, made.data))
+        saving(made)
     except (CasehubError, OSError) as error:
         _record_failed(db, number, type(error).__name__)
         raise
@@ -282,7 +292,7 @@ def write(db: Database, settings: Settings, asked: Asked, folder: Path) -> tuple
         export_record.written(
             session, session.get_one(Export, number), pdf=made.pdf, data=made.data, now=utcnow()
         )
-    return paths
+    return made
 
 
 def _write_new(paths: tuple[Path, Path], contents: tuple[bytes, bytes]) -> None:

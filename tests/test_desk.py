@@ -119,3 +119,21 @@ def test_the_desk_is_not_served_without_sign_in_with_slack(slack, fake, database
 
     assert desk_for(database, make_settings(fake, database)) is None
     assert ADMIN  # the admin has no way in either: the desk is off
+
+
+def test_only_the_lead_downloads_an_export_and_only_with_the_form_s_token(slack, fake, database, desk):
+    case = open_case(slack, database, user=COORD2)
+    browser, answer = sign_in(desk, fake, COORD)
+    token = csrf(answer.text)
+    form = {"csrf_token": token, "purpose": "court", "format": "pdf"}
+    refused = browser.post(f"{desk}/cases/{case.reference}/export", data=form, timeout=30)
+    assert refused.status_code == 404 and "You lead no case" in refused.text
+    lead, page = sign_in(desk, fake, COORD2)
+    forged = lead.post(f"{desk}/cases/{case.reference}/export", data=form, timeout=30)  # another's token
+    assert forged.status_code == 400
+    form["csrf_token"] = csrf(page.text)
+    made = lead.post(f"{desk}/cases/{case.reference}/export", data={**form, "format": "json"}, timeout=30)
+    assert made.status_code == 200 and made.headers["Content-Type"].startswith("application/json")
+    assert made.json()["reference"] == case.reference
+    wrong = lead.post(f"{desk}/cases/{case.reference}/export", data={**form, "purpose": "press"}, timeout=30)
+    assert wrong.status_code == 400 and "Choose subject, agency or court" in wrong.text

@@ -65,6 +65,32 @@ def test_a_coordinator_signs_in_and_reads_a_case_by_keyboard_alone(slack, fake, 
     assert page.errors == []  # no script error, nothing the CSP refused
 
 
+def test_the_lead_downloads_an_export_from_the_record(slack, fake, database, desk, page):
+    from pathlib import Path
+
+    from pypdf import PdfReader
+    from sqlalchemy import select
+
+    from models import AccessRecord, Export
+
+    case = open_case(slack, database)
+    fake.openid.signed_in = COORD
+    page.goto(f"{desk}/signin")
+    page.click(f"text={case.reference}")
+    page.check("text=A court (everything)")
+    with page.expect_download() as downloading:
+        page.click("text=Download the PDF")
+    download = downloading.value
+    assert download.suggested_filename.startswith(f"casehub-{case.reference}-court-")
+    text = " ".join(p.extract_text() for p in PdfReader(Path(download.path())).pages)
+    assert case.reference in text and " ".join(SUMMARY.split()[:4]) in " ".join(text.split())
+    with database.reader() as session:
+        [made] = session.scalars(select(Export)).all()
+        assert (made.purpose, made.requested_by, made.state) == ("court", COORD, "written")
+        views = [a.view for a in session.scalars(select(AccessRecord).where(AccessRecord.user_id == COORD))]
+    assert "export" in views
+
+
 def test_an_officer_sees_the_record_without_content_and_the_page_is_accessible(
     slack, fake, database, desk, page
 ):
