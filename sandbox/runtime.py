@@ -41,7 +41,7 @@ from bot.jobs import jobs_url
 from bot.keys import encrypt_with, new_key
 from bot.settings import Settings
 from bot.slack import make_client
-from bot.web import wsgi_app
+from bot.web import DESK_PATH, desk_for, wsgi_app
 from models.clock import clock
 from models.encryption import KEY_BYTES
 from sandbox import partnership as demo
@@ -53,6 +53,7 @@ from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
 log = logging.getLogger("casehub.sandbox")
 GENERAL = "general"
 KEY_ID = "sandbox"
+DESK_CLIENT_ID = "sandbox.desk"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -76,6 +77,10 @@ class Sandbox:
         self.data = data
         self.partnership = demo.load()
         self.secret = secrets.token_urlsafe(24)
+        # The record desk signs in with the emulated Slack: the app's credentials, and the key
+        # of its session cookies (a new one each start: sessions do not outlive the sandbox).
+        self._desk_client_secret = secrets.token_urlsafe(24)
+        self._desk_cookie_key = secrets.token_urlsafe(48)
         # Events Slack would send casehub, delivered one after another by a thread of their own;
         # `_pending` counts those not yet answered, so that "idle" means delivered too.
         self._events: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -220,6 +225,12 @@ class Sandbox:
                 if self._pending == 0:  # the work made no new event (an invitation): idle
                     return True
 
+    def desk_as(self, user: str) -> str:
+        """Where to send a browser to open the record desk as `user`, signed in to the emulated
+        Slack as them (the desk lets in only coordinators and data protection officers)."""
+        self.slack.openid.signed_in = user
+        return f"{self.web.url}{DESK_PATH}/signin"
+
     # ---- inside -------------------------------------------------------------------------------
     def settings(self) -> Settings:
         own: dict[str, Any] = {}
@@ -233,6 +244,10 @@ class Sandbox:
             slack_api_url=self.slack.api_url,
             casehub_admins=list(self.partnership.admins),
             job_threads=4,
+            slack_client_id=DESK_CLIENT_ID,
+            slack_client_secret=self._desk_client_secret,  # type: ignore[arg-type]
+            desk_secret_key=self._desk_cookie_key,  # type: ignore[arg-type]
+            slack_openid_url=self.slack.url,
             **own,
         )
 
@@ -255,7 +270,12 @@ class Sandbox:
         prepare_identifier_check()
         casehub.identity.wait(10)
         self._db, self._casehub = db, casehub
-        self._switch.app = wsgi_app(casehub.app, db, self.secret, queue=casehub, slack=casehub.identity)
+        self.slack.openid.register_client(
+            DESK_CLIENT_ID, self._desk_client_secret, (f"{self.web.url}{DESK_PATH}/auth",)
+        )
+        self._switch.app = wsgi_app(
+            casehub.app, db, self.secret, queue=casehub, slack=casehub.identity, desk=desk_for(db, settings)
+        )
         if scheduled:
             self._start_scheduler()
 

@@ -423,6 +423,12 @@ def _handler(ui: UI) -> type[BaseHTTPRequestHandler]:
                 self._send(200, content, kind)
                 return
             query = dict(parse_qsl(path.query))
+            if path.path == "/ui/desk":  # the record desk, opened as the person acting
+                self.send_response(302)
+                self.send_header("Location", ui.sandbox.desk_as(query.get("as", "")))
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if path.path == "/ui/file":
                 found = ui.file(query.get("as", ""), query.get("id", ""))
                 if found is None:

@@ -235,6 +235,27 @@ def test_the_home_tab_of_a_coordinator_and_of_a_member(page: Any, served: Served
     shot(page, "home-member")
 
 
+def test_the_coordinator_opens_the_record_desk_from_the_sandbox(page: Any, served: Served) -> None:
+    cases = [c for c in served.cases() if c.lead_user_id == COORDINATOR]
+    visit(page, served, COORDINATOR)
+    with page.context.expect_page() as opening:
+        page.click("[data-testid=desk]")
+    desk = opening.value
+    desk.wait_for_selector("text=Signed in as")
+    assert COORDINATOR in desk.inner_text("header")
+    for case in cases:
+        expect(desk.locator("main")).to_contain_text(case.reference)
+    desk.click(f"text={cases[0].reference}")
+    desk.wait_for_selector("h2:has-text('Chronology')")
+    shot(desk, "desk-case")
+    desk.close()
+    act_as(page, TEACHER)  # an agency member is not let in
+    with page.context.expect_page() as opening:
+        page.click("[data-testid=desk]")
+    opening.value.wait_for_selector("role=alert")
+    expect(opening.value.locator("role=alert")).to_contain_text("Agency staff work in the case channels")
+
+
 def test_a_refused_call_is_shown_in_the_page(page: Any, served: Served) -> None:
     served.sandbox.slack.fail("views.open", "expired_trigger_id")
     visit(page, served, COORDINATOR, served.sandbox.general)

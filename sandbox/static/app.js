@@ -291,6 +291,7 @@ function renderTopbar(state) {
     );
   }
   select.value = app.as;
+  $("[data-testid=desk]").href = `/ui/desk?as=${encodeURIComponent(app.as || "")}`;
   $("[data-testid=clock]").textContent = state.now_label || state.now || "";
   const me = person(app.as);
   $("[data-testid=me]").textContent = me ? `${me.name} · ${me.agency}` : "";
