@@ -22,12 +22,14 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, Response, abort, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from slack_sdk import WebClient
 from sqlalchemy import select
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.db import Database
 from bot.settings import Settings
-from desk import record
+from bot.slack import make_client
+from desk import intake, record
 from flows import exporting
 from flows import retention as retention_flow
 from models import Case, utcnow
@@ -129,9 +131,8 @@ def create_desk(db: Database, settings: Settings) -> Flask:
     @app.errorhandler(CSRFError)
     def forged(error: CSRFError) -> tuple[str, int]:
         log.warning("desk: a form without a valid CSRF token was refused")
-        return page("refused.html", 400, title="This form cannot be accepted",
-                    reason="It did not come from a page of the desk, or it had expired. Open the page "
-                    "again and send it from there.")  # fmt: skip
+        why = "It did not come from a page of the desk, or it had expired. Open the page again and send it."
+        return page("refused.html", 400, title="This form cannot be accepted", reason=why)
 
     @app.errorhandler(404)
     def missing(_error: Any) -> tuple[str, int]:
@@ -171,9 +172,8 @@ def create_desk(db: Database, settings: Settings) -> Flask:
     @app.get("/auth")
     def signed_in_with_slack() -> Any:
         if request.args.get("error"):
-            return page("refused.html", 403, title="Not signed in",
-                        reason="Slack did not sign you in. Sign in to your workspace in this browser, "
-                        "then try again.")  # fmt: skip
+            why = "Slack did not sign you in. Sign in to your workspace in this browser, then try again."
+            return page("refused.html", 403, title="Not signed in", reason=why)
         try:
             token = slack.authorize_access_token()
         except (OAuthError, ValueError, KeyError) as error:
@@ -188,8 +188,8 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         user_id = str(claims.get("https://slack.com/user_id") or claims.get("sub") or "")
         team = claims.get("https://slack.com/team_id")
         if settings.slack_team_id and team != settings.slack_team_id:
-            return page("refused.html", 403, title="Another workspace",
-                        reason="The desk is for this partnership's Slack workspace only.")  # fmt: skip
+            why = "The desk is for this partnership's Slack workspace only."
+            return page("refused.html", 403, title="Another workspace", reason=why)
         person = who(user_id) if user_id else None
         if person is None:
             log.info("desk: someone without the role was refused")
@@ -220,7 +220,45 @@ def create_desk(db: Database, settings: Settings) -> Flask:
             access.viewed(
                 s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=_ref()
             )
-        return page("case.html", title=f"Case {shown.reference}", shown=shown)
+        return page(
+            "case.html", title=f"Case {shown.reference}", shown=shown, opened=request.args.get("opened")
+        )
+
+    @app.get("/intake")
+    def intake_form() -> Any:
+        person = person_or_signin()
+        return intake_page(person, intake.Entered.empty(person.user_id, token=secrets.token_urlsafe(16)))
+
+    @app.post("/intake")
+    def intake_submit() -> Any:
+        """A case opened from the desk: recorded through the same service as `/case open`, then
+        its channel set up by reference, as a form's submission from Slack sets it up."""
+        person = person_or_signin()
+        entered = intake.Entered.from_form(request.form)
+        try:
+            reference = intake.open_case(db, slack_client(), settings, person.user_id, entered)
+        except intake.Refused as refused:
+            return intake_page(person, entered, refused, status=400)
+        return redirect(url_for("case_page", reference=reference, opened=1))
+
+    def intake_page(
+        person: Person, entered: intake.Entered, refused: intake.Refused | None = None, *, status: int = 200
+    ) -> tuple[str, int]:
+        if not person.coordinator:
+            why = "A data protection officer administers the record; a coordinator opens cases."
+            return page("refused.html", 403, title="Only coordinators open cases", reason=why)
+        with db.reader() as s:
+            choices = intake.choices(s)
+        return page(
+            "intake.html", status, title="Open a case", entered=entered, refused=refused, choices=choices
+        )
+
+    client_box: list[WebClient] = []
+
+    def slack_client() -> WebClient:
+        if not client_box:
+            client_box.append(make_client(settings))
+        return client_box[0]
 
     @app.post("/cases/<reference>/export")
     def export_case(reference: str) -> Any:

@@ -55,6 +55,7 @@ class Shown:
     purged_at: datetime | None
     access: Sequence[AccessRecord]
     views: dict[str, str]
+    setup: str = ""  # the channel's setup: pending, ready or failed
     record: dict[str, Any] | None = None  # the bundle's sections, for the lead only
     content_withheld: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -113,12 +114,13 @@ def case_for(
         purged_at=case.purged_at,
         access=access.of_case(session, case),
         views=access.VIEWS,
+        setup=case.setup_state.value,
     )
     if lead:
+        purpose, made_by, made_at = export.Purpose.COURT, viewer.user_id, case.opened_at
         bundle = export.build(
-            session, case, export.Purpose.COURT, made_by=viewer.user_id, made_at=case.opened_at,
-            via_slack=False, bases=bases,
-        )  # fmt: skip
+            session, case, purpose, made_by=made_by, made_at=made_at, via_slack=False, bases=bases
+        )
         shown.record = {
             "case": bundle.case,
             "chronology": bundle.chronology,

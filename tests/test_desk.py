@@ -3,6 +3,7 @@ what each person sees of a case (recorded in the access log)."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +11,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import AccessRecord
+from models import AccessRecord, Case
 from tests.conftest import ADMIN, COORD, COORD2, POLICE
 from tests.desk_helpers import DPO, csrf, desk_settings, sign_in
 from tests.helpers import SUMMARY, open_case
@@ -137,3 +138,80 @@ def test_only_the_lead_downloads_an_export_and_only_with_the_form_s_token(slack,
     assert made.json()["reference"] == case.reference
     wrong = lead.post(f"{desk}/cases/{case.reference}/export", data={**form, "purpose": "press"}, timeout=30)
     assert wrong.status_code == 400 and "Choose subject, agency or court" in wrong.text
+
+
+def intake(browser: requests.Session, desk: str, **values: object) -> requests.Response:
+    form = browser.get(f"{desk}/intake", timeout=10)
+    assert form.status_code == 200
+    token = re.search(r'name="token" value="([^"]+)"', form.text)
+    assert token
+    data = {
+        "csrf_token": csrf(form.text),
+        "token": token.group(1),
+        "summary": "A pupil has been sharing extremist videos in class; attendance is falling.",
+        "risk": "high",
+        "lead": COORD,
+        "agencies": ["police", "school"],
+        "review_weeks": "4",
+        **values,
+    }
+    return browser.post(f"{desk}/intake", data=data, timeout=30)
+
+
+def test_a_coordinator_opens_a_case_from_the_desk_and_its_channel_is_made_by_reference(
+    slack, fake, database, desk
+):
+    browser, _ = sign_in(desk, fake, COORD)
+    answer = intake(browser, desk, agency_reference="PC-2026-77")
+    assert answer.status_code == 200 and "is open" in answer.text and "ready in" in answer.text
+    with database.reader() as session:
+        [case] = session.scalars(select(Case)).all()
+        assert (case.lead_user_id, case.opened_via.startswith("desk:intake:")) == (COORD, True)
+        assert case.agency_reference == "PC-2026-77"
+    channel = fake.channels[case.channel_id]
+    assert POLICE in channel.members and case.reference.lower() in channel.name
+    assert "PC-2026-77" not in fake.all_text()  # the agency's reference stays in the record
+
+
+def test_the_same_intake_form_sent_twice_opens_one_case(slack, fake, database, desk):
+    browser, _ = sign_in(desk, fake, COORD)
+    form = browser.get(f"{desk}/intake", timeout=10)
+    token = re.search(r'name="token" value="([^"]+)"', form.text).group(1)
+    data = {
+        "csrf_token": csrf(form.text), "token": token, "summary": "Concerning posts online, shared in class.",
+        "risk": "moderate", "lead": COORD, "agencies": ["school"], "review_weeks": "4",
+    }  # fmt: skip
+    first = browser.post(f"{desk}/intake", data=data, timeout=30)
+    again = browser.post(f"{desk}/intake", data=data, timeout=30)
+    assert first.url == again.url  # the same case's page
+    with database.reader() as session:
+        assert len(session.scalars(select(Case)).all()) == 1
+    assert len([c for c in fake.calls if c.method == "conversations.create"]) == 1
+
+
+def test_a_mistake_in_the_intake_form_is_shown_and_keeps_what_was_typed(slack, fake, database, desk):
+    browser, _ = sign_in(desk, fake, COORD)
+    answer = intake(browser, desk, summary="Too short", agencies=["police"])
+    assert answer.status_code == 400 and "Nothing was saved" in answer.text
+    assert "at least 10 characters" in answer.text and ">Too short</textarea>" in answer.text
+    answer = intake(browser, desk, agencies=[])
+    assert answer.status_code == 400 and "Choose at least one participating agency" in answer.text
+    with database.reader() as session:
+        assert session.scalars(select(Case)).all() == []
+
+
+def test_a_name_in_the_concern_must_be_confirmed_before_the_case_is_opened(slack, fake, database, desk):
+    browser, _ = sign_in(desk, fake, COORD)
+    summary = "Tutor reports that Jamie Thornton shares extremist videos in class."
+    answer = intake(browser, desk, summary=summary)
+    assert answer.status_code == 400 and "does not" in answer.text and "identify the person" in answer.text
+    key = re.search(r'name="confirmed" value="([^"]+)"', answer.text)
+    assert key, "a name may be confirmed as not identifying the person"
+    answer = intake(browser, desk, summary=summary, confirmed=[key.group(1)])
+    assert answer.status_code == 200 and "is open" in answer.text
+
+
+def test_an_officer_does_not_open_cases(slack, fake, desk):
+    browser, _ = sign_in(desk, fake, DPO)
+    answer = browser.get(f"{desk}/intake", timeout=10)
+    assert answer.status_code == 403 and "Only coordinators open cases" in answer.text

@@ -131,3 +131,25 @@ def test_the_accessibility_check_finds_what_it_should(page):
     page.set_content('<html><body><img src="data:,"><a href="#"></a><input type="text"></body></html>')
     with pytest.raises(AssertionError, match="image-alt"):
         accessible(page)
+
+
+def test_a_case_is_opened_from_the_desk_form_by_keyboard_and_its_errors_are_accessible(
+    slack, fake, database, desk, page
+):
+    fake.openid.signed_in = COORD
+    page.goto(f"{desk}/signin")
+    page.wait_for_selector("text=Signed in as")
+    page.click("text=Open a case")
+    accessible(page)
+    focus_on(page, "Open the case")  # sent empty: the problem is said, linked to its field
+    page.keyboard.press("Enter")
+    page.wait_for_selector("role=alert")
+    assert "Nothing was saved" in page.inner_text("role=alert")
+    accessible(page)
+    page.fill("#summary", "Concerning posts online, shared in class by a pupil.")
+    page.check("text=County Police")
+    page.focus("#review_weeks")
+    page.keyboard.press("Enter")  # a form is sent with Enter from a text field
+    page.wait_for_selector("role=status")
+    assert "is open" in page.inner_text("role=status")
+    accessible(page)
