@@ -215,3 +215,25 @@ def test_an_officer_does_not_open_cases(slack, fake, desk):
     browser, _ = sign_in(desk, fake, DPO)
     answer = browser.get(f"{desk}/intake", timeout=10)
     assert answer.status_code == 403 and "Only coordinators open cases" in answer.text
+
+
+def test_behind_tls_the_desk_sends_hsts_and_secure_cookies(fake, database, registry):
+    from bot.web import desk_for
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        fake, database, **desk_settings(fake), desk_url="https://casehub.example.org/desk"
+    )
+    desk_app = desk_for(database, settings)
+    assert desk_app is not None
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    mounted = DispatcherMiddleware(lambda environ, start: [], {"/desk": desk_app})  # as it is served
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "casehub.example.org"}
+    answer = Client(mounted).get("/desk/signin", headers=forwarded)
+    assert answer.status_code == 302 and answer.headers["Location"].startswith(fake.url)
+    assert "redirect_uri=https%3A%2F%2Fcasehub.example.org%2Fdesk%2Fauth" in answer.headers["Location"]
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+    cookie = answer.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
