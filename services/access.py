@@ -22,6 +22,8 @@ VIEWS = {
     "cases": "the case in their case list",
     "crisis": "the crisis status",
     "export": "an export of the case (PDF and JSON)",
+    "identity": "the person's identity, on the record desk",
+    "candidate": "the person's identity, as a possible repeat referral",
 }
 SHOWN = 50
 
