@@ -56,9 +56,11 @@ SUMMARY = "A benchmark concern, no names."
 def with_a_data_key() -> None:
     """What the benchmarks store is encrypted as casehub encrypts it: with DATA_KEYS from the
     environment, or else a key made for the run, put in the environment for the processes
-    they start (every benchmark importing this module has one)."""
+    they start (every benchmark importing this module has one); MATCHING_KEY likewise."""
     if not os.environ.get("DATA_KEYS"):
         os.environ["DATA_KEYS"] = json.dumps({"bench": new_key()})
+    if not os.environ.get("MATCHING_KEY"):
+        os.environ["MATCHING_KEY"] = new_key()
     encrypt_with(Settings(_env_file=None, slack_bot_token="unused", slack_signing_secret="unused"))  # type: ignore[call-arg, arg-type]
 
 

@@ -12,7 +12,7 @@ import yaml
 
 from bot import logs, mail
 from bot.db import Database, DatabaseUnavailable, UnmigratedDatabase, open_database
-from bot.keys import check_at_start, encrypt_with
+from bot.keys import check_at_start, check_matching_at_start, encrypt_with
 from bot.settings import ConfigurationError, Settings, load_settings
 from models.encryption import EncryptionError
 
@@ -78,9 +78,18 @@ def main(argv: list[str] | None = None) -> int:
     keys_sub = keys_cmd.add_subparsers(dest="action", required=True)
     new = keys_sub.add_parser("new", help="print DATA_KEYS with a new key added (the current one from then)")
     new.add_argument("--id", dest="key_id", help="the new key's id (default: today's date, YYYYMMDD)")
+    new.add_argument(
+        "--matching", action="store_true", help="print MATCHING_KEY, the blind index's key, instead"
+    )
     keys_sub.add_parser("status", help="how many values are under each key")
     rotate = keys_sub.add_parser("rotate", help="re-encrypt every value under the current key, in batches")
     rotate.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    identities_cmd = commands.add_parser("identities", help="the identities of the people cases are about")
+    identities_sub = identities_cmd.add_subparsers(dest="action", required=True)
+    reindex = identities_sub.add_parser(
+        "reindex", help="make the blind index again under MATCHING_KEY (after changing it, or casehub)"
+    )
+    reindex.add_argument("--batch", type=int, default=500, help="people per transaction (default 500)")
     args = parser.parse_args(argv)
     logs.configure(os.environ.get("LOG_LEVEL", "INFO"))
     try:
@@ -265,7 +274,11 @@ def run(args: argparse.Namespace) -> int:
         print("database is up to date")
         return 0
     if args.command == "keys":
+        if getattr(args, "matching", False):
+            return new_matching_key()
         return manage_keys(args.action, getattr(args, "key_id", None), getattr(args, "batch", 500))
+    if args.command == "identities":
+        return reindex_identities(args.batch)
     if args.command == "agencies":
         return import_agencies(args.file)
     if args.command == "jobs":
@@ -294,7 +307,9 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     logs.log_slack_requests(settings.log_slack_requests)
     encrypt_with(settings)
-    _open(settings, writes_content=True)
+    db = _open(settings, writes_content=True)
+    if args.command != "scheduler":  # the processes that answer people, and so the record desk
+        check_matching_at_start(db)
     mail.check_at_start(settings)
     if args.command == "web":
         return serve_http(settings, args.workers, args.threads)
@@ -378,6 +393,43 @@ def manage_keys(action: str, key_id: str | None, batch: int) -> int:
     rotation = keys.rotate(db, batch=batch, progress=progress)
     print(rotation.summary())
     return 0 if not rotation.left else 1
+
+
+def new_matching_key() -> int:
+    """`keys new --matching`: a new MATCHING_KEY line (the settings are not read: a key that is
+    wrong must not stop the making of a right one)."""
+    from bot import keys
+
+    print(keys.new_matching_key_line())
+    print(
+        "a new matching key: put the line above in the environment or .env; if it replaces a key "
+        "the identity index was made with, run `python -m bot identities reindex` before starting casehub",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def reindex_identities(batch: int) -> int:
+    """`identities reindex`: every person's digests made again under MATCHING_KEY, in batches."""
+    from bot.keys import NO_MATCHING_KEY
+    from services import identity, identity_index
+
+    settings = _database_only()
+    if not identity_index.configured():
+        raise ConfigurationError(NO_MATCHING_KEY)
+    if not 1 <= batch <= 100_000:
+        raise ConfigurationError("--batch takes a number of people from 1 to 100000")
+    db = _open(settings)
+    done = 0
+
+    def progress(people: int) -> None:
+        nonlocal done
+        done += people
+        print(f"  {done} people indexed again so far", flush=True)
+
+    total = identity.reindex(db.session, batch=batch, after_batch=progress)
+    print(f"{total} people indexed again under the current MATCHING_KEY; the index is up to date")
+    return 0
 
 
 def manage_jobs(action: str, ids: list[int]) -> int:

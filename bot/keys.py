@@ -4,6 +4,10 @@ they are the keys the database needs, and what `python -m bot keys` does (new, s
 The check at start tells two mistakes apart, each in one line naming the key id and what to
 do, before anything is read or written: a key the database has values under is missing from
 DATA_KEYS, or DATA_KEYS holds another key under its id (its check value does not decrypt).
+
+The matching key (MATCHING_KEY) keys the blind index that finds repeat referrals. It is apart
+from the data keys, and checked at start too: the processes that answer people need one, and it
+must be the key the index was made with (each person records a keyed marker of it).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from bot.settings import ConfigurationError, Settings, is_key_id
 from models import encryption as crypto
 from models import utcnow
 from services import encryption
+from services import identity_index as matching
 
 NO_KEY = (
     "casehub cannot start: DATA_KEYS is not set, and casehub encrypts what people type with it: "
@@ -31,9 +36,17 @@ NO_KEY = (
 )
 
 
+NO_MATCHING_KEY = (
+    "casehub cannot start: MATCHING_KEY is not set, and casehub finds repeat referrals with the "
+    "index it keys: make one with `python -m bot keys new --matching` and put the line it prints "
+    "in the environment or .env"
+)
+
+
 def encrypt_with(settings: Settings) -> None:
-    """The data keys of this process, from its settings."""
+    """The data keys and the matching key of this process, from its settings."""
     crypto.configure(*settings.data_keyring())
+    matching.configure(settings.matching_key_bytes())
 
 
 def check_at_start(db: Database, *, require: bool = True) -> None:
@@ -64,6 +77,36 @@ def describe(found: encryption.KeyProblems) -> str:
             "was encrypted with (its check value does not decrypt): put back the key that id had"
         )
     return "casehub cannot start: " + "; and ".join(said)
+
+
+def check_matching_at_start(db: Database) -> None:
+    """Refuse to answer people without a matching key, or with one other than the key the
+    blind index was made with (or an index made by an earlier version of casehub)."""
+    from services import identity
+
+    if not matching.configured():
+        raise ConfigurationError(NO_MATCHING_KEY)
+    with db.engine.connect() as connection:
+        if "persons" not in inspect(connection).get_table_names():
+            return
+        stale = identity.stale_markers(connection)
+    if not stale:
+        return
+    if all(marker.startswith(f"v{matching.VERSION}:") for marker in stale):
+        raise ConfigurationError(
+            "casehub cannot start: MATCHING_KEY is not the key the identity index was made with: "
+            "put back the key it had or, to change it, make the index again with "
+            "`python -m bot identities reindex`"
+        )
+    raise ConfigurationError(
+        "casehub cannot start: the identity index was made by an earlier version of casehub: "
+        "make it again with `python -m bot identities reindex`"
+    )
+
+
+def new_matching_key_line() -> str:
+    """A MATCHING_KEY line with a new key."""
+    return "MATCHING_KEY=" + new_key()
 
 
 def _ids(key_ids: list[str]) -> str:

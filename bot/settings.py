@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # until `python -m bot keys rotate` has left nothing under them.
     data_keys: dict[str, SecretStr] = Field(default_factory=dict)
     data_key_id: str | None = None
+    # The key of the blind index that finds repeat referrals (services.identity_index): 32
+    # random bytes in base64. Apart from DATA_KEYS: rotating those leaves the index as it is.
+    matching_key: SecretStr | None = None
     # Retention of what casehub keeps only to deliver: the text of a message it has sent (its
     # key stays, so it is never sent twice) and the keys of Slack deliveries it has processed.
     retention_outbox_days: int = Field(default=30, ge=1, le=3650)
@@ -267,6 +270,14 @@ class Settings(BaseSettings):
             data_key(key_id, secret)
         return value
 
+    @field_validator("matching_key")
+    @classmethod
+    def _check_matching_key(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the key.
+        if value is not None:
+            matching_key(value)
+        return value
+
     @field_validator("data_key_id")
     @classmethod
     def _check_data_key_id(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -295,6 +306,10 @@ class Settings(BaseSettings):
         """The data keys by id, and the one new values are encrypted with."""
         keys = {k: data_key(k, v) for k, v in self.data_keys.items()}
         return keys, self.data_key_id or (list(keys)[-1] if keys else None)
+
+    def matching_key_bytes(self) -> bytes | None:
+        """The blind index's key, or None when MATCHING_KEY is not set."""
+        return None if self.matching_key is None else matching_key(self.matching_key)
 
     def sharing_basis(self, disclosure: Disclosure) -> str:
         """The key of the purpose and lawful basis recorded for this kind of disclosure."""
@@ -369,6 +384,20 @@ def data_key(key_id: str, secret: SecretStr) -> bytes:
     if len(key) != KEY_BYTES:
         raise ValueError(
             f"the key {key_id!r} is {len(key)} bytes, not {KEY_BYTES}; make one with `python -m bot keys new`"
+        )
+    return key
+
+
+def matching_key(secret: SecretStr) -> bytes:
+    """The matching key's 32 bytes, from its base64; a `ValueError` saying what is wrong (never
+    the key) if it is not one."""
+    try:
+        key = base64.b64decode(secret.get_secret_value().strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("it is not base64; make one with `python -m bot keys new --matching`") from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(
+            f"it is {len(key)} bytes, not {KEY_BYTES}; make one with `python -m bot keys new --matching`"
         )
     return key
 

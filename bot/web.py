@@ -273,7 +273,7 @@ def application_from_environment() -> WSGIApp:
     import atexit
 
     from bot.app import assemble, prepare_identifier_check
-    from bot.keys import check_at_start, encrypt_with
+    from bot.keys import check_at_start, check_matching_at_start, encrypt_with
     from bot.settings import load_settings
 
     settings = load_settings()
@@ -281,6 +281,7 @@ def application_from_environment() -> WSGIApp:
     db = Database(settings.database_url)
     db.check_migrated()
     check_at_start(db)
+    check_matching_at_start(db)
     casehub = assemble(settings, db)
     prepare_identifier_check()
     casehub.start()

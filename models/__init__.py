@@ -12,6 +12,7 @@ from models.encryption import DataKey
 from models.export import Export, ExportState
 from models.hold import CaseHold
 from models.job import Job, JobState
+from models.person import Decision, MatchDecision, Person, PersonKey
 from models.retention import MessageDeletion
 from models.review import FollowUp, Notice, Preference, Review
 from models.update import Disclosure, SharingRecord, Update, UpdateCorrection, UpdateKind, UpdateRevision
@@ -33,6 +34,7 @@ __all__ = [
     "Consent",
     "Crisis",
     "DataKey",
+    "Decision",
     "Delivery",
     "Disclosure",
     "EscalationChain",
@@ -41,12 +43,15 @@ __all__ = [
     "FollowUp",
     "Job",
     "JobState",
+    "MatchDecision",
     "Membership",
     "MessageDeletion",
     "Notice",
     "OnCallOverride",
     "OnCallRota",
     "Page",
+    "Person",
+    "PersonKey",
     "Preference",
     "Priority",
     "Review",

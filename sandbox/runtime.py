@@ -11,7 +11,8 @@ it; the seeded database and workspace are kept, and Reset goes back to them.
 
 What people type is encrypted at rest as in production: with DATA_KEYS from the environment
 if it is set, or else with a key the sandbox makes and keeps in its data folder (`data-key`,
-readable by its owner only).
+readable by its owner only). The blind index of identities is keyed the same way: MATCHING_KEY
+from the environment, or the sandbox's own (`matching-key`).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Sandbox:
         self._db: Database | None = None
         self._saved: dict[str, Any] | None = None
         self._data_key: str | None = None
+        self._matching_key: str | None = None
         self._running: list[Callable[[], None]] = []  # what `stop` undoes, newest last
         self._lock = threading.Lock()  # Reset and moves of the clock, one at a time
         # People's actions in flight: Reset waits for them, and new ones wait for Reset.
@@ -121,6 +123,10 @@ class Sandbox:
     def key_file(self) -> Path:
         return self.data / "data-key"
 
+    @property
+    def matching_key_file(self) -> Path:
+        return self.data / "matching-key"
+
     # ---- running ------------------------------------------------------------------------------
     def start(self) -> Sandbox:
         """Everything started from an empty workspace and database, then seeded."""
@@ -129,6 +135,8 @@ class Sandbox:
         self.data.mkdir(parents=True, exist_ok=True)
         if not os.environ.get("DATA_KEYS"):
             self._data_key = own_data_key(self.key_file)
+        if not os.environ.get("MATCHING_KEY"):
+            self._matching_key = own_data_key(self.matching_key_file)
         encrypt_with(self.settings())
         self._remove_database()
         self.seeded_file.unlink(missing_ok=True)
@@ -236,6 +244,8 @@ class Sandbox:
         own: dict[str, Any] = {}
         if self._data_key is not None:
             own = {"data_keys": {KEY_ID: self._data_key}, "data_key_id": KEY_ID}
+        if self._matching_key is not None:
+            own["matching_key"] = self._matching_key
         return Settings(
             _env_file=None,  # type: ignore[call-arg]
             slack_bot_token=TOKEN,  # type: ignore[arg-type]
@@ -351,7 +361,8 @@ class Sandbox:
 
 
 def own_data_key(path: Path) -> str:
-    """The sandbox's data key, kept in `path` (made readable by its owner only, the first time).
+    """The sandbox's data key (or its matching key: they are made alike), kept in `path` (made
+    readable by its owner only, the first time).
     One that cannot be read as a key is replaced: the sandbox makes its database again at each
     start, so nothing is under it yet."""
     try:

@@ -24,6 +24,8 @@ VIEWS = {
     "export": "an export of the case (PDF and JSON)",
     "desk-case": "the case's record on the desk",
     "desk-cases": "the case in their case list on the desk",
+    "identity": "the person's identity, on the record desk",
+    "candidate": "the person's identity, as a possible repeat referral",
 }
 SHOWN = 50
 

@@ -91,6 +91,9 @@ under one of these purposes and lawful bases (SHARING_BASES):
   agency's own reference. This may include special-category data and data about criminal
   offences. casehub never posts their name or other identifiers to Slack: cases are known by a
   reference, and every free text is checked for identifiers before it is stored or shared.
+  Their identity (names and aliases, date of birth, gender, address, school or employer,
+  agencies' own references, contacts) is entered and seen only on the record desk, to find
+  repeat referrals among the cases kept; it is deleted with the case's record.
 - **Staff of the agencies**: Slack user IDs, roles, agency membership, on-call cover and time
   zones; what they filed, changed and were shown (the audit trail, the sharing log and the
   access log).
@@ -140,12 +143,18 @@ with the request they carried, after a day.
   {config.verify_time} UTC, with checkpoints kept outside the database ({config.checkpoint_file})
   and sent to the data protection officers.
 - What people ask to see of a case (its card, timeline, sharing log, access log and crisis
-  status, the case in their action lists, case lists and Home tab, and its exports) is recorded
+  status, the case in their action lists, case lists and Home tab, its exports, and the person's
+  identity on the record desk, as theirs or as a possible repeat referral) is recorded
   in the access log, which the lead and the data protection officers can read.
 - Encryption at rest: what people type (concern summaries, agencies' own references, updates
   and their earlier versions, actions and their history, review decisions, crisis summaries and
-  outcomes, closing outcomes and lessons, legal hold reasons, the texts casehub sends and the
-  requests waiting in its job queue) is encrypted in the database with AES-256-GCM, {encrypted}.
+  outcomes, closing outcomes and lessons, legal hold reasons, the texts casehub sends, the
+  requests waiting in its job queue, the identity of the person a case is about and the reasons
+  given for linking or dismissing a repeat referral)
+  is encrypted in the database with AES-256-GCM, {encrypted}.
+  Repeat referrals are found through a blind index: keyed digests (HMAC-SHA256 under
+  MATCHING_KEY, kept outside the database) of normalised and phonetic forms of the identity,
+  which show which people share a form but not what it is.
   Not encrypted there: references, dates, risk levels, stages, who did what, and the details of
   the audit trail, which may quote a legal hold's reason or a follow-up review's note. Slack keeps
   its own copy of what is posted there; the storage's encryption {TO_COMPLETE}.

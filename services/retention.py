@@ -10,9 +10,10 @@ a referral closed at screening for a shorter time. The lead and the data protect
 told some days before its time, and it is never deleted sooner than that after the warning. Then
 its personal and free-text content is deleted and a minimal marker stays: reference, dates,
 stage reached, risk level and consent category at closure, its agencies' kinds and an outcome
-category. Its audit entries keep who did what and when, with their details redacted (the chain
-covers their digest, so it still verifies); the sharing and access logs stay as they are (they
-name kinds of information, agencies and staff, never content). casehub's own messages in the
+category. The person's identity is deleted, with its blind-index digests. Its audit entries
+keep who did what and when, with their details redacted (the chain covers their digest, so it
+still verifies); the sharing and access logs stay as they are (they name kinds of information,
+agencies and staff, never content). casehub's own messages in the
 case channel are queued for deletion from Slack. A case under a legal hold is skipped.
 
 Each pass works a bounded batch, so a backlog is worked off over several passes.
@@ -49,7 +50,7 @@ from models import (
     UpdateRevision,
     utcnow,
 )
-from services import audit, chain, locks
+from services import audit, chain, identity, locks
 from services.reminders import Due
 
 BATCH = 1000
@@ -289,7 +290,9 @@ def _own_messages(session: Session, case: Case) -> list[tuple[str, str]]:
 
 def _delete_content(session: Session, case: Case) -> dict[str, int]:
     """What the record held of the case, deleted or emptied; counts of each, for the audit entry.
-    Rows the sharing log points at (updates, crises) stay as skeletons: kind, agency and dates."""
+    Rows the sharing log points at (updates, crises) stay as skeletons: kind, agency and dates.
+    The person's identity goes with its blind-index digests, so that a deleted case is never
+    proposed as a repeat referral again, and so do the decisions on pairs it was in."""
     updates = select(Update.id).where(Update.case_id == case.id)
     actions = select(Action.id).where(Action.case_id == case.id)
     crises = select(Crisis.id).where(Crisis.case_id == case.id)
@@ -318,6 +321,7 @@ def _delete_content(session: Session, case: Case) -> dict[str, int]:
         .values(summary="", outcome=None)
         .execution_options(synchronize_session=False)
     )
+    counts.update(identity.delete_for_case(session, case))
     return counts
 
 

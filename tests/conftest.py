@@ -36,9 +36,12 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_KEY_ID = "test"
 TEST_KEY = base64.b64encode(bytes(range(32))).decode()
 DATA_KEYS = json.dumps({TEST_KEY_ID: TEST_KEY})
+# The blind index of identities is keyed with a fixed test key likewise.
+MATCHING_KEY = base64.b64encode(bytes(range(100, 132))).decode()
 os.environ["DATA_KEYS"] = DATA_KEYS
+os.environ["MATCHING_KEY"] = MATCHING_KEY
 os.environ.pop("DATA_KEY_ID", None)
-KEY_ENV = {"DATA_KEYS": DATA_KEYS}
+KEY_ENV = {"DATA_KEYS": DATA_KEYS, "MATCHING_KEY": MATCHING_KEY}
 
 
 def use_test_key() -> None:

@@ -113,6 +113,9 @@ def test_every_column_holding_typed_text_is_encrypted():
         "actions.text", "action_events.details", "reviews.decisions",
         "crises.summary", "crises.outcome", "notices.text", "notices.blocks",
         "case_holds.reason", "case_holds.lift_reason", "jobs.body",
+        "persons.given_names", "persons.family_names", "persons.aliases", "persons.date_of_birth",
+        "persons.gender", "persons.address", "persons.school_or_employer", "persons.agency_references",
+        "persons.contacts", "match_decisions.reason",
     }  # fmt: skip
 
 

@@ -315,8 +315,11 @@ def free_port() -> int:
 
 def test_python_m_bot_sandbox_prints_the_url_and_serves_the_page(tmp_path: Path) -> None:
     port = free_port()
-    # Without DATA_KEYS the sandbox makes a key of its own, kept in its folder.
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DATA_KEY")}, "PYTHONPATH": str(ROOT)}
+    # Without DATA_KEYS and MATCHING_KEY the sandbox makes keys of its own, kept in its folder.
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("DATA_KEY", "MATCHING_KEY"))},
+        "PYTHONPATH": str(ROOT),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "sandbox", "--port", str(port), "--trainee", "ana"],
         cwd=tmp_path,
@@ -337,9 +340,10 @@ def test_python_m_bot_sandbox_prints_the_url_and_serves_the_page(tmp_path: Path)
         with urllib.request.urlopen(url.group(0), timeout=10) as page:
             assert b"casehub sandbox" in page.read()
         assert (tmp_path / ".sandbox" / "ana" / "casehub.db").exists()  # a trainee's own sandbox
-        key_file = tmp_path / ".sandbox" / "ana" / "data-key"
-        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
-        assert len(base64.b64decode(key_file.read_text().strip(), validate=True)) == 32
+        for name in ("data-key", "matching-key"):
+            key_file = tmp_path / ".sandbox" / "ana" / name
+            assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+            assert len(base64.b64decode(key_file.read_text().strip(), validate=True)) == 32
         stored = sqlite3.connect(tmp_path / ".sandbox" / "ana" / "casehub.db")
         try:
             [summary] = stored.execute("SELECT summary FROM cases ORDER BY id LIMIT 1").fetchone()
