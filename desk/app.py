@@ -24,16 +24,18 @@ from flask import Flask, Response, abort, g, redirect, render_template, request,
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from slack_sdk import WebClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import make_client
 from desk import intake, record
+from desk import person as person_fields
 from flows import exporting
 from flows import retention as retention_flow
 from models import Case, utcnow
-from services import access, agencies, export
+from services import access, agencies, export, identity
 from services.cases import normalise_reference
 from services.errors import CasehubError
 
@@ -216,13 +218,73 @@ def create_desk(db: Database, settings: Settings) -> Flask:
             shown = record.case_for(s, person, reference, bases=settings.sharing_bases, schedule=schedule)
         if shown is None:
             return not_yours()
+        ref = _ref()
+        who_it_is: dict[str, Any] = {}
         with db.session() as s:
-            access.viewed(
-                s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=_ref()
-            )
-        return page(
-            "case.html", title=f"Case {shown.reference}", shown=shown, opened=request.args.get("opened")
-        )
+            access.viewed(s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=ref)
+            if shown.record is not None:  # the lead: who the case is about, and earlier referrals
+                who_it_is = record.person_of(s, s.get_one(Case, shown.case_id), user=person.user_id, ref=ref)
+        opened = request.args.get("opened")
+        return page("case.html", title=f"Case {shown.reference}", shown=shown, opened=opened, **who_it_is)
+
+    def lead_case(s: Session, reference: str, user: str) -> Case | None:
+        case = s.scalar(select(Case).where(Case.reference == normalise_reference(reference)))
+        return case if case is not None and case.lead_user_id == user and not case.is_purged else None
+
+    @app.get("/cases/<reference>/person")
+    def person_form(reference: str) -> Any:
+        person = person_or_signin()
+        with db.session() as s:
+            case = lead_case(s, reference, person.user_id)
+            if case is None:
+                return not_yours()
+            known = identity.show_identity(s, case, user=person.user_id, request_ref=_ref())
+            shown_ref = case.reference
+        values = person_fields.as_typed(known)
+        return page("person.html", title=f"Case {shown_ref}: the person", reference=shown_ref, values=values)
+
+    @app.post("/cases/<reference>/person")
+    def person_save(reference: str) -> Any:
+        """The identity recorded or corrected, and indexed for repeat referrals; audited by the
+        names of the fields changed, never their content."""
+        person = person_or_signin()
+        values = person_fields.typed(request.form)
+        with db.session() as s:
+            case = lead_case(s, reference, person.user_id)
+            if case is None:
+                return not_yours()
+            shown_ref = case.reference
+            try:
+                identity.save_identity(s, case, person_fields.read(values), person.user_id, _ref())
+            except CasehubError as error:
+                s.rollback()
+                refused = intake.Refused(error.message, on=error.field)
+                return page("person.html", 400, title=f"Case {shown_ref}: the person", reference=shown_ref,
+                            values=values, refused=refused)  # fmt: skip
+        return redirect(url_for("case_page", reference=shown_ref) + "#person-heading")
+
+    @app.post("/cases/<reference>/match")
+    def match_decide(reference: str) -> Any:
+        """The lead says whether a candidate is the same person (linked) or not (dismissed)."""
+        person = person_or_signin()
+        decide = {"link": identity.link, "dismiss": identity.dismiss}.get(request.form.get("decision", ""))
+        if decide is None:
+            return page("refused.html", 400, title="Choose a decision", reason="Link or dismiss.")
+        with db.session() as s:
+            case = lead_case(s, reference, person.user_id)
+            other_ref = request.form.get("other", "")
+            other = s.scalar(select(Case).where(Case.reference == normalise_reference(other_ref)))
+            if case is None or other is None:
+                return not_yours()
+            score = request.form.get("score", "")
+            try:
+                decide(s, case, other, actor=person.user_id, request_ref=_ref(),
+                       score=int(score) if score.isdigit() else None)  # fmt: skip
+            except CasehubError as error:
+                s.rollback()
+                return page("refused.html", 400, title="Not recorded", reason=error.message)
+            shown_ref = case.reference
+        return redirect(url_for("case_page", reference=shown_ref) + "#matches-heading")
 
     @app.get("/intake")
     def intake_form() -> Any:

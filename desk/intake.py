@@ -14,10 +14,11 @@ from werkzeug.datastructures import MultiDict
 
 from bot.db import Database
 from bot.settings import Settings
+from desk import person as person_fields
 from flows import case_channel
 from flows.rules import reminder_rules
 from models import Membership, Risk, Role, SetupState
-from services import agencies, cases, inputs, reviews, sharing_gate
+from services import agencies, cases, identity, inputs, reviews, sharing_gate
 from services.errors import CasehubError
 
 log = logging.getLogger("casehub.desk")
@@ -35,6 +36,7 @@ class Entered:
     agency_reference: str = ""
     review_weeks: str = "4"
     confirmed: frozenset[str] = frozenset()
+    person: dict[str, str] = field(default_factory=lambda: person_fields.as_typed(None))
 
     @classmethod
     def empty(cls, user: str, *, token: str) -> Entered:
@@ -51,6 +53,7 @@ class Entered:
             agency_reference=form.get("agency_reference", ""),
             review_weeks=form.get("review_weeks", "4"),
             confirmed=frozenset(form.getlist("confirmed")),
+            person=person_fields.typed(form),
         )
 
 
@@ -120,6 +123,7 @@ def open_case(db: Database, client: WebClient, settings: Settings, user: str, en
     draft = draft_of(entered)
     request_ref = f"desk:intake:{entered.token}"
     try:
+        person = identity.check(person_fields.read(entered.person))
         cases.check_draft(draft)
         with db.session() as session:
             case, created = cases.open_case(
@@ -127,6 +131,8 @@ def open_case(db: Database, client: WebClient, settings: Settings, user: str, en
             )
             if created:
                 reviews.schedule_first(case, reminder_rules(settings))
+                if not person_fields.is_empty(person):  # in the same transaction as the case
+                    identity.save_identity(session, case, person, user, request_ref)
             reference, case_id = case.reference, case.id
             unfinished = case.setup_state is SetupState.PENDING
     except sharing_gate.IdentifierFound as found:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import AccessRecord, Case, CaseHold
-from services import access, export, retention
+from services import access, export, identity, retention
 from services.cases import normalise_reference
 
 
@@ -129,3 +129,20 @@ def case_for(
     else:
         shown.content_withheld = True
     return shown
+
+
+def person_of(session: Session, case: Case, *, user: str, ref: str) -> dict[str, Any]:
+    """For the lead: the identity of the person (the view recorded), the cases whose person may be
+    the same (each shown recorded as a view of that case), and the decisions already made."""
+    known = identity.show_identity(session, case, user=user, request_ref=ref)
+    found = identity.candidates_for(session, case) if known is not None else []
+    if found:
+        identity.shown_candidates(session, user=user, found=found, request_ref=ref)
+    made = identity.decisions(session, case)
+    others = [d.other(case.id) for d in made]
+    rows = session.execute(select(Case.id, Case.reference).where(Case.id.in_(others)))
+    references = {case_id: reference for case_id, reference in rows}
+    decided = [
+        (references.get(d.other(case.id), "?"), d.decision.value, d.decided_at, d.decided_by) for d in made
+    ]
+    return {"known": known, "candidates": found, "decided": decided}

@@ -3,6 +3,7 @@ what each person sees of a case (recorded in the access log)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from models import AccessRecord, Case
+from models import AccessRecord, AuditEvent, Case
 from tests.conftest import ADMIN, COORD, COORD2, POLICE
 from tests.desk_helpers import DPO, csrf, desk_settings, sign_in
 from tests.helpers import SUMMARY, open_case
@@ -237,3 +238,72 @@ def test_behind_tls_the_desk_sends_hsts_and_secure_cookies(fake, database, regis
     assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
     cookie = answer.headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+PERSON = {
+    "given_names": "Mohammed",
+    "family_names": "Khan",
+    "date_of_birth": "2009-04-07",
+    "address": "14 Larch Road, Northfield",
+    "school_or_employer": "Northfield Academy",
+    "contacts": "Mother: 07700 900123",
+}
+
+
+def test_the_person_is_recorded_on_intake_and_a_misspelt_repeat_referral_is_found(
+    slack, fake, database, desk
+):
+    browser, _ = sign_in(desk, fake, COORD)
+    first = intake(browser, desk, **PERSON)
+    assert first.status_code == 200 and "Mohammed Khan" in first.text
+    earlier = re.search(r"<h1>Case (\w+)</h1>", first.text).group(1)
+    # Referred again months later, by another agency, spelt otherwise, day and month swapped.
+    again = intake(
+        browser, desk, given_names="Muhammad", family_names="Kahn", date_of_birth="2009-07-04",
+        agencies=["school"], summary="Teacher reports a pupil voicing support for violent extremism.",
+    )  # fmt: skip
+    assert again.status_code == 200 and f"Case {earlier}" in again.text
+    assert "may be about the same person" in again.text
+    later = re.search(r"<h1>Case (\w+)</h1>", again.text).group(1)
+    form = {"csrf_token": csrf(again.text), "other": earlier, "decision": "link", "score": "90"}
+    linked = browser.post(f"{desk}/cases/{later}/match", data=form, timeout=10)
+    assert f"Case {earlier}: linked, the same person" in linked.text
+    assert "may be about the same person" not in linked.text  # decided: not proposed again
+    with database.reader() as session:
+        audited = session.scalars(select(AuditEvent).where(AuditEvent.action == "identity.linked")).all()
+        views = {a.view for a in session.scalars(select(AccessRecord))}
+    assert len(audited) == 2 and all("Khan" not in str(e.details) for e in audited)
+    assert {"identity", "candidate"} <= views
+    slack_saw = fake.all_text() + json.dumps([c.args for c in fake.calls])
+    for typed in ("Mohammed", "Muhammad", "Khan", "Kahn", "2009-04-07", "Larch Road", "07700 900123"):
+        assert typed not in slack_saw  # the identity never reaches Slack
+
+
+def test_a_dismissed_candidate_is_not_proposed_again(slack, fake, database, desk):
+    browser, _ = sign_in(desk, fake, COORD)
+    first = intake(browser, desk, **PERSON)
+    earlier = re.search(r"<h1>Case (\w+)</h1>", first.text).group(1)
+    again = intake(browser, desk, **{**PERSON, "given_names": "Mohamed"})
+    later = re.search(r"<h1>Case (\w+)</h1>", again.text).group(1)
+    form = {"csrf_token": csrf(again.text), "other": earlier, "decision": "dismiss"}
+    dismissed = browser.post(f"{desk}/cases/{later}/match", data=form, timeout=10)
+    assert f"Case {earlier}: dismissed, not the same person" in dismissed.text
+    assert "may be about the same person" not in dismissed.text
+
+
+def test_the_identity_form_refuses_a_date_that_is_not_one_and_keeps_what_was_typed(
+    slack, fake, database, desk
+):
+    case = open_case(slack, database)
+    browser, _ = sign_in(desk, fake, COORD)
+    form = browser.get(f"{desk}/cases/{case.reference}/person", timeout=10)
+    data = {"csrf_token": csrf(form.text), **PERSON, "date_of_birth": "17/04/2009"}
+    refused = browser.post(f"{desk}/cases/{case.reference}/person", data=data, timeout=10)
+    assert (
+        refused.status_code == 400 and "is not a date" in refused.text and 'value="Mohammed"' in refused.text
+    )
+    data["date_of_birth"] = "2009-04-17"
+    saved = browser.post(f"{desk}/cases/{case.reference}/person", data=data, timeout=10)
+    assert saved.status_code == 200 and "Mohammed Khan" in saved.text and "2009-04-17" in saved.text
+    officer, _ = sign_in(desk, fake, DPO)
+    assert officer.get(f"{desk}/cases/{case.reference}/person", timeout=10).status_code == 404

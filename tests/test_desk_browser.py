@@ -153,3 +153,26 @@ def test_a_case_is_opened_from_the_desk_form_by_keyboard_and_its_errors_are_acce
     page.wait_for_selector("role=status")
     assert "is open" in page.inner_text("role=status")
     accessible(page)
+
+
+def test_a_repeat_referral_is_shown_and_linked_and_the_page_is_accessible(slack, fake, database, desk, page):
+    fake.openid.signed_in = COORD
+    page.goto(f"{desk}/signin")
+    page.wait_for_selector("text=Signed in as")
+    references = []
+    for given, born in (("Aisha", "2010-03-09"), ("Ayesha", "2010-09-03")):
+        page.click("text=Open a case")
+        page.fill("#given_names", given)
+        page.fill("#family_names", "Rahman")
+        page.fill("#date_of_birth", born)
+        page.fill("#summary", "Concerning posts online, shared with classmates at school.")
+        page.check("text=County Police")
+        page.click("text=Open the case")
+        page.wait_for_selector("role=status")
+        references.append(page.inner_text("h1").removeprefix("Case "))
+    candidates = page.locator(".candidates > li")
+    assert candidates.count() == 1 and references[0] in candidates.first.inner_text()
+    accessible(page)
+    candidates.first.get_by_role("button", name="Link: the same person").click()
+    page.wait_for_selector(f"text=Case {references[0]}: linked, the same person")
+    accessible(page)
