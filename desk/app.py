@@ -41,6 +41,7 @@ from services.errors import CasehubError
 
 log = logging.getLogger("casehub.desk")
 HERE = Path(__file__).resolve().parent
+SEARCHED = ("given_names", "family_names", "date_of_birth")
 
 
 class Person:
@@ -285,6 +286,26 @@ def create_desk(db: Database, settings: Settings) -> Flask:
                 return page("refused.html", 400, title="Not recorded", reason=error.message)
             shown_ref = case.reference
         return redirect(url_for("case_page", reference=shown_ref) + "#matches-heading")
+
+    @app.get("/search")
+    def search() -> Any:
+        """Find the cases about a person by name and date of birth (a subject access or erasure
+        request, a referral by telephone): for coordinators and officers; each case shown is
+        recorded in the access log."""
+        person = person_or_signin()
+        values = person_fields.as_typed(None) | {k: request.args.get(k, "") for k in SEARCHED}
+        if not any(values[k].strip() for k in SEARCHED):
+            return page("search.html", title="Find a person", values=values, found=None)
+        try:
+            wanted = identity.check(person_fields.read(values))
+        except CasehubError as error:
+            refused = intake.Refused(error.message, on=error.field)
+            return page("search.html", 400, title="Find a person", values=values, found=None, refused=refused)
+        with db.session() as s:
+            found = identity.candidates(s, wanted, limit=10)
+            if found:
+                identity.shown_candidates(s, user=person.user_id, found=found, request_ref=_ref())
+        return page("search.html", title="Find a person", values=values, found=found)
 
     @app.get("/intake")
     def intake_form() -> Any:

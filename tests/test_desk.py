@@ -307,3 +307,22 @@ def test_the_identity_form_refuses_a_date_that_is_not_one_and_keeps_what_was_typ
     assert saved.status_code == 200 and "Mohammed Khan" in saved.text and "2009-04-17" in saved.text
     officer, _ = sign_in(desk, fake, DPO)
     assert officer.get(f"{desk}/cases/{case.reference}/person", timeout=10).status_code == 404
+
+
+def test_an_officer_finds_the_cases_about_a_person_by_name(slack, fake, database, desk):
+    browser, _ = sign_in(desk, fake, COORD)
+    opened = intake(browser, desk, **PERSON)
+    reference = re.search(r"<h1>Case (\w+)</h1>", opened.text).group(1)
+    officer, _ = sign_in(desk, fake, DPO)
+    assert "Find a person" in officer.get(f"{desk}/search", timeout=10).text
+    found = officer.get(
+        f"{desk}/search", params={"given_names": "Khan", "family_names": "Mohamed"}, timeout=10
+    )  # swapped and spelt otherwise
+    assert "1 case found" in found.text and reference in found.text
+    refused = officer.get(
+        f"{desk}/search", params={"family_names": "Khan", "date_of_birth": "7 April"}, timeout=10
+    )
+    assert refused.status_code == 400 and "is not a date" in refused.text
+    with database.reader() as session:
+        seen = session.scalars(select(AccessRecord).where(AccessRecord.user_id == DPO)).all()
+    assert [a.view for a in seen] == ["desk-cases", "candidate"]
