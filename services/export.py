@@ -19,8 +19,8 @@ The rules, by purpose (README, docs/export.md):
   earlier versions and their entries in the sharing log; staff are named by their agency and
   role, never by name or ID; crisis pages are shown by agency, not person; free text passes the
   identifier check and every name or identifier it finds is replaced by "[redacted: third
-  party]" (the person's own identity is never recorded in casehub, so a name in the text is
-  someone else's). The sharing log keeps every recipient, as an agency.
+  party]" (the person's own identity is kept apart, on the record desk, never in free text,
+  so a name in the text is someone else's). The sharing log keeps every recipient, as an agency.
 
 Every redaction is counted (`redactions`), so that whoever reviews an export before it goes out
 knows what was taken out and how much.
