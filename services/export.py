@@ -55,7 +55,7 @@ from models import (
     Update,
     UpdateCorrection,
 )
-from services import identifiers, sharing
+from services import identifiers, identity, sharing
 from services.errors import InvalidInput
 
 FORMAT = "casehub-export/1"
@@ -107,6 +107,8 @@ REDACTION_LABELS: dict[str, str] = {
     "staff_identities": "mentions of staff replaced by their agency and role",
     "third_party_identifiers": f"names or identifiers in free text replaced by {REDACTED}",
     "agency_reference": "the referring agency's own reference left out",
+    "person": "the person's identity left out (it never goes to Slack, nor to a partner agency)",
+    "person_contacts": "the person's contacts (third parties) left out",
 }
 
 
@@ -150,6 +152,9 @@ class Bundle:
     sharing_log: list[dict[str, Any]]
     chronology: list[dict[str, Any]]
     redactions: dict[str, int] = field(default_factory=dict)
+    # Who the case is about, from the record desk: in a court's or a subject's export made
+    # outside Slack only.
+    person: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), ensure_ascii=False, indent=2).encode("utf-8")
@@ -209,9 +214,38 @@ def build(
         made_by=redact.person(made_by) or made_by,
         made_via="Slack (by direct message to the lead coordinator)" if via_slack else "the command line",
         chronology=_chronology(sections, events, redact),
+        person=_person(session, case, purpose, redact, via_slack=via_slack),
         redactions={key: redact.counts[key] for key in REDACTION_LABELS},
         **sections,
     )
+
+
+def _person(
+    session: Session, case: Case, purpose: Purpose, redact: Redactor, *, via_slack: bool
+) -> dict[str, Any] | None:
+    """The identity recorded on the desk: for a court, whole; for the person, without their
+    contacts (other people); never in an export that goes through Slack, nor to an agency."""
+    known = identity.identity_of(session, case)
+    if known is None:
+        return None
+    if via_slack or purpose is Purpose.AGENCY:
+        redact.counts["person"] += 1
+        return None
+    out: dict[str, Any] = {
+        "given_names": known.given_names,
+        "family_names": known.family_names,
+        "aliases": list(known.aliases),
+        "date_of_birth": _day(known.date_of_birth),
+        "gender": known.gender,
+        "address": known.address,
+        "school_or_employer": known.school_or_employer,
+        "agency_references": list(known.agency_references),
+    }
+    if purpose is Purpose.COURT:
+        out["contacts"] = list(known.contacts)
+    else:
+        redact.counts["person_contacts"] += len(known.contacts)
+    return out
 
 
 class Redactor:

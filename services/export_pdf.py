@@ -331,6 +331,27 @@ def _case(pdf: ExportPDF, b: Bundle) -> None:
     pdf.labelled("Lessons learned", c["lessons"])
 
 
+def _person(pdf: ExportPDF, b: Bundle) -> None:
+    p = b.person
+    if p is None:
+        kept = "Not in this export: the identity is kept on the record desk, and goes only into a court's"
+        pdf.para(kept + " or the person's own export made outside Slack.")
+        return
+    rows = [
+        ("Given names", p["given_names"]),
+        ("Family names", p["family_names"]),
+        ("Other names", ", ".join(p["aliases"]) or None),
+        ("Date of birth", p["date_of_birth"]),
+        ("Gender", p["gender"]),
+        ("Address", p["address"]),
+        ("School or employer", p["school_or_employer"]),
+        ("Agencies' references", ", ".join(p["agency_references"]) or None),
+    ]
+    if "contacts" in p:
+        rows.append(("Contacts", ", ".join(p["contacts"]) or None))
+    _fields(pdf, rows)
+
+
 def _agencies(pdf: ExportPDF, b: Bundle) -> None:
     rows = [
         (a["agency"], a["kind"], _when(a["joined_at"]), a["added_by"], _when(a["left_at"]), a["removed_by"])
@@ -543,6 +564,7 @@ def _redactions(pdf: ExportPDF, b: Bundle) -> None:
 
 _SECTIONS = [
     ("The case", _case),
+    ("The person", _person),
     ("Agencies", _agencies),
     ("Stages", _stages),
     ("Consent", _consent),

@@ -326,3 +326,29 @@ def test_an_officer_finds_the_cases_about_a_person_by_name(slack, fake, database
     with database.reader() as session:
         seen = session.scalars(select(AccessRecord).where(AccessRecord.user_id == DPO)).all()
     assert [a.view for a in seen] == ["desk-cases", "candidate"]
+
+
+def test_the_person_goes_into_a_court_s_or_their_own_export_made_outside_slack_only(
+    slack, fake, database, desk
+):
+    from services import export
+
+    browser, _ = sign_in(desk, fake, COORD)
+    opened = intake(browser, desk, **PERSON)
+    reference = re.search(r"<h1>Case (\w+)</h1>", opened.text).group(1)
+
+    def person_in(purpose: export.Purpose, *, via_slack: bool) -> tuple[dict | None, dict[str, int]]:
+        with database.reader() as session:
+            case = session.scalar(select(Case).where(Case.reference == reference))
+            bundle = export.build(session, case, purpose, made_by=COORD, made_at=case.opened_at,
+                                  via_slack=via_slack, bases={"safeguarding": "Safeguarding"})  # fmt: skip
+        return bundle.person, bundle.redactions
+
+    court, _ = person_in(export.Purpose.COURT, via_slack=False)
+    assert court["family_names"] == "Khan" and court["contacts"] == ["Mother: 07700 900123"]
+    subject, counted = person_in(export.Purpose.SUBJECT, via_slack=False)
+    assert subject["date_of_birth"] == "2009-04-07" and "contacts" not in subject
+    assert counted["person_contacts"] == 1
+    for purpose, via_slack in ((export.Purpose.COURT, True), (export.Purpose.AGENCY, False)):
+        left_out, counted = person_in(purpose, via_slack=via_slack)
+        assert left_out is None and counted["person"] == 1

@@ -32,7 +32,17 @@ RESTRICTED = "Confidential detail about the household, for the lead coordinator 
 NAMED = "Met the young person named John Smith at the hub"
 TYPED = "Café visit: “calm” — said καλημέρα and спасибо → follow-up"
 STAFF = (COORD, POLICE, SCHOOL)
-SECTIONS = ("The case", "Agencies", "Stages", "Consent", "Updates", "Actions", "Reviews", "Crises")
+SECTIONS = (
+    "The case",
+    "The person",
+    "Agencies",
+    "Stages",
+    "Consent",
+    "Updates",
+    "Actions",
+    "Reviews",
+    "Crises",
+)
 
 
 @pytest.fixture
