@@ -352,3 +352,22 @@ def test_the_person_goes_into_a_court_s_or_their_own_export_made_outside_slack_o
     for purpose, via_slack in ((export.Purpose.COURT, True), (export.Purpose.AGENCY, False)):
         left_out, counted = person_in(purpose, via_slack=via_slack)
         assert left_out is None and counted["person"] == 1
+
+
+def test_a_case_deleted_under_retention_shows_its_marker_on_the_desk(slack, fake, database, settings, desk):
+    from datetime import timedelta
+
+    from flows import retention as retention_flow
+    from services import retention
+    from tests.test_case_retention import close
+
+    case = open_case(slack, database)
+    close(slack, fake, case)
+    with database.reader() as session:
+        due = retention.Schedule().kept_until(session.get_one(Case, case.id))
+    retention_flow.nightly(database, settings, due - timedelta(days=30))
+    assert retention_flow.nightly(database, settings, due).purged == [case.reference]
+    browser, _ = sign_in(desk, fake, COORD)
+    page = browser.get(f"{desk}/cases/{case.reference}", timeout=10)
+    assert "only its marker is left" in page.text and SUMMARY not in page.text
+    assert "Record who the case is about" not in page.text
