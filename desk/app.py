@@ -225,8 +225,10 @@ def create_desk(db: Database, settings: Settings) -> Flask:
             access.viewed(s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=ref)
             if shown.record is not None:  # the lead: who the case is about, and earlier referrals
                 who_it_is = record.person_of(s, s.get_one(Case, shown.case_id), user=person.user_id, ref=ref)
-        opened = request.args.get("opened")
-        return page("case.html", title=f"Case {shown.reference}", shown=shown, opened=opened, **who_it_is)
+        opened, token = request.args.get("opened"), secrets.token_urlsafe(12)
+        return page(
+            "case.html", title=f"Case {shown.reference}", shown=shown, opened=opened, token=token, **who_it_is
+        )
 
     def lead_case(s: Session, reference: str, user: str) -> Case | None:
         case = s.scalar(select(Case).where(Case.reference == normalise_reference(reference)))
@@ -277,10 +279,19 @@ def create_desk(db: Database, settings: Settings) -> Flask:
             other = s.scalar(select(Case).where(Case.reference == normalise_reference(other_ref)))
             if case is None or other is None:
                 return not_yours()
-            score = request.form.get("score", "")
+            # Only a case proposed for this one, or one decided on before (to change its decision):
+            # a reference typed into the form links nothing else. The score is casehub's own.
+            proposed = {c.case_id: c.score for c in identity.candidates_for(s, case, limit=identity.POOL)}
+            decided = {d.other(case.id): d.score for d in identity.decisions(s, case)}
+            if other.id not in proposed and other.id not in decided:
+                why = f"Case {other.reference} is not proposed as about the same person as this one."
+                return page("refused.html", 400, title="Not recorded", reason=why)
+            score = proposed.get(other.id, decided.get(other.id))
+            # The form's one-time token: sent twice (a double click), it is one decision.
+            token = request.form.get("token", "")[:64] or secrets.token_urlsafe(12)
+            ref = f"desk:match:{case.id}:{other.id}:{token}"
             try:
-                decide(s, case, other, actor=person.user_id, request_ref=_ref(),
-                       score=int(score) if score.isdigit() else None)  # fmt: skip
+                decide(s, case, other, actor=person.user_id, request_ref=ref, score=score)
             except CasehubError as error:
                 s.rollback()
                 return page("refused.html", 400, title="Not recorded", reason=error.message)

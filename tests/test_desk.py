@@ -265,7 +265,13 @@ def test_the_person_is_recorded_on_intake_and_a_misspelt_repeat_referral_is_foun
     assert again.status_code == 200 and f"Case {earlier}" in again.text
     assert "may be about the same person" in again.text
     later = re.search(r"<h1>Case (\w+)</h1>", again.text).group(1)
-    form = {"csrf_token": csrf(again.text), "other": earlier, "decision": "link", "score": "90"}
+    unrelated = open_case(slack, database)  # no identity: not proposed, so not to be linked
+    forged = {"csrf_token": csrf(again.text), "other": unrelated.reference, "decision": "link"}
+    refused = browser.post(f"{desk}/cases/{later}/match", data=forged, timeout=10)
+    assert refused.status_code == 400 and "is not proposed as about the same person" in refused.text
+    token = re.search(r'name="token" value="([^"]+)"', again.text).group(1)
+    form = {"csrf_token": csrf(again.text), "other": earlier, "decision": "link", "token": token}
+    browser.post(f"{desk}/cases/{later}/match", data=form, timeout=10)  # a double click: one decision
     linked = browser.post(f"{desk}/cases/{later}/match", data=form, timeout=10)
     assert f"Case {earlier}: linked, the same person" in linked.text
     assert "may be about the same person" not in linked.text  # decided: not proposed again
@@ -273,6 +279,7 @@ def test_the_person_is_recorded_on_intake_and_a_misspelt_repeat_referral_is_foun
         audited = session.scalars(select(AuditEvent).where(AuditEvent.action == "identity.linked")).all()
         views = {a.view for a in session.scalars(select(AccessRecord))}
     assert len(audited) == 2 and all("Khan" not in str(e.details) for e in audited)
+    assert {e.details["score"] for e in audited} != {None}  # casehub's score, not the form's
     assert {"identity", "candidate"} <= views
     slack_saw = fake.all_text() + json.dumps([c.args for c in fake.calls])
     for typed in ("Mohammed", "Muhammad", "Khan", "Kahn", "2009-04-07", "Larch Road", "07700 900123"):
