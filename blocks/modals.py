@@ -22,7 +22,7 @@ from blocks.kit import (
     text_input,
     users_select,
 )
-from models import Agency, Case, Risk
+from models import Agency, Area, Case, Risk
 from services.cases import AGENCY_REFERENCE_MAX, LESSONS_MAX, OUTCOME_MAX, SUMMARY_MAX
 
 OPEN_CASE = "case_open"
@@ -45,8 +45,15 @@ REVIEW_WEEKS = (1, 2, 3, 4, 6, 8, 12)
 
 
 def open_case(
-    agencies: Sequence[Agency], *, opener: str, origin_channel: str, review_weeks: int = 4
+    agencies: Sequence[Agency],
+    *,
+    opener: str,
+    origin_channel: str,
+    review_weeks: int = 4,
+    areas: Sequence[Area] = (),
 ) -> dict[str, Any]:
+    """The case form; with `areas` (more than one: those the opener coordinates), a choice of
+    the area the case belongs to."""
     if len(agencies) <= OPTIONS_MAX:
         agency_element = multi_static_select(agency_options(agencies), placeholder="Choose agencies")
     else:  # a large registry is searched as the coordinator types
@@ -77,6 +84,7 @@ def open_case(
                 ),
                 hint="No names or identifiers. At least 10 characters.",
             ),
+            *area_choice(areas),
             input_block("risk", "Initial risk level", static_select(risk_options, Risk.MODERATE.value)),
             input_block("lead", "Lead coordinator", users_select(opener)),
             input_block(
@@ -105,6 +113,14 @@ def open_case(
             ),
         ],
     )
+
+
+def area_choice(areas: Sequence[Area]) -> list[Block]:
+    """The choice of an area, for someone working in more than one (none otherwise)."""
+    if len(areas) < 2:
+        return []
+    options = [option(f"{a.name} ({a.slug})", a.slug) for a in areas[:OPTIONS_MAX]]
+    return [input_block("area", "Area", static_select(options), hint="The local partnership it belongs to.")]
 
 
 def close_case(case: Case) -> dict[str, Any]:

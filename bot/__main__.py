@@ -324,7 +324,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def import_agencies(path: Path) -> int:
-    from services import agencies
+    from services import agencies, areas
     from services.errors import CasehubError
 
     settings = _database_only()
@@ -348,15 +348,16 @@ def import_agencies(path: Path) -> int:
         return 2
     try:
         with db.session() as session:
-            summary = agencies.import_registry(
-                session, data, actor="cli", request_ref=f"cli:agencies-import:{path.name}"
-            )
+            ref = f"cli:agencies-import:{path.name}"
+            summary = agencies.import_registry(session, data, actor="cli", request_ref=ref)
+            placed = areas.import_areas(session, data, actor="cli", request_ref=ref)
     except CasehubError as error:
         print(f"{path}: {error} Nothing was imported.", file=sys.stderr)
         return 2
     print(
         f"imported {path}: {summary.added} new agencies, {summary.updated} updated, "
-        f"{summary.roles_set} roles set"
+        f"{summary.roles_set} roles set; {placed.added} new areas, {placed.updated} updated, "
+        f"{placed.joined} agencies joined an area, {placed.overseers} overseers added"
     )
     return 0
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from bot.db import check_url
 from models.encryption import KEY_BYTES
 from models.update import Disclosure
+from services.worktime import holiday_calendar
 
 _CHANNEL_PREFIX = re.compile(r"^[a-z0-9][a-z0-9_-]{0,40}$")
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -82,6 +83,9 @@ class Settings(BaseSettings):
     working_days: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"]
     )
+    # Bank holidays that are no working days: a code of the `holidays` package (GB-ENG, FR, …).
+    # These and the settings around them are the defaults of every area that sets none itself.
+    holidays: str | None = None
     review_every_weeks: int = Field(default=4, ge=1, le=52)
     review_nudge_working_days: int = Field(default=3, ge=0, le=20)
     digest_time: time = time(8, 30)
@@ -164,6 +168,14 @@ class Settings(BaseSettings):
             if unknown:
                 raise ValueError(f"unknown weekday {unknown[0]!r}; use mon,tue,wed,thu,fri,sat,sun")
         return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _check_holidays(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        holiday_calendar(value)
+        return value.strip().upper()
 
     @field_validator("case_channel_prefix")
     @classmethod

@@ -35,7 +35,7 @@ from desk import person as person_fields
 from flows import exporting
 from flows import retention as retention_flow
 from models import Case, utcnow
-from services import access, agencies, export, identity
+from services import access, areas, export, identity
 from services.cases import normalise_reference
 from services.errors import CasehubError
 
@@ -94,7 +94,7 @@ def create_desk(db: Database, settings: Settings) -> Flask:
 
     def who(user_id: str) -> Person | None:
         with db.reader() as s:
-            coordinator = agencies.is_coordinator(s, user_id)
+            coordinator = areas.is_coordinator(s, user_id)
         officer = user_id in settings.casehub_dpos
         return Person(user_id, coordinator=coordinator, officer=officer) if coordinator or officer else None
 

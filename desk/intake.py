@@ -130,7 +130,7 @@ def open_case(db: Database, client: WebClient, settings: Settings, user: str, en
                 session, draft=draft, opener=user, opened_via=request_ref, request_ref=request_ref
             )
             if created:
-                reviews.schedule_first(case, reminder_rules(settings))
+                reviews.schedule_first(case, reminder_rules(settings, session))
                 if not person_fields.is_empty(person):  # in the same transaction as the case
                     identity.save_identity(session, case, person, user, request_ref)
             reference, case_id = case.reference, case.id

@@ -14,7 +14,7 @@ from blocks import messages
 from bot.db import Database
 from bot.slack import describe_error
 from flows import notify
-from models import Case
+from models import Area, Case
 from services import audit, cases
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ def _create_channel(
         if case.channel_id:
             return
         reference = case.reference
+        prefix = session.get_one(Area, case.area_id).channel_prefix or prefix  # the area's own
     for _attempt in range(5):
         name = channel_name(prefix, reference)
         try:

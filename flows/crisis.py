@@ -78,7 +78,7 @@ def raise_and_page(
             raised_via=raised_via,
             request_ref=request_ref,
             now=now,
-            rules=crisis_rules(settings),
+            rules=crisis_rules(settings, session),
         )
         if created:
             outbox.record(
@@ -213,8 +213,8 @@ def acknowledge(
 
 def escalate(db: Database, client: WebClient, settings: Settings, now: datetime) -> int:
     """The sweep's crisis part: escalate unanswered pages, hand over overnight crises."""
-    rules = crisis_rules(settings)
     with db.session() as session:
+        rules = crisis_rules(settings, session)
         new_pages, dues, touched = crises.escalate_due(session, now, rules)
         for page in new_pages:
             crisis = session.get_one(Crisis, page.crisis_id)

@@ -128,7 +128,7 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         zones.update(known_timezones(db))
     with db.session() as session:  # decide and record in one transaction: the outbox
         dues = (
-            reminders.collect(session, now, reminder_rules(settings), tz_of)
+            reminders.collect(session, now, reminder_rules(settings, session), tz_of)
             + digest_dues(session, settings, now, tz_of)
             + interrupted_setup_dues(session, now)
         )

@@ -7,6 +7,7 @@ from handlers import (
     action_command,
     action_forms,
     agency_command,
+    area_command,
     case_buttons,
     case_command,
     case_modals,
@@ -23,6 +24,7 @@ from handlers import (
 
 SURFACES = (
     agency_command,
+    area_command,
     case_command,
     case_modals,
     case_buttons,

@@ -12,10 +12,11 @@ from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel, exporting
 from flows import retention as retention_flow
+from handlers import case_modals
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
 from models import Case, Disclosure, clock, utcnow
-from services import access, agencies, cases, deliveries, export, export_record, holds, outbox, updates
+from services import access, agencies, areas, cases, deliveries, export, export_record, holds, outbox, updates
 from services.errors import InvalidInput, NotAllowed
 from services.timeline import history, page
 
@@ -57,17 +58,7 @@ def show_help(call: Call) -> None:
 
 
 def open_form(call: Call) -> None:
-    with call.deps.db.reader() as session:
-        cases.require_may_open(session, call.user)
-        registry = agencies.all_agencies(session)
-    if not registry:
-        raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")
-    view = modals.open_case(
-        registry,
-        opener=call.user,
-        origin_channel=call.channel,
-        review_weeks=call.deps.settings.review_every_weeks,
-    )
+    view = case_modals.case_form(call.deps, call.user, call.channel)
     call.client.views_open(trigger_id=call.body["trigger_id"], view=view)
 
 
@@ -121,7 +112,7 @@ def show_access(call: Call) -> None:
     officers = call.deps.settings.casehub_dpos
     with call.deps.db.reader() as session:
         if call.args:
-            if call.user not in officers and not agencies.is_coordinator(session, call.user):
+            if call.user not in officers and not areas.is_coordinator(session, call.user):
                 # Refused before the reference is looked up: nobody learns which exist.
                 raise NotAllowed(
                     "Only the lead coordinator of the case, or a data protection officer, may see who has "
@@ -200,7 +191,7 @@ def export_case(call: Call) -> None:
         raise InvalidInput(EXPORT_USAGE, hint=EXPORT_HINT)
     reference = call.args[0] if len(call.args) == 2 else None
     with call.deps.db.reader() as session:
-        if not agencies.is_coordinator(session, call.user):
+        if not areas.is_coordinator(session, call.user):
             raise NotAllowed(export_record.ONLY_THE_LEAD, hint="Ask the case's lead coordinator for it.")
         purpose = export.parse_purpose(call.args[-1])
         case = export_record.case_to_export(session, call.user, reference=reference, channel=call.channel)

@@ -13,10 +13,10 @@ from blocks import findings, modals
 from flows import case_channel
 from flows.rules import reminder_rules
 from handlers import payload
-from handlers.common import answer_form, deps, reported, request_ref
+from handlers.common import Deps, answer_form, deps, reported, request_ref
 from models import Risk, SetupState
-from services import agencies, cases, deliveries, inputs, reviews
-from services.errors import CasehubError
+from services import agencies, areas, cases, deliveries, inputs, reviews
+from services.errors import CasehubError, InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,29 @@ def register(app: App) -> None:
     app.view(modals.OPEN_CASE)(ack=reported(check_open), lazy=[reported(record_open)])
     app.view(modals.CLOSE_CASE)(ack=reported(check_close), lazy=[reported(record_close)])
     app.options({"action_id": "value", "block_id": "agencies"})(reported(suggest_agencies))
+
+
+def case_form(d: Deps, user: str, origin_channel: str) -> dict[str, Any]:
+    """The `/case open` form for this person: the areas they coordinate and their agencies, the
+    review cadence of their area (when they have one)."""
+    with d.db.reader() as session:
+        mine = cases.require_may_open(session, user)
+        registry = sorted(
+            {a.id: a for area in mine for a in areas.agencies_in(session, area.id)}.values(),
+            key=lambda a: a.slug,
+        )
+        weeks = areas.calendar(mine[0], d.settings).review_every_weeks if len(mine) == 1 else None
+    if not registry:
+        raise InvalidInput(
+            "No agency takes part in your area yet.", hint="An admin adds them with `/area agency add`."
+        )
+    return modals.open_case(
+        registry,
+        opener=user,
+        origin_channel=origin_channel,
+        review_weeks=weeks or d.settings.review_every_weeks,
+        areas=mine,
+    )
 
 
 def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
@@ -42,6 +65,7 @@ def _draft(view: dict[str, Any], user: str) -> cases.CaseDraft:
         agency_reference=inputs.text(form.get("agency_reference"), field="agency_reference") or None,
         review_every_weeks=4 if weeks is None else cases.parse_review_weeks(weeks, field="review_weeks"),
         confirmed=findings.ticked_in(form),
+        area_slug=areas.chosen_slug(form["area"], field="area") if form.get("area") is not None else None,
     )
 
 
@@ -69,7 +93,7 @@ def record_open(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
                 session, draft=draft, opener=user, opened_via=ref, request_ref=ref
             )
             if created:
-                reviews.schedule_first(case, reminder_rules(d.settings))
+                reviews.schedule_first(case, reminder_rules(d.settings, session))
             unfinished = case.setup_state is SetupState.PENDING
     except CasehubError as error:
         # The form again (its trigger is still fresh), with everything typed and what to change.
@@ -142,6 +166,14 @@ def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, 
 def suggest_agencies(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:
     typed = payload.get("value")
     query = typed.lower()[:100] if isinstance(typed, str) else ""
+    user = payload.get("user", {}).get("id", "")
     with deps(context).db.reader() as session:
-        matches = [a for a in agencies.all_agencies(session) if query in a.slug or query in a.name.lower()]
+        mine = {
+            a.id for area in areas.coordinated_by(session, user) for a in areas.agencies_in(session, area.id)
+        }
+        matches = [
+            a
+            for a in agencies.all_agencies(session)
+            if a.id in mine and (query in a.slug or query in a.name.lower())
+        ]
     ack(options=modals.agency_options(matches[:100]))

@@ -104,7 +104,7 @@ def resolve(call: Call) -> None:
                 outcome=outcome,
                 actor=call.user,
                 now=utcnow(),
-                rules=crisis_rules(d.settings),
+                rules=crisis_rules(d.settings, session),
                 request_ref=ref,
             )
             review = f" An early review is set for {early:%A %d %B, %H:%M} UTC." if early else ""

@@ -7,11 +7,9 @@ from typing import Any
 from slack_bolt import App, BoltContext
 from slack_sdk import WebClient
 
-from blocks import modals
 from flows import home
+from handlers import case_modals
 from handlers.common import deferred, deps, request_ref
-from services import agencies, cases
-from services.errors import InvalidInput
 
 
 def register(app: App) -> None:
@@ -32,14 +30,4 @@ def refresh(body: dict[str, Any], client: WebClient, context: BoltContext) -> No
 def open_case_form(body: dict[str, Any], client: WebClient, context: BoltContext) -> None:
     """The same form as `/case open`."""
     user = body["user"]["id"]
-    with deps(context).db.reader() as session:
-        cases.require_may_open(session, user)
-        registry = agencies.all_agencies(session)
-    if not registry:
-        raise InvalidInput("There are no agencies yet.", hint="An admin adds them with `/agency add`.")
-    client.views_open(
-        trigger_id=body["trigger_id"],
-        view=modals.open_case(
-            registry, opener=user, origin_channel=user, review_weeks=deps(context).settings.review_every_weeks
-        ),
-    )
+    client.views_open(trigger_id=body["trigger_id"], view=case_modals.case_form(deps(context), user, user))

@@ -82,7 +82,6 @@ def record_form(call: Call) -> None:
 def change_schedule(call: Call) -> None:
     """`every` or `next`; the notice goes to the channel, once however often Slack delivers."""
     d, channel, name, args, user, ref = call.deps, call.channel, call.name, call.args, call.user, call.ref
-    rules = reminder_rules(d.settings)
     if name == "every":
         weeks, weekday, at = parse_every(args)
     elif not args or len(args) > 2:
@@ -92,6 +91,7 @@ def change_schedule(call: Call) -> None:
     said = f"said:{ref}"
     with d.db.session() as session:
         case = cases.for_channel(session, channel, f"/review {name}")
+        rules = reminder_rules(d.settings, session)
         first = deliveries.claim(session, ref)  # a repeated request sends what the first owes
         if first and name == "every":
             moment = reviews.set_cadence(
@@ -172,7 +172,7 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
             session,
             case=case,
             draft=_draft(view),
-            rules=reminder_rules(d.settings),
+            rules=reminder_rules(d.settings, session),
             actor=user,
             recorded_via=ref,
             request_ref=ref,

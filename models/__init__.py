@@ -3,6 +3,7 @@
 from models.access import AccessRecord
 from models.action import Action, ActionEvent, ActionStatus, Priority
 from models.agency import Agency, AgencyKind, Membership, Role
+from models.area import NATIONAL, Area, AreaAgency, Overseer
 from models.audit import AuditChain, AuditEvent, Chained, Delivery
 from models.base import Base
 from models.case import Case, CaseAgency, Consent, Risk, SetupState, Stage
@@ -13,19 +14,33 @@ from models.export import Export, ExportState
 from models.hold import CaseHold
 from models.job import Job, JobState
 from models.person import Decision, MatchDecision, Person, PersonKey
+from models.referral import (
+    Awareness,
+    LinkDecision,
+    Referral,
+    ReferralConsent,
+    ReferralLink,
+    ReferralState,
+    Urgency,
+)
 from models.retention import MessageDeletion
 from models.review import FollowUp, Notice, Preference, Review
+from models.transfer import Transfer, TransferState
 from models.update import Disclosure, SharingRecord, Update, UpdateCorrection, UpdateKind, UpdateRevision
 
 __all__ = [
+    "NATIONAL",
     "AccessRecord",
     "Action",
     "ActionEvent",
     "ActionStatus",
     "Agency",
     "AgencyKind",
+    "Area",
+    "AreaAgency",
     "AuditChain",
     "AuditEvent",
+    "Awareness",
     "Base",
     "Case",
     "CaseAgency",
@@ -43,27 +58,36 @@ __all__ = [
     "FollowUp",
     "Job",
     "JobState",
+    "LinkDecision",
     "MatchDecision",
     "Membership",
     "MessageDeletion",
     "Notice",
     "OnCallOverride",
     "OnCallRota",
+    "Overseer",
     "Page",
     "Person",
     "PersonKey",
     "Preference",
     "Priority",
+    "Referral",
+    "ReferralConsent",
+    "ReferralLink",
+    "ReferralState",
     "Review",
     "Risk",
     "Role",
     "SetupState",
     "SharingRecord",
     "Stage",
+    "Transfer",
+    "TransferState",
     "Update",
     "UpdateCorrection",
     "UpdateKind",
     "UpdateRevision",
+    "Urgency",
     "clock",
     "utcnow",
 ]

@@ -70,6 +70,8 @@ class Case(Base):
     summary: Mapped[str] = mapped_column(EncryptedText("cases.summary"))
     # The referring agency's own reference: kept in the record, never sent to Slack.
     agency_reference: Mapped[str | None] = mapped_column(EncryptedText("cases.agency_reference"))
+    # The local partnership the case belongs to (models.area); a transfer moves it.
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     lead_user_id: Mapped[str] = mapped_column(String(32), index=True)
     opened_by: Mapped[str] = mapped_column(String(32))
     # The Slack delivery that opened the case: a second delivery finds this and opens nothing.

@@ -25,13 +25,16 @@ DIGEST_BYTES = 16
 
 
 class Person(Base):
-    """The identity of the person a case is about: one per case, entered and seen only on the
-    record desk, never sent to Slack."""
+    """The identity of the person a case (or a referral) is about: one per case, entered and seen
+    only on the record desk, never sent to Slack. A referral's person becomes its case's when the
+    referral is accepted."""
 
     __tablename__ = "persons"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    # The case it is about; a referral's person has none until the referral is accepted.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), unique=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referrals.id"), unique=True)
     given_names: Mapped[str] = mapped_column(EncryptedText("persons.given_names"), default="")
     family_names: Mapped[str] = mapped_column(EncryptedText("persons.family_names"), default="")
     aliases: Mapped[list[str] | None] = mapped_column(EncryptedJSON("persons.aliases"))

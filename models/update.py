@@ -82,6 +82,8 @@ class Disclosure(enum.StrEnum):
     CRISIS_EMAIL = "crisis-email"  # the e-mail copy of a page
     HANDOVER = "handover"  # a successor taking over someone's cases
     EXPORT = "export"  # an export of the case (a PDF and a JSON file), to the lead who asked
+    TRANSFER = "transfer"  # the case as a whole, to the area (and lead) it was transferred to
+    REFERRAL = "referral"  # a referral's content, to the case opened when it was accepted
 
 
 class SharingRecord(Chained, Base):

@@ -262,14 +262,14 @@ class Sandbox:
         )
 
     def _import_registry(self) -> None:
-        from services import agencies
+        from services import agencies, areas
 
         db = Database(self.database_url)
         try:
             with db.session() as session:
-                agencies.import_registry(
-                    session, self.partnership.registry, actor="sandbox", request_ref="sandbox:registry"
-                )
+                registry = self.partnership.registry
+                agencies.import_registry(session, registry, actor="sandbox", request_ref="sandbox:registry")
+                areas.import_areas(session, registry, actor="sandbox", request_ref="sandbox:registry")
         finally:
             db.dispose()
 

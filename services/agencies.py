@@ -11,14 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from models import Agency, AgencyKind, Membership, Role
+from models import Agency, AgencyKind, Area, AreaAgency, Membership, Role
 from services import audit, locks, sharing_gate
 from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from services.inputs import echo
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 # Slack user IDs: U (or W, in Enterprise Grid) then capital letters and digits.
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
+USER_ID = re.compile(r"[UW][A-Z0-9]{2,31}")
 # What an entry of an imported registry may say; anything else is a typo that would be ignored.
 ENTRY_KEYS = ("slug", "name", "kind", "timezone", "members")
 KIND_ALIASES = {kind.value.replace("-", ""): kind for kind in AgencyKind} | {
@@ -121,6 +121,10 @@ def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str,
             session.add(agency)
     except IntegrityError:  # registered by someone else at the same moment
         raise taken from None
+    # A deployment with a single area (a single partnership) has every agency take part in it.
+    only = session.scalars(select(Area.id).limit(2)).all()
+    if len(only) == 1:
+        session.add(AreaAgency(area_id=only[0], agency_id=agency.id))
     audit.record(
         session,
         actor=actor,
@@ -130,6 +134,7 @@ def add(session: Session, *, slug: str, name: str, kind: AgencyKind, actor: str,
         slug=slug,
         name=name,
         kind=kind.value,
+        area=only[0] if len(only) == 1 else None,
     )
     return agency
 
@@ -240,10 +245,6 @@ def memberships_of(session: Session, user_id: str) -> list[Membership]:
     return list(session.scalars(select(Membership).where(Membership.user_id == user_id)))
 
 
-def is_coordinator(session: Session, user_id: str) -> bool:
-    return any(m.role is Role.COORDINATOR for m in memberships_of(session, user_id))
-
-
 @dataclass(frozen=True)
 class ImportSummary:
     added: int
@@ -267,8 +268,12 @@ def import_registry(session: Session, data: object, *, actor: str, request_ref: 
     roles of the members listed, from a parsed YAML document; safe to repeat. Refused as a
     whole on the first mistake (the caller's transaction then stores nothing)."""
     entries = data.get("agencies") if isinstance(data, dict) else None
+    if isinstance(data, dict) and entries is None and ("areas" in data or "overseers" in data):
+        entries = []  # a file of areas alone (services.areas.import_areas)
     if not isinstance(entries, list):
-        raise InvalidInput("The file must have a top-level `agencies:` list.")
+        raise InvalidInput(
+            "The file must have a top-level `agencies:` list (and may have `areas:` and `overseers:`)."
+        )
     added = updated = roles_set = 0
     for index, value in enumerate(entries, start=1):
         entry = _registry_entry(value, index)
@@ -349,7 +354,7 @@ def _members(value: object) -> Iterable[tuple[str, Role]]:
     if not isinstance(value, dict):
         raise InvalidInput("`members` maps Slack user IDs to roles.")
     for user_id, role in value.items():
-        if not isinstance(user_id, str) or not _USER_ID.fullmatch(user_id):
+        if not isinstance(user_id, str) or not USER_ID.fullmatch(user_id):
             raise InvalidInput(
                 f"`{echo(user_id)}` is not a Slack user ID.",
                 hint="A member ID is U or W followed by capital letters and digits, such as "

@@ -12,8 +12,22 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, selectinload
 
-from models import Agency, Case, CaseAgency, Consent, Membership, Risk, Role, SetupState, Stage, clock, utcnow
-from services import agencies, audit, inputs, locks, retention, sharing, sharing_gate
+from blocks.kit import escape
+from models import (
+    Agency,
+    Area,
+    Case,
+    CaseAgency,
+    Consent,
+    Membership,
+    Risk,
+    Role,
+    SetupState,
+    Stage,
+    clock,
+    utcnow,
+)
+from services import agencies, areas, audit, inputs, locks, retention, sharing, sharing_gate
 from services.errors import CaseClosed, Conflict, InvalidInput, NotACaseChannel, NotAllowed, NotFound
 from services.identifiers import Finding
 
@@ -107,6 +121,8 @@ class CaseDraft:
     review_every_weeks: int = 4
     # The findings of the identifier check confirmed one by one (`sharing_gate.key`).
     confirmed: frozenset[str] = frozenset()
+    # The area it belongs to; None: the one area the opener coordinates.
+    area_slug: str | None = None
 
 
 def check_draft(draft: CaseDraft) -> None:
@@ -129,33 +145,75 @@ def check_draft(draft: CaseDraft) -> None:
     sharing_gate.check({"summary": draft.summary}, draft.confirmed)
 
 
-def require_may_open(session: Session, user: str) -> None:
-    """Who may open a case: a coordinator of any agency. Asked before the form and on submission."""
-    if not agencies.is_coordinator(session, user):
-        raise NotAllowed(
-            "Only coordinators may open cases.",
-            hint="An admin can make you one with `/agency member add <slug> @you coordinator`.",
-        )
+NOT_A_COORDINATOR = NotAllowed(
+    "Only coordinators may open cases.",
+    hint="An area's coordinators are those with the coordinator role in an agency taking part in it; "
+    "an admin can make you one with `/agency member add <slug> @you coordinator`.",
+)
 
 
-def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> list[Agency]:
-    """Every check on a new case; returns the chosen agencies."""
-    check_draft(draft)
-    require_may_open(session, opener)
-    if not agencies.is_coordinator(session, draft.lead_user_id):
+def require_may_open(session: Session, user: str) -> list[Area]:
+    """Who may open a case: a coordinator of an area. Asked before the form and on submission;
+    returns the areas where they may."""
+    mine = areas.coordinated_by(session, user)
+    if not mine:
+        raise NOT_A_COORDINATOR
+    return mine
+
+
+def area_for(session: Session, opener: str, slug: str | None) -> Area:
+    """The area a new case (or a decision in an area) belongs to: the one named, where the
+    person coordinates, or else the only area they coordinate."""
+    mine = require_may_open(session, opener)
+    if slug is not None:
+        try:
+            area = areas.get(session, slug)
+        except NotFound as error:
+            error.field = "area"
+            raise
+        if area not in mine:
+            raise NotAllowed(
+                f"You are not a coordinator of {escape(area.name)} (`{area.slug}`).",
+                hint="Choose one of your areas: " + ", ".join(f"`{a.slug}`" for a in mine) + ".",
+                field="area",
+            )
+        return area
+    if len(mine) > 1:
         raise InvalidInput(
-            f"<@{draft.lead_user_id}> is not a coordinator, so cannot lead a case.",
-            hint="Choose a coordinator as lead.",
+            "You coordinate in several areas: say which one the case belongs to.",
+            hint="Your areas: " + ", ".join(f"`{a.slug}`" for a in mine) + ".",
+            field="area",
+        )
+    return mine[0]
+
+
+def check_open_allowed(session: Session, *, draft: CaseDraft, opener: str) -> tuple[Area, list[Agency]]:
+    """Every check on a new case; returns its area and the chosen agencies."""
+    check_draft(draft)
+    area = area_for(session, opener, draft.area_slug)
+    if not areas.is_coordinator(session, draft.lead_user_id, area.id):
+        raise InvalidInput(
+            f"<@{draft.lead_user_id}> is not a coordinator of {escape(area.name)}, so cannot lead its cases.",
+            hint="Choose one of the area's coordinators as lead.",
             field="lead",
         )
     chosen = []
+    taking_part = areas.agency_ids(session, area.id)
     for slug in dict.fromkeys(draft.agency_slugs):
         try:
-            chosen.append(agencies.get(session, slug))
+            agency = agencies.get(session, slug)
         except NotFound as error:
             error.field = "agencies"
             raise
-    return chosen
+        if agency.id not in taking_part:
+            raise InvalidInput(
+                f"{escape(agency.name)} (`{agency.slug}`) does not take part in {escape(area.name)}.",
+                hint=f"Choose agencies of the area; an admin adds one with `/area agency add {area.slug} "
+                f"{agency.slug}`.",
+                field="agencies",
+            )
+        chosen.append(agency)
+    return area, chosen
 
 
 def open_case(
@@ -165,9 +223,10 @@ def open_case(
     existing = session.scalar(select(Case).where(Case.opened_via == opened_via))
     if existing is not None:
         return existing, False
-    chosen = check_open_allowed(session, draft=draft, opener=opener)
+    area, chosen = check_open_allowed(session, draft=draft, opener=opener)
     for _attempt in range(10):
         case = Case(
+            area_id=area.id,
             reference=new_reference(),
             risk=draft.risk,
             summary=draft.summary.strip(),
@@ -202,6 +261,7 @@ def open_case(
         risk=case.risk.value,
         lead=case.lead_user_id,
         agencies=[a.slug for a in chosen],
+        area=area.slug,
     )
     sharing_gate.admit(
         session, {"summary": draft.summary}, draft.confirmed, actor=opener, request_ref=request_ref, case=case
@@ -261,7 +321,7 @@ def acts_as_lead(session: Session, case: Case, user_id: str) -> bool:
     their cases over with `/agency handover`. Checked at the moment of every change, never
     taken from what a form or button carries.
     """
-    return user_id == case.lead_user_id and agencies.is_coordinator(session, user_id)
+    return user_id == case.lead_user_id and areas.is_coordinator(session, user_id, case.area_id)
 
 
 def require_participant(session: Session, case: Case, user_id: str) -> None:
@@ -413,6 +473,13 @@ def add_agency(
     require_lead(case, actor, "change which agencies take part")
     if agency in case.agencies:
         raise Conflict(f"`{agency.slug}` already takes part in case {case.reference}.")
+    if not areas.takes_part(session, case.area_id, agency.id):
+        area = session.get_one(Area, case.area_id)
+        raise InvalidInput(
+            f"{escape(agency.name)} (`{agency.slug}`) does not take part in {escape(area.name)}, "
+            "the case's area.",
+            hint=f"An admin adds it with `/area agency add {area.slug} {agency.slug}`.",
+        )
     session.add(CaseAgency(case=case, agency=agency, added_by=actor))
     session.flush()
     earlier = sharing.earlier_updates(session, case, agency, actor=actor, basis=basis)

@@ -340,16 +340,16 @@ def resolve(
     )
     for page in pages(session, crisis):
         page.escalate_at = None
-    hours = rules.review.hours
+    area = rules.review.of(case.area_id)  # the case's area's working days and time zone
     early = at_local(
-        hours.add_working_days(local_date(now, rules.default_tz), rules.early_review_days),
+        area.hours.add_working_days(local_date(now, area.default_tz), rules.early_review_days),
         case.review_time or time(10, 0),
-        rules.default_tz,
+        area.default_tz,
     )
     moved = None
     if case.next_review_at is None or early < case.next_review_at:
         case.next_review_at = moved = early
-        plan_review(case, rules.review, rules.default_tz)
+        plan_review(case, rules.review, area.default_tz)
     audit.record(
         session,
         actor=actor,

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
-from services import agencies, audit, updates
+from services import areas, audit, updates
 from services.errors import NotAllowed
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
@@ -145,7 +145,7 @@ def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None
 
 def require_reader(session: Session, user: str) -> None:
     """Who gets digests: coordinators, who lead cases."""
-    if not agencies.is_coordinator(session, user):
+    if not areas.is_coordinator(session, user):
         raise NotAllowed("Digests are for coordinators.", hint="An admin can give you the coordinator role.")
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models import Case, Export, ExportState, utcnow
-from services import access, agencies, audit, cases, locks, sharing
+from services import access, areas, audit, cases, locks, sharing
 from services.errors import NotAllowed
 from services.export import Purpose
 
@@ -26,7 +26,7 @@ def case_to_export(session: Session, user: str, *, reference: str | None, channe
     the record without seeing its content) is refused before any reference is looked up; a
     coordinator naming a case finds only the cases they lead, so nobody learns which others exist.
     """
-    if not agencies.is_coordinator(session, user):
+    if not areas.is_coordinator(session, user):
         raise NotAllowed(ONLY_THE_LEAD, hint="Ask the case's lead coordinator for the export.")
     if reference:
         case = session.scalar(

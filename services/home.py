@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, Agency, Case, Risk, Stage, clock
-from services import actions, agencies, cases, updates
+from services import actions, areas, cases, updates
 from services.updates import AgencyPicture
 
 
@@ -48,7 +48,7 @@ class HomeData:
 
 def gather(session: Session, user: str, *, today: date | None = None) -> HomeData:
     today = today or clock.today()
-    data = HomeData(user=user, is_coordinator=agencies.is_coordinator(session, user))
+    data = HomeData(user=user, is_coordinator=areas.is_coordinator(session, user))
     if data.is_coordinator:
         led = list(
             session.scalars(

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, utcnow
 from models.person import Decision, MatchDecision, Person, PersonKey
-from services import access, agencies, audit, locks
+from services import access, areas, audit, locks
 from services import identity_index as index
 from services.errors import Conflict, InvalidInput, NotAllowed
 from services.identity_forms import Identity
@@ -136,7 +136,7 @@ def _write_keys(session: Session, person_id: int, identity: Identity) -> None:
 # ---- who may ----------------------------------------------------------------------------------
 def require_may_record(session: Session, user: str) -> None:
     """Coordinators record identities and decide on repeat referrals, as they open cases."""
-    if not agencies.is_coordinator(session, user):
+    if not areas.is_coordinator(session, user):
         raise NotAllowed(
             "Only coordinators may record the person's identity or decide on repeat referrals.",
             hint="Ask a coordinator of the safeguarding hub.",

@@ -9,8 +9,8 @@ that moment on, in the same transaction that records the notice under its unique
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Any, TypeVar
 
@@ -41,6 +41,16 @@ class Rules:
     nudge_working_days: int = 3
     overdue_every: int = 2
     escalate_after: int = 5
+    # Each area's working days and time zone, by area id (services.areas.Calendar); an area
+    # missing from it follows `hours` and `default_tz`.
+    areas: Mapping[int, tuple[WorkingHours, str]] = field(default_factory=dict, compare=False, hash=False)
+
+    def of(self, area_id: int | None) -> Rules:
+        """These rules with the area's working days, bank holidays and time zone."""
+        calendar = self.areas.get(area_id) if area_id is not None else None
+        if calendar is None:
+            return self
+        return replace(self, hours=calendar[0], default_tz=calendar[1], areas={})
 
 
 TzOf = Callable[[str], str]
@@ -55,6 +65,7 @@ def plan_review(case: Case, rules: Rules, tz: str) -> None:
     if case.next_review_at is None or case.stage is Stage.CLOSED:
         case.review_nudge_at = case.review_reminder_at = None
         return
+    rules = rules.of(case.area_id)
     review_day = local_date(case.next_review_at, rules.default_tz)
     nudge_day = rules.hours.add_working_days(review_day, -rules.nudge_working_days)
     case.review_nudge_at = _start_of(nudge_day, rules.default_tz)
@@ -96,6 +107,7 @@ def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
     )
     for case in due:
         case.review_nudge_at = None
+        area = rules.of(case.area_id)
         if case.next_review_at is None or case.next_review_at <= now or not case.channel_id:
             continue
         since = case.last_review_at or case.opened_at
@@ -116,13 +128,13 @@ def _review_nudges(session: Session, now: datetime, rules: Rules) -> list[Due]:
         for agency in silent:
             members = " ".join(f"<@{u}>" for u, a in people if a == agency.id)
             names.append(f"{escape(agency.name)} ({members or 'no members'})")
-        review_day = local_date(case.next_review_at, rules.default_tz)
+        review_day = local_date(case.next_review_at, area.default_tz)
         text = (
             f":calendar: The review of case *{case.reference}* is on {review_day.isoformat()}. "
             f"No update since the last review from: {'; '.join(names)}. Please file one with `/update`."
         )
         key = f"review-nudge:{case.id}:{case.next_review_at:%Y%m%dT%H%M}"
-        out.append(Due(key, case.lead_user_id, text, rules.default_tz, channel=case.channel_id))
+        out.append(Due(key, case.lead_user_id, text, area.default_tz, channel=case.channel_id))
     return out
 
 
@@ -136,7 +148,7 @@ def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf
         if case.next_review_at is None:
             case.review_reminder_at = None
             continue
-        tz = tz_of(case.lead_user_id)
+        tz, hours = tz_of(case.lead_user_id), rules.of(case.area_id).hours
         today, review_day = local_date(now, tz), local_date(case.next_review_at, tz)
         if today < review_day:  # not yet the day where the lead is
             case.review_reminder_at = _start_of(review_day, tz)
@@ -152,7 +164,7 @@ def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf
                     tz,
                 )
             )
-        elif today > review_day and rules.hours.is_working_day(today):
+        elif today > review_day and hours.is_working_day(today):
             out.append(
                 Due(
                     f"review-overdue:{case.id}:{review_day}:{today}",
@@ -162,7 +174,7 @@ def _review_reminders(session: Session, now: datetime, rules: Rules, tz_of: TzOf
                     tz,
                 )
             )
-        case.review_reminder_at = _start_of(rules.hours.add_working_days(max(today, review_day), 1), tz)
+        case.review_reminder_at = _start_of(hours.add_working_days(max(today, review_day), 1), tz)
     return out
 
 
@@ -194,6 +206,7 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
         if case.stage is Stage.CLOSED:
             action.nudge_at = None
             continue
+        hours = rules.of(case.area_id).hours
         recipients = [action.owner] if action.owner else staff.get(action.agency_id, [])
         if not recipients:
             recipients = [case.lead_user_id]  # nobody to tell in the agency: the lead hears of it
@@ -202,7 +215,7 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
         for user in recipients:
             tz = tz_of(user)
             today = local_date(now, tz)
-            late = rules.hours.working_days_between(action.due, today)
+            late = hours.working_days_between(action.due, today)
             if today < action.due:  # not yet the due date where this person is
                 wakes.append(_start_of(action.due, tz))
                 continue
@@ -226,12 +239,12 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
                         tz,
                     )
                 )
-            next_round = rules.hours.add_working_days(
+            next_round = hours.add_working_days(
                 action.due, rules.overdue_every * (late // rules.overdue_every + 1)
             )
             wakes.append(_start_of(next_round, tz))
         lead_tz = tz_of(case.lead_user_id)
-        late = rules.hours.working_days_between(action.due, local_date(now, lead_tz))
+        late = hours.working_days_between(action.due, local_date(now, lead_tz))
         if late >= rules.escalate_after:
             out.append(
                 Due(
@@ -243,7 +256,7 @@ def _action_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) 
                 )
             )
         else:
-            wakes.append(_start_of(rules.hours.add_working_days(action.due, rules.escalate_after), lead_tz))
+            wakes.append(_start_of(hours.add_working_days(action.due, rules.escalate_after), lead_tz))
         action.nudge_at = min(wakes)
     return out
 

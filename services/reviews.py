@@ -47,7 +47,7 @@ def next_from(case: Case, after: date, tz: str) -> datetime:
 
 
 def schedule_first(case: Case, rules: Rules) -> None:
-    tz = rules.default_tz
+    tz = rules.of(case.area_id).default_tz
     case.next_review_at = next_from(case, local_date(case.opened_at, tz), tz)
     plan_review(case, rules, tz)
 
@@ -63,7 +63,7 @@ def set_cadence(
     actor: str,
     request_ref: str,
 ) -> datetime:
-    tz = rules.default_tz
+    tz = rules.of(case.area_id).default_tz
     locks.hold(session, case)
     cases.require_open(case)
     cases.require_lead(case, actor, "change the review cadence")
@@ -91,7 +91,7 @@ def set_cadence(
 def set_next(
     session: Session, *, case: Case, day: date, at: time | None, rules: Rules, actor: str, request_ref: str
 ) -> datetime:
-    tz = rules.default_tz
+    tz = rules.of(case.area_id).default_tz
     locks.hold(session, case)
     cases.require_open(case)
     cases.require_lead(case, actor, "set the next review")
@@ -210,7 +210,7 @@ def record(
     """Store a review, the case's new risk and next review, and the actions agreed; returns
     (review, created, the actions' ids). The same delivery again, even at the same moment,
     finds the first."""
-    tz = rules.default_tz
+    tz = rules.of(case.area_id).default_tz
     locks.hold(session, case)
     existing = session.scalar(select(Review).where(Review.recorded_via == recorded_via))
     if existing is not None:  # its actions, whose posts a repeated request finishes
