@@ -167,6 +167,14 @@ def clear_postgres(db: Database) -> None:
         connection.exec_driver_sql(
             "SELECT " + ", ".join(f"setval('{sequence}', 1, false)" for sequence in sequences)
         )
+        # The one area a migrated database starts with (migration 0019), as in the SQLite template.
+        connection.execute(
+            text(
+                "INSERT INTO areas (id, slug, name, referral_ack_days, referral_decision_days, "
+                "transfer_days, created_at) VALUES (1, 'main', 'Main partnership', 1, 5, 5, now())"
+            )
+        )
+        connection.execute(text("SELECT setval(pg_get_serial_sequence('areas', 'id'), 1)"))
         # The chains start again: their ends back at the beginning.
         connection.execute(text("UPDATE audit_chains SET seq = 0, chain_hash = :start"), {"start": "0" * 64})
         # The test key is the one key recorded, as in the SQLite template after its migration.
