@@ -57,7 +57,7 @@ def _stage_line(row: AreaFigures) -> str:
     return ", ".join(parts) or "none"
 
 
-def _figures_text(row: AreaFigures) -> str:
+def figures_text(row: AreaFigures) -> str:
     lines = [
         f"Open cases: *{row.open_cases}* ({_stage_line(row)})",
         f"Opened in the last 30 days: {row.opened_last_30_days} · closed in the last 12 months: "
@@ -71,9 +71,9 @@ def _figures_text(row: AreaFigures) -> str:
 def figures(rows: Sequence[AreaFigures], total: AreaFigures) -> list[Block]:
     blocks: list[Block] = [header("Areas: figures")]
     if len(rows) > 1:
-        blocks.append(section(f"*All {len(rows)} areas*\n{_figures_text(total)}"))
+        blocks.append(section(f"*All {len(rows)} areas*\n{figures_text(total)}"))
     for row in rows:
-        blocks.append(section(f"*{escape(row.area.name)}* `{row.area.slug}`\n{_figures_text(row)}"))
+        blocks.append(section(f"*{escape(row.area.name)}* `{row.area.slug}`\n{figures_text(row)}"))
     blocks.append(context("Counts only: no case's content is shown here."))
     return fit_message(blocks, more="…more areas: name a region or an area")
 

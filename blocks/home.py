@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from blocks.actions import line
+from blocks.areas import figures_text
 from blocks.kit import MAX_VIEW_BLOCKS, Block, actions, button, context, divider, escape, header, section
 from blocks.messages import risk_label
 from models import Action, clock
+from services import oversight
 from services.home import CaseRow, HomeData
 
 CASES_SHOWN = 15
@@ -43,6 +45,27 @@ def _case_row(row: CaseRow, now: datetime) -> Block:
         f"*{case.reference}* {risk_label(case.risk.value)} · {case.stage.value}{review_text} · {where}\n"
         f"_Since last update:_ " + "; ".join(parts)
     )
+
+
+AREAS_SHOWN = 8
+
+
+def _overseen(data: HomeData) -> list[Block]:
+    """A regional or national coordinator's areas: counts only, the busiest first."""
+    if not data.overseen:
+        return []
+    rows = sorted(data.overseen, key=lambda row: (-row.open_cases, row.area.slug))
+    blocks: list[Block] = [divider(), header(f"Areas you oversee ({len(rows)})")]
+    if len(rows) > 1:
+        blocks.append(section(f"*All {len(rows)} areas*\n{figures_text(oversight.totals(rows))}"))
+    for row in rows[:AREAS_SHOWN]:
+        blocks.append(section(f"*{escape(row.area.name)}* `{row.area.slug}`\n{figures_text(row)}"))
+    blocks.append(
+        context(
+            "Counts only. `/area figures [area|region]` for the rest, `/area cases <area>` for references."
+        )
+    )
+    return blocks
 
 
 def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = ()) -> dict[str, Any]:
@@ -87,6 +110,7 @@ def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] 
     blocks.extend(
         _action_rows(data.member_actions, data.references, ACTIONS_SHOWN) or [section("No open actions.")]
     )
+    blocks.extend(_overseen(data))
     blocks.extend(extra)
     if len(blocks) > MAX_VIEW_BLOCKS:
         blocks = [*blocks[: MAX_VIEW_BLOCKS - 1], context("More is in `/action list` and `/case list`.")]

@@ -342,7 +342,7 @@ def create_desk(db: Database, settings: Settings) -> Flask:
             why = "A data protection officer administers the record; a coordinator opens cases."
             return page("refused.html", 403, title="Only coordinators open cases", reason=why)
         with db.reader() as s:
-            choices = intake.choices(s)
+            choices = intake.choices(s, person.user_id)
         return page(
             "intake.html", status, title="Open a case", entered=entered, refused=refused, choices=choices
         )

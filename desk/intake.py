@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -17,8 +16,8 @@ from bot.settings import Settings
 from desk import person as person_fields
 from flows import case_channel
 from flows.rules import reminder_rules
-from models import Membership, Risk, Role, SetupState
-from services import agencies, cases, identity, inputs, reviews, sharing_gate
+from models import Risk, SetupState
+from services import areas, cases, identity, inputs, reviews, sharing_gate
 from services.errors import CasehubError
 
 log = logging.getLogger("casehub.desk")
@@ -36,6 +35,7 @@ class Entered:
     agency_reference: str = ""
     review_weeks: str = "4"
     confirmed: frozenset[str] = frozenset()
+    area: str = ""  # chosen only by someone coordinating in several areas
     person: dict[str, str] = field(default_factory=lambda: person_fields.as_typed(None))
 
     @classmethod
@@ -53,6 +53,7 @@ class Entered:
             agency_reference=form.get("agency_reference", ""),
             review_weeks=form.get("review_weeks", "4"),
             confirmed=frozenset(form.getlist("confirmed")),
+            area=form.get("area", "")[:32],
             person=person_fields.typed(form),
         )
 
@@ -84,19 +85,20 @@ class Choices:
     agencies: list[tuple[str, str]]  # slug, name
     coordinators: list[str]
     risks: list[str]
+    areas: list[tuple[str, str]]  # slug, name: shown when there is more than one
 
 
-def choices(session: Session) -> Choices:
-    coordinators = session.scalars(
-        select(Membership.user_id)
-        .where(Membership.role == Role.COORDINATOR)
-        .distinct()
-        .order_by(Membership.user_id)
-    )
+def choices(session: Session, user: str) -> Choices:
+    """What the form offers this coordinator: their areas, and those areas' agencies and
+    coordinators (the service checks the pairing on submission)."""
+    mine = areas.coordinated_by(session, user)
+    agency_rows = {a.slug: a.name for area in mine for a in areas.agencies_in(session, area.id)}
+    coordinators = sorted({u for area in mine for u in areas.coordinators(session, area.id)})
     return Choices(
-        agencies=[(a.slug, a.name) for a in agencies.all_agencies(session)],
-        coordinators=list(coordinators),
+        agencies=sorted(agency_rows.items()),
+        coordinators=coordinators,
         risks=[r.value for r in Risk],
+        areas=[(a.slug, a.name) for a in mine],
     )
 
 
@@ -113,6 +115,7 @@ def draft_of(entered: Entered) -> cases.CaseDraft:
             agency_reference=entered.agency_reference.strip() or None,
             review_every_weeks=weeks,
             confirmed=entered.confirmed,
+            area_slug=entered.area or None,
         )
     except CasehubError as error:
         raise Refused(_plain(error), on=error.field) from None

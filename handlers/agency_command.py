@@ -14,7 +14,7 @@ from flows import handover as flows_handover
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import deferred, typed_text, user_arg
 from models import AgencyKind, Disclosure, Role
-from services import agencies, cases, deliveries, handover
+from services import agencies, areas, cases, deliveries, handover
 from services.errors import InvalidInput
 
 HELP = messages.usage(
@@ -90,6 +90,8 @@ def add_agency(call: Call) -> None:
             name = typed_text(args[1])
             agency = agencies.add(session, slug=slug, name=name, kind=kind, actor=user, request_ref=ref)
             text = f"Agency *{escape(agency.name)}* (`{agency.slug}`, {agency.kind.value}) is registered."
+            if areas.only_area(session) is None:  # several areas: the admin says which it works in
+                text += f" It takes part in no area yet: `/area agency add <area> {agency.slug}`."
     call.say(text)
 
 

@@ -106,9 +106,9 @@ def set_field(call: Call) -> None:
         if not deliveries.claim(session, ref):
             call.say("Already done.")
             return
-        changed = areas.set_field(
-            session, area=area, field=field, value=typed_text(value), actor=user, request_ref=ref
-        )
+        # A channel picked with # comes as Slack's markup, which carries its ID.
+        typed = value if field.lower().replace("_", "-") == "hub-channel" else typed_text(value)
+        changed = areas.set_field(session, area=area, field=field, value=typed, actor=user, request_ref=ref)
         name = area.name
     said = "is set" if changed else "was already so"
     call.say(f"{escape(name)}: `{field}` {said}.")

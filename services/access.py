@@ -26,6 +26,7 @@ VIEWS = {
     "desk-cases": "the case in their case list on the desk",
     "identity": "the person's identity, on the record desk",
     "candidate": "the person's identity, as a possible repeat referral",
+    "area-cases": "the case's reference, in an area's list for its overseers",
 }
 SHOWN = 50
 

@@ -220,7 +220,7 @@ def check_name(name: str) -> str:
     name = name.strip()
     if not name or len(name) > 120:
         raise InvalidInput("An area's name must be 1-120 characters.")
-    sharing_gate.check({"name": name})  # shown in Slack wherever the area is
+    sharing_gate.check({"area_name": name})  # shown in Slack wherever the area is
     return name
 
 
@@ -282,7 +282,8 @@ def parse_field(field: str, value: str) -> tuple[str, Any]:
         try:
             holiday_calendar(raw)
         except ValueError as error:
-            raise InvalidInput(f"{str(error).capitalize()}.") from None
+            said = str(error)
+            raise InvalidInput(f"{said[:1].upper()}{said[1:]}.") from None
         return "holidays", raw.upper()
     if key == "working-days":
         if cleared:

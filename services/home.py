@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, Agency, Case, Risk, Stage, clock
-from services import actions, areas, cases, updates
+from services import actions, areas, cases, oversight, updates
+from services.oversight import AreaFigures
 from services.updates import AgencyPicture
 
 
@@ -33,6 +34,8 @@ class HomeData:
     due_this_week: list[Action] = field(default_factory=list)
     member_actions: list[Action] = field(default_factory=list)
     references: dict[int, str] = field(default_factory=dict)
+    # For a regional or national coordinator: their areas' figures (never a case's content).
+    overseen: list[AreaFigures] = field(default_factory=list)
 
     def case_ids(self) -> list[int]:
         """Every case the Home shows something of."""
@@ -67,6 +70,9 @@ def gather(session: Session, user: str, *, today: date | None = None) -> HomeDat
         data.due_this_week = [a for a in open_actions if today <= a.due <= actions.week_end(today)]
         data.references.update({c.id: c.reference for c in led})
     data.member_actions = actions.agency_open_actions(session, user)
+    overseen = areas.overseen(session, user)
+    if overseen:
+        data.overseen = oversight.figures(session, overseen)
     missing = {a.case_id for a in data.member_actions} - set(data.references)
     if missing:
         data.references.update(cases.references(session, missing))

@@ -33,6 +33,7 @@ WHERE: dict[str, str] = {
     "outcome": "the outcome",
     "lessons": "the lessons learned",
     "name": "the agency's name",
+    "area_name": "the area's name",
     "note": "the note",
 }
 # Typed into a form but kept in casehub's own record, never posted to Slack or e-mailed.
@@ -40,8 +41,11 @@ NOT_SHARED = frozenset({"agency_reference"})
 # The form input where a person confirms, one by one, findings that may be false alarms.
 CONFIRM_FIELD = "confirm_findings"
 # An agency is often a school, club or employer itself: in its name that is no finding.
+# An area is named after a place, and places after people (Saint-Denis, Kirklees, St Helens): an
+# admin's name for it is checked for the identifiers of a person that no place name holds.
 NOT_FINDINGS: dict[str, frozenset[Kind]] = {
-    "name": frozenset({Kind.SCHOOL_WITH_PERSON, Kind.AGE_WITH_SCHOOL})
+    "name": frozenset({Kind.SCHOOL_WITH_PERSON, Kind.AGE_WITH_SCHOOL}),
+    "area_name": frozenset({Kind.NAME, Kind.NICKNAME, Kind.SCHOOL_WITH_PERSON, Kind.AGE_WITH_SCHOOL}),
 }
 # Slack shows at most ten checkboxes in one element; more findings than that must be rephrased.
 CONFIRMABLE_MAX = 10
