@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing
 import random
 import statistics
 import sys
@@ -29,12 +28,12 @@ sys.path.insert(0, str(ROOT))
 from slack_sdk import WebClient  # noqa: E402
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
-from benchmarks.ack_latency import run_fake_slack  # noqa: E402
+from benchmarks.harness import SlackProcess  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from flows.rules import reminder_rules as rules  # noqa: E402
 from flows.sweep import sweep  # noqa: E402
-from models import Action, Agency, Case, CaseAgency, Membership, Preference, Update  # noqa: E402
+from models import Action, Agency, Area, AreaAgency, Case, CaseAgency, Membership, Preference, Update  # noqa: E402
 from sandbox.slack import TOKEN  # noqa: E402
 from services import digests  # noqa: E402
 from services.worktime import at_local  # noqa: E402
@@ -90,6 +89,33 @@ def build(db: Database, scale: float, settings: Settings) -> dict[str, int]:
                 memberships.append({"agency_id": agency_id, "user_id": user, "role": role, "created_at": NOW})
     bulk(db, Agency.__table__, agencies)
     bulk(db, Membership.__table__, memberships)
+    # Area 0 is the migration's `main`; each area has its own ten agencies and, one in two, the
+    # bank holidays of England or of France.
+    with db.engine.begin() as connection:
+        connection.execute(text("DELETE FROM areas WHERE id = 1"))
+    bulk(
+        db,
+        Area.__table__,
+        [
+            {
+                "id": area + 1,
+                "slug": f"area-{area:03d}",
+                "name": f"Area {area}",
+                "region": f"region-{area // 10}",
+                "holidays": ("GB-ENG", None, "FR", None)[area % 4],
+                "created_at": NOW,
+            }
+            for area in range(areas)
+        ],
+    )
+    bulk(
+        db,
+        AreaAgency.__table__,
+        [
+            {"area_id": (a["id"] - 1) // len(KINDS) + 1, "agency_id": a["id"], "joined_at": NOW}
+            for a in agencies
+        ],
+    )
     bulk(
         db,
         Preference.__table__,
@@ -110,6 +136,7 @@ def build(db: Database, scale: float, settings: Settings) -> dict[str, int]:
             cases.append(
                 {
                     "id": case_id,
+                    "area_id": area + 1,
                     "reference": f"{case_id:06X}"[-6:],
                     "stage": "support",
                     "risk": rng.choice(["low", "moderate", "high", "critical"]),
@@ -227,11 +254,8 @@ def main() -> int:
     parser.add_argument("--reset", action="store_true", help="drop every table of that database first")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    spawn = multiprocessing.get_context("spawn")
-    ours, theirs = spawn.Pipe()
-    slack_process = spawn.Process(target=run_fake_slack, args=(theirs,))
-    slack_process.start()
-    api_url = ours.recv() + "/api/"
+    slack = SlackProcess().start()
+    api_url = slack.api_url
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/national.db"
         if args.database_url and not args.reset:
@@ -250,7 +274,7 @@ def main() -> int:
         built = time.perf_counter() - started
         if db.engine.dialect.name == "postgresql":
             with db.engine.begin() as connection:
-                for table in ("agencies", "cases"):  # rows were inserted with their ids
+                for table in ("agencies", "cases", "areas"):  # rows were inserted with their ids
                     connection.execute(
                         text(
                             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
@@ -297,8 +321,7 @@ def main() -> int:
             f"median {median:.0f} ms, max {worst:.0f} ms"
         )
         db.dispose()
-    ours.send("done")
-    slack_process.join(timeout=30)
+    slack.stop()
     return 0
 
 
