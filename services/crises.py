@@ -93,13 +93,16 @@ def raise_crisis(
         return existing, False
     summary = check_summary(summary, confirmed)
     check_may_raise(session, case, actor)
-    hours = rules.review.hours
+    # Out of hours in the case's area (its zone, working days and bank holidays), an overnight
+    # crisis is handed over to day staff at the start of its next working day.
+    area = rules.review.of(case.area_id)
+    hours, tz = area.hours, area.default_tz
     handover = None
-    if not hours.is_open(now, rules.default_tz):
-        day = local_date(now, rules.default_tz)
-        if not (hours.is_working_day(day) and now < at_local(day, hours.start, rules.default_tz)):
+    if not hours.is_open(now, tz):
+        day = local_date(now, tz)
+        if not (hours.is_working_day(day) and now < at_local(day, hours.start, tz)):
             day = hours.add_working_days(day, 1)
-        handover = at_local(day, hours.start, rules.default_tz)
+        handover = at_local(day, hours.start, tz)
     crisis = Crisis(
         case_id=case.id,
         summary=summary,
