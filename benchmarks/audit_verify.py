@@ -105,6 +105,7 @@ def one_case(db) -> int:
     """The case the sharing-log entries are about."""
     with db.session() as session:
         case = Case(
+            area_id=1,  # the area `main` of a migrated database
             reference="K7Q2M9",
             risk=Risk.MODERATE,
             summary="Benchmark case",

@@ -498,7 +498,7 @@ def run(db_url: str | None, directory: str, *, reset: bool, people: int, repeats
                 tally.misses[-1] = (referral, [who for who in on_file if who is not None], found)
             closed = closing.random() < 0.4
             case = Case(
-                reference=f"E{number:05d}", risk=Risk.MODERATE, summary="A generated referral.",
+                area_id=1, reference=f"E{number:05d}", risk=Risk.MODERATE, summary="A generated referral.",
                 lead_user_id=COORD, opened_by=COORD, opened_via=f"eval:{number}",
                 stage=Stage.CLOSED if closed else Stage.ASSESSMENT, closed_at=utcnow() if closed else None,
             )  # fmt: skip

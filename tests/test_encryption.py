@@ -116,6 +116,8 @@ def test_every_column_holding_typed_text_is_encrypted():
         "persons.given_names", "persons.family_names", "persons.aliases", "persons.date_of_birth",
         "persons.gender", "persons.address", "persons.school_or_employer", "persons.agency_references",
         "persons.contacts", "match_decisions.reason",
+        "referrals.concern", "referrals.why_now", "referrals.done_so_far", "referrals.decision_reason",
+        "referrals.signposted_to", "referral_links.reason", "transfers.reason", "transfers.decision_reason",
     }  # fmt: skip
 
 

@@ -286,6 +286,7 @@ COMMANDS = {
     "/review": ["follow-up note"],
     "/crisis": ["summary", "outcome"],
     "/agency": ["agency name"],
+    "/area": ["area name"],
     "/case": [],  # its free text is typed in the open and close forms
     "/oncall": [],
     "/digest": [],
@@ -349,7 +350,7 @@ def test_every_service_that_stores_shared_text_asks_the_gate():
     services = Path(__file__).parent.parent / "services"
     asks = re.compile(r"sharing_gate\.(check|admit)\(")
     asking = {path.stem for path in services.glob("*.py") if asks.search(path.read_text())}
-    assert {"actions", "agencies", "cases", "crises", "reviews", "updates"} <= asking
+    assert {"actions", "agencies", "areas", "cases", "crises", "reviews", "updates"} <= asking
 
 
 # ---- overrides, one finding at a time ------------------------------------------------------------

@@ -67,6 +67,7 @@ def record(database, registry):
 
 def new_case(session, number: int, *, closed: bool = False) -> Case:
     case = Case(
+        area_id=1,  # the area `main` every migrated database has
         reference=f"T{number:05d}",
         risk=Risk.MODERATE,
         summary="A referral for the tests.",
