@@ -434,3 +434,61 @@ def test_working_hours_without_holidays_are_weekdays_only():
     hours = WorkingHours(time(8), time(18), frozenset(range(5)))
     assert hours.add_working_days(date(2026, 12, 24), 1) == date(2026, 12, 25)
     assert hours.working_days_between(date(2026, 12, 24), date(2026, 12, 29)) == 3
+
+
+def test_the_migration_makes_one_partnership_the_area_main_and_keeps_identities(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from bot.db import Database, alembic_config
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    config = alembic_config(url)
+    command.upgrade(config, "0018")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO agencies (id, slug, name, kind, created_at) VALUES "
+                "(1, 'hub', 'Hub', 'local-authority', '2025-01-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO cases (id, reference, stage, risk, summary, lead_user_id, opened_by, "
+                "opened_via, opened_at, consent, setup_state, members_invited, topic_set, header_pinned, "
+                "channel_archived, review_every_weeks, actions_numbered, stage_reached) VALUES (1, "
+                "'OLD001', 'support', 'low', 'x', 'U1', 'U1', 'v1', '2025-01-01 10:00:00', 'given', "
+                "'ready', 1, 1, 1, 0, 4, 0, 'support')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO persons (id, case_id, given_names, family_names, indexed_under, "
+                "created_by, created_at, updated_by, updated_at) VALUES (1, 1, 'a', 'b', 'v', 'U1', "
+                "'2025-01-01 10:00:00', 'U1', '2025-01-01 10:00:00')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO person_keys (person_id, digest) VALUES (1, x'00112233445566778899aabbccddeeff')"
+            )
+        )
+    engine.dispose()
+    database = Database(url)
+    try:
+        database.migrate()
+        with database.reader() as session:
+            (main,) = areas.all_areas(session)
+            assert (main.slug, main.name) == ("main", "Main partnership")
+            assert session.scalars(select(Case.area_id)).all() == [main.id]
+            assert [a.slug for a in areas.agencies_in(session, main.id)] == ["hub"]
+        with database.engine.connect() as connection:  # the identity's index survived the rebuild
+            assert connection.execute(text("SELECT count(*) FROM person_keys")).scalar_one() == 1
+            assert connection.execute(text("SELECT referral_id FROM persons")).scalar_one() is None
+        command.downgrade(config, "0018")
+        command.upgrade(config, "head")
+        with database.engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM person_keys")).scalar_one() == 1
+    finally:
+        database.dispose()
