@@ -459,11 +459,11 @@ def links(session: Session, referral: Referral) -> list[Decided]:
         .where(or_(ReferralLink.referral_id == referral.id, ReferralLink.other_referral_id == referral.id))
         .order_by(ReferralLink.decided_at.desc(), ReferralLink.id.desc())
     ).all()
-    case_refs = dict(
-        session.execute(
-            select(Case.id, Case.reference).where(Case.id.in_([r.case_id for r in rows if r.case_id]))
-        )
-    )
+    wanted_cases = [r.case_id for r in rows if r.case_id]
+    case_refs = {
+        case_id: ref
+        for case_id, ref in session.execute(select(Case.id, Case.reference).where(Case.id.in_(wanted_cases)))
+    }
     others = {
         r.other_referral_id if r.referral_id == referral.id else r.referral_id for r in rows if not r.case_id
     }

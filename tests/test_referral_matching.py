@@ -180,7 +180,7 @@ def test_decisions_replace_one_another_and_leave_the_pair_out(database, on_file)
         entries = session.scalars(select(AuditEvent).where(AuditEvent.action.like("referral.%ed"))).all()
     assert len(rows) == 2
     decisions = [e for e in entries if e.action in ("referral.linked", "referral.dismissed")]
-    assert len(decisions) == 6  # three decisions, each on both sides; the repeated delivery none
+    assert len(decisions) == 8  # four decisions, each on both sides; the repeated delivery none
     assert {(e.case_id, e.details["referral"]) for e in decisions if e.case_id} == {(on_file["case"], "R-Q00002")}
     with database.engine.connect() as connection:
         stored = connection.execute(text("SELECT reason FROM referral_links WHERE reason IS NOT NULL")).scalar()
