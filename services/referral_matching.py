@@ -336,6 +336,26 @@ def possible_matches(session: Session, referral: Referral) -> int:
     return 0 if wanted is None else len(_found(session, referral, wanted))
 
 
+def decidable(session: Session, referral: Referral) -> dict[tuple[str, int], int | None]:
+    """What a coordinator may decide on for this referral, with casehub's own score: the
+    candidates proposed now, and the pairs decided before (to change their decision). A
+    reference typed into a form links nothing else. Nothing is shown, so no view is recorded."""
+    wanted = identity_of(session, referral)
+    found = _found(session, referral, wanted) if wanted is not None else []
+    allowed: dict[tuple[str, int], int | None] = {(c.kind, c.id): c.score for c in found}
+    rows = session.execute(
+        select(
+            ReferralLink.referral_id, ReferralLink.case_id, ReferralLink.other_referral_id, ReferralLink.score
+        ).where(or_(ReferralLink.referral_id == referral.id, ReferralLink.other_referral_id == referral.id))
+    )
+    for one, case_id, other, score in rows:
+        if case_id is not None:
+            allowed.setdefault((CASE, case_id), score)
+        elif other is not None:
+            allowed.setdefault((REFERRAL, other if one == referral.id else one), score)
+    return allowed
+
+
 # ---- decisions -----------------------------------------------------------------------------------
 def decide(
     session: Session,
@@ -485,8 +505,8 @@ def referrals_for_case(
 ) -> list[Candidate]:
     """The referrals that never became a case whose person may be the one `case` is about, the
     pairs decided left out; each shown recorded in the audit trail. For the case's lead, on the
-    case's page, as the cases proposed there are: deciding is for the referral's area's
-    coordinators, on the referral's page."""
+    case's page: only the referrals of the areas they coordinate (a referral is its area's), and
+    deciding is done on the referral's page."""
     wanted = identity.identity_of(session, case)
     if wanted is None:
         return []
@@ -496,10 +516,13 @@ def referrals_for_case(
         for s in identity.scored_people(session, wanted)
         if s.person.case_id is None and s.person.referral_id not in (None, *decided)
     ]
+    coordinated = [a.id for a in areas.coordinated_by(session, user)]
     referrals = {
         r.id: r
         for r in session.scalars(
-            select(Referral).where(Referral.id.in_([s.person.referral_id for s in scored]))
+            select(Referral).where(
+                Referral.id.in_([s.person.referral_id for s in scored]), Referral.area_id.in_(coordinated)
+            )
         )
     }
     found = [
