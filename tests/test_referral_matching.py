@@ -77,6 +77,7 @@ def new_referral(
 def new_case(session, number: int) -> Case:
     case = Case(
         reference=f"T{number:05d}",
+        area_id=1,
         risk=Risk.MODERATE,
         summary="A case for the tests.",
         lead_user_id=COORD,
