@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, utcnow
 from models.person import Decision, MatchDecision, Person, PersonKey
+from models.referral import ReferralLink
 from services import access, areas, audit, locks
 from services import identity_index as index
 from services.errors import Conflict, InvalidInput, NotAllowed
@@ -424,16 +425,22 @@ def linked_cases(session: Session, case: Case) -> list[Case]:
 # ---- retention --------------------------------------------------------------------------------
 def delete_for_case(session: Session, case: Case) -> dict[str, int]:
     """The identity of a case whose record is deleted, its blind-index digests and the decisions
-    about it; counts of each, for the audit entry."""
+    about it (with other cases, and with referrals); counts of each, for the audit entry."""
     people = select(Person.id).where(Person.case_id == case.id)
     pairs = or_(MatchDecision.case_id == case.id, MatchDecision.other_case_id == case.id)
     counts = {
         "identity": session.scalar(select(func.count()).select_from(people.subquery())) or 0,
         "match decisions": session.scalar(select(func.count(MatchDecision.id)).where(pairs)) or 0,
     }
+    with_referrals = session.scalar(
+        select(func.count(ReferralLink.id)).where(ReferralLink.case_id == case.id)
+    )
+    if with_referrals:
+        counts["referral links"] = with_referrals
     session.execute(delete(PersonKey).where(PersonKey.person_id.in_(people)))
     session.execute(delete(Person).where(Person.case_id == case.id))
     session.execute(delete(MatchDecision).where(pairs))
+    session.execute(delete(ReferralLink).where(ReferralLink.case_id == case.id))
     return counts
 
 

@@ -21,7 +21,11 @@ def settings_overrides(fake) -> dict[str, object]:
 
 
 def test_a_coordinator_records_a_referral_s_person_and_links_an_earlier_case(
-    slack, fake, database, desk, page  # noqa: F811
+    slack,
+    fake,
+    database,
+    desk,
+    page,  # noqa: F811
 ):
     with database.session() as session:
         case = new_case(session, 1)

@@ -27,6 +27,7 @@ from models import (
     ReferralState,
     Risk,
     Role,
+    Stage,
     Urgency,
     utcnow,
 )
@@ -368,3 +369,28 @@ def test_another_area_s_coordinator_is_refused_a_referral(slack, fake, database,
         assert refused.status_code == 404 and "No referral of yours" in refused.text
         assert CONCERN not in refused.text
     assert "R-Q00002" not in browser.get(f"{desk}/referrals", timeout=10).text
+
+
+def test_a_case_deleted_under_retention_takes_its_referral_links_and_is_not_proposed(database, on_file):
+    from services import retention
+
+    now = utcnow()
+    with database.session() as session:
+        later = session.get_one(Referral, on_file["later"])
+        referral_matching.save_identity(session, later, KHAN_AGAIN, COORD, "test:later")
+        case = session.get_one(Case, on_file["case"])
+        referral_matching.link(
+            session, later, case=case, actor=COORD, request_ref="test:link", reason="Same boy"
+        )
+        case.stage, case.closed_at = Stage.CLOSED, now - timedelta(days=8 * 366)
+        case.retention_from = now - timedelta(days=7 * 366)
+        case.retention_warned_at = now - timedelta(days=40)
+    with database.session() as session:
+        assert retention.purge_case(session, on_file["case"], now, retention.Schedule()) is not None
+    with database.reader() as session:
+        assert session.scalars(select(ReferralLink)).all() == []
+        [entry] = session.scalars(select(AuditEvent).where(AuditEvent.action == "case.purged")).all()
+        assert entry.details["removed"]["referral links"] == 1
+        later = session.get_one(Referral, on_file["later"])
+        assert referral_matching.possible_matches(session, later) == 0
+        assert referral_matching.links(session, later) == []
