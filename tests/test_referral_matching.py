@@ -307,6 +307,8 @@ def test_a_coordinator_lists_the_referrals_records_the_person_and_links_an_earli
     )
     assert saved.status_code == 200 and "Mohamed Khan" in saved.text
     assert "Case T00001" in saved.text and "may be about the same person" in saved.text
+    case_page = browser.get(f"{desk}/cases/T00001", timeout=10)  # the case sees the referral too
+    assert "Referrals not opened as cases" in case_page.text and "Referral R-Q00002" in case_page.text
     forged = {"csrf_token": csrf(saved.text), "kind": "case", "other": "T00099", "decision": "link"}
     refused = browser.post(f"{desk}/referrals/R-Q00002/match", data=forged, timeout=10)
     assert refused.status_code == 400 and "is not proposed" in refused.text
@@ -325,6 +327,7 @@ def test_a_coordinator_lists_the_referrals_records_the_person_and_links_an_earli
     assert not any(word in slack_saw for word in ("Mohamed", "Khan", "2009-04-07", "900123"))
     case_page = browser.get(f"{desk}/cases/T00001", timeout=10)
     assert "R-Q00002: linked, the same person" in case_page.text
+    assert "Referrals not opened as cases" not in case_page.text  # decided: not proposed again
 
 
 def test_the_referrer_records_the_person_of_their_own_referral_and_sees_nothing_else(
