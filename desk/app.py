@@ -30,12 +30,12 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import make_client
-from desk import intake, record
+from desk import intake, record, referrals
 from desk import person as person_fields
 from flows import exporting
 from flows import retention as retention_flow
 from models import Case, utcnow
-from services import access, areas, export, identity
+from services import access, areas, export, identity, referral_matching
 from services.cases import normalise_reference
 from services.errors import CasehubError
 
@@ -47,14 +47,19 @@ SEARCHED = ("given_names", "family_names", "date_of_birth")
 class Person:
     """Who is signed in, as the desk knows them at this request."""
 
-    def __init__(self, user_id: str, *, coordinator: bool, officer: bool) -> None:
+    def __init__(self, user_id: str, *, coordinator: bool, officer: bool, referrer: bool = False) -> None:
         self.user_id = user_id
         self.coordinator = coordinator
         self.officer = officer
+        self.referrer = referrer  # of a referral still open: for that referral's person only
 
     @property
     def role(self) -> str:
-        roles = (("coordinator", self.coordinator), ("data protection officer", self.officer))
+        roles = (
+            ("coordinator", self.coordinator),
+            ("data protection officer", self.officer),
+            ("referrer", self.referrer and not self.coordinator),
+        )
         return " and ".join(word for word, held in roles if held)
 
 
@@ -95,8 +100,11 @@ def create_desk(db: Database, settings: Settings) -> Flask:
     def who(user_id: str) -> Person | None:
         with db.reader() as s:
             coordinator = areas.is_coordinator(s, user_id)
+            referrer = referral_matching.has_open_referral(s, user_id)
         officer = user_id in settings.casehub_dpos
-        return Person(user_id, coordinator=coordinator, officer=officer) if coordinator or officer else None
+        if not (coordinator or officer or referrer):
+            return None
+        return Person(user_id, coordinator=coordinator, officer=officer, referrer=referrer)
 
     @app.before_request
     def signed_in() -> Response | None:
@@ -159,6 +167,8 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         if g.person is None:
             ended = g.ended or request.args.get("ended") == "1"
             return page("signin.html", title="Sign in", ended=ended)
+        if not (g.person.coordinator or g.person.officer):  # a referrer: their referrals only
+            return redirect(url_for("referrals_list"))
         with db.reader() as s:
             listed = record.cases_for(s, g.person)
             ids = [c.id for c in listed]
@@ -224,7 +234,9 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         with db.session() as s:
             access.viewed(s, user=person.user_id, case_ids=[shown.case_id], view="desk-case", request_ref=ref)
             if shown.record is not None:  # the lead: who the case is about, and earlier referrals
-                who_it_is = record.person_of(s, s.get_one(Case, shown.case_id), user=person.user_id, ref=ref)
+                case = s.get_one(Case, shown.case_id)
+                who_it_is = record.person_of(s, case, user=person.user_id, ref=ref)
+                who_it_is |= referrals.case_referrals(s, case, user=person.user_id, ref=ref)
         opened, token = request.args.get("opened"), secrets.token_urlsafe(12)
         return page(
             "case.html", title=f"Case {shown.reference}", shown=shown, opened=opened, token=token, **who_it_is
@@ -304,6 +316,9 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         request, a referral by telephone): for coordinators and officers; each case shown is
         recorded in the access log."""
         person = person_or_signin()
+        if not (person.coordinator or person.officer):
+            why = "Finding a person is for coordinators and data protection officers."
+            return page("refused.html", 403, title="Not for referrers", reason=why)
         values = person_fields.as_typed(None) | {k: request.args.get(k, "") for k in SEARCHED}
         if not any(values[k].strip() for k in SEARCHED):
             return page("search.html", title="Find a person", values=values, found=None)
@@ -346,6 +361,8 @@ def create_desk(db: Database, settings: Settings) -> Flask:
         return page(
             "intake.html", status, title="Open a case", entered=entered, refused=refused, choices=choices
         )
+
+    referrals.register(app, db, page)
 
     client_box: list[WebClient] = []
 

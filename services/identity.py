@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, utcnow
 from models.person import Decision, MatchDecision, Person, PersonKey
+from models.referral import ReferralLink
 from services import access, areas, audit, locks
 from services import identity_index as index
 from services.errors import Conflict, InvalidInput, NotAllowed
@@ -243,13 +244,19 @@ def _decided_with(session: Session, case: Case) -> set[int]:
     return {other for pair in rows for other in pair if other != case.id}
 
 
-def candidates(
-    session: Session, identity: Identity, limit: int = 5, exclude_case: Case | None = None
-) -> list[Candidate]:
-    """The cases, open or closed and not deleted, whose person may be the one described, best
-    first, each with its score and the reasons it matches; at most `limit`. With `exclude_case`
-    (the case the identity belongs to), that case and those already linked to it or dismissed
-    for it are left out."""
+@dataclass(frozen=True)
+class Scored:
+    """A person on file, of a case or a referral, scored against the identity searched for."""
+
+    person: Person
+    comparison: Comparison
+    identity: Identity
+
+
+def scored_people(session: Session, identity: Identity) -> list[Scored]:
+    """Everyone on file whose identity may be the one described (a case's person or a
+    referral's), each scored, those at `SHOWN` and above; in no particular order. Only the
+    `POOL` found first through the blind index are decrypted."""
     identity = check(identity)
     wanted = index.search_digests(identity)
     if not wanted:
@@ -259,13 +266,32 @@ def candidates(
     pool = sorted(weights, key=lambda person_id: (-weights[person_id], -person_id))[:POOL]
     if not pool:
         return []
-    # Two lookups by primary key, whatever the planner makes of the tables' statistics.
-    people = session.scalars(select(Person).where(Person.id.in_(pool))).all()
+    found = []
+    for person in session.scalars(select(Person).where(Person.id.in_(pool))):
+        theirs = identity_in(person)
+        comparison = compare(identity, theirs, sharing=found_by_index.sharing)
+        if comparison.score >= SHOWN:
+            found.append(Scored(person, comparison, theirs))
+    return found
+
+
+def candidates(
+    session: Session, identity: Identity, limit: int = 5, exclude_case: Case | None = None
+) -> list[Candidate]:
+    """The cases, open or closed and not deleted, whose person may be the one described, best
+    first, each with its score and the reasons it matches; at most `limit`. With `exclude_case`
+    (the case the identity belongs to), that case and those already linked to it or dismissed
+    for it are left out. A referral's person that has not become a case (no `case_id`) is not a
+    case: `services.referral_matching` proposes those."""
+    scored = [s for s in scored_people(session, identity) if s.person.case_id is not None]
+    if not scored:
+        return []
+    # One lookup by primary key, whatever the planner makes of the tables' statistics.
     cases = {
         case_id: (reference, closed_at)
         for case_id, reference, closed_at in session.execute(
             select(Case.id, Case.reference, Case.closed_at).where(
-                Case.id.in_([p.case_id for p in people]), Case.purged_at.is_(None)
+                Case.id.in_([s.person.case_id for s in scored]), Case.purged_at.is_(None)
             )
         )
     }
@@ -273,15 +299,12 @@ def candidates(
     if exclude_case is not None:
         left_out.add(exclude_case.id)
     found = []
-    for person in people:
-        if person.case_id in left_out or person.case_id not in cases:
+    for one in scored:
+        case_id = one.person.case_id
+        if case_id is None or case_id in left_out or case_id not in cases:
             continue
-        theirs = identity_in(person)
-        comparison = compare(identity, theirs, sharing=found_by_index.sharing)
-        if comparison.score < SHOWN:
-            continue
-        reference, closed_at = cases[person.case_id]
-        found.append(_candidate(person.case_id, reference, closed_at is not None, comparison, theirs))
+        reference, closed_at = cases[case_id]
+        found.append(_candidate(case_id, reference, closed_at is not None, one.comparison, one.identity))
     found.sort(key=lambda c: (-c.score, -c.case_id))
     return found[:limit]
 
@@ -402,16 +425,22 @@ def linked_cases(session: Session, case: Case) -> list[Case]:
 # ---- retention --------------------------------------------------------------------------------
 def delete_for_case(session: Session, case: Case) -> dict[str, int]:
     """The identity of a case whose record is deleted, its blind-index digests and the decisions
-    about it; counts of each, for the audit entry."""
+    about it (with other cases, and with referrals); counts of each, for the audit entry."""
     people = select(Person.id).where(Person.case_id == case.id)
     pairs = or_(MatchDecision.case_id == case.id, MatchDecision.other_case_id == case.id)
     counts = {
         "identity": session.scalar(select(func.count()).select_from(people.subquery())) or 0,
         "match decisions": session.scalar(select(func.count(MatchDecision.id)).where(pairs)) or 0,
     }
+    with_referrals = session.scalar(
+        select(func.count(ReferralLink.id)).where(ReferralLink.case_id == case.id)
+    )
+    if with_referrals:
+        counts["referral links"] = with_referrals
     session.execute(delete(PersonKey).where(PersonKey.person_id.in_(people)))
     session.execute(delete(Person).where(Person.case_id == case.id))
     session.execute(delete(MatchDecision).where(pairs))
+    session.execute(delete(ReferralLink).where(ReferralLink.case_id == case.id))
     return counts
 
 
