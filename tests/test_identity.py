@@ -69,7 +69,6 @@ def new_case(session, number: int, *, closed: bool = False) -> Case:
     case = Case(
         area_id=1,  # the area `main` every migrated database has
         reference=f"T{number:05d}",
-        area_id=1,  # the area every deployment has (migration 0019)
         risk=Risk.MODERATE,
         summary="A referral for the tests.",
         lead_user_id=COORD,
