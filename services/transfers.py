@@ -622,8 +622,8 @@ def _expire(session: Session, transfer: Transfer, case: Case, from_area: Area, t
                 f"transfer:{transfer.id}:expired:{user}",
                 user,
                 f":hourglass_flowing_sand: The offer of case *{case.reference}* from "
-                f"{escape(from_area.name)} to {escape(to_area.name)} expired on {ended} with no answer; it stays with "
-                f"{escape(from_area.name)}.",
+                f"{escape(from_area.name)} to {escape(to_area.name)} expired on {ended} with no answer; "
+                f"it stays with {escape(from_area.name)}.",
                 None,
             )
         )
