@@ -83,13 +83,30 @@ def send(db: Database, client: WebClient, transfer_id: int, step: str) -> None:
     notify.send_owed(db, client, keys)
 
 
-def send_offer(db: Database, client: WebClient, transfer_id: int) -> None:
-    send(db, client, transfer_id, "offer")
+def send_offer(db: Database, client: WebClient, transfer_id: int) -> str | None:
+    """The offer's messages sent; returns a problem to tell the lead. The coordinators' own
+    messages come first: a hub channel casehub cannot post in (not invited, archived) does not
+    hold them up, and its card is left to the sweep, which tries again."""
+    hub_key = f"{prefix(transfer_id, 'offer')}hub"
+    with db.reader() as session:
+        keys = outbox.keys_under(session, prefix(transfer_id, "offer"))
+    notify.send_owed(db, client, [key for key in keys if key != hub_key])
+    problem = None
+    if hub_key in keys:
+        try:
+            notify.send_owed(db, client, [hub_key])
+        except SlackApiError as error:
+            log.warning("transfer card not posted in the hub's channel: %s", describe_error(error))
+            problem = (
+                f"The receiving hub's channel could not be reached ({describe_error(error)}); its "
+                "coordinators were told directly, and casehub keeps trying the channel."
+            )
     with db.session() as session:  # where the hub's card is, to close it once answered
         transfer = session.get_one(Transfer, transfer_id)
         hub = session.get(Notice, f"{prefix(transfer_id, 'offer')}hub")
         if hub is not None and hub.ts and transfer.hub_ts is None:
             transfer.hub_ts = hub.ts
+    return problem
 
 
 def close_cards(db: Database, client: WebClient, settings: Settings, transfer_id: int) -> None:

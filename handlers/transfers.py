@@ -56,16 +56,18 @@ def make_offer(call: Call, slug: str, reason: str) -> None:
             offered_via=call.ref,
             request_ref=call.ref,
             rules=reminder_rules(d.settings, session),
+            basis=d.settings.sharing_basis(Disclosure.TRANSFER),
         )
         if created:
             transfer_flow.owe_offer(session, transfer, d.settings)
         offer = transfer_flow.offer_of(session, transfer, d.settings)
         transfer_id, told = transfer.id, len(areas.coordinators(session, transfer.to_area_id))
-    transfer_flow.send_offer(d.db, call.client, transfer_id)
+    problem = transfer_flow.send_offer(d.db, call.client, transfer_id)
     call.say(
         f"Case {offer.reference} is offered to *{escape(offer.to_area)}*: its {told} coordinator(s) have "
         f"been told, and must answer by {offer.deadline}. Until they accept, nothing changes: the case, "
         "its channel and your rights stay as they are. `/case transfer cancel` withdraws the offer."
+        + (f"\n:warning: {problem}" if problem else "")
     )
 
 

@@ -47,6 +47,9 @@ NOTE_MAX = 1000
 USAGE = "`/case transfer <area> <reason>` in the case's channel, e.g. `/case transfer north family moved`."
 # Consent on record: the only states in which a case moves without an override.
 CONSENTED = (Consent.GIVEN, Consent.NOT_REQUIRED)
+# The sharing log's kind for what an offer shows the receiving coordinators (the case as a
+# whole, "case", is shared only on acceptance).
+OFFER_KIND = "transfer-offer"
 BATCH = 500  # open offers a sweep looks at; the rest stay due for the next one
 
 
@@ -170,9 +173,13 @@ def offer(
     offered_via: str,
     request_ref: str,
     rules: Rules,
+    basis: str,
 ) -> tuple[Transfer, bool]:
     """Offer the case to another area; returns (offer, created). A repeated delivery returns
-    the first offer and records nothing more."""
+    the first offer and records nothing more.
+
+    The offer itself discloses a little to the receiving coordinators (the reference, stage,
+    risk, the kinds of agencies, the reason): recorded in the sharing log for each of them."""
     existing = session.scalar(select(Transfer).where(Transfer.offered_via == offered_via))
     if existing is not None:
         return existing, False
@@ -223,6 +230,9 @@ def offer(
             raise _already_offered(session, case, pending) from None
         raise
     plan(transfer, receiving.hours, receiving.default_tz, now)
+    told = f"offer of case {case.reference} to {area.name}: reference, stage, risk, kinds of agencies, reason"
+    for user in sorted(areas.coordinators(session, area.id)):
+        _shared(session, case, basis=basis, actor=actor, reason=told, kind=OFFER_KIND, to_user=user)
     audit.record(
         session,
         actor=actor,
@@ -473,6 +483,7 @@ def _shared(
     basis: str,
     actor: str,
     reason: str,
+    kind: str = "case",
     to_agency: Agency | None = None,
     to_user: str | None = None,
 ) -> None:
@@ -482,7 +493,7 @@ def _shared(
             disclosure=Disclosure.TRANSFER.value,
             basis=basis,
             shared_by=actor,
-            kind="case",
+            kind=kind,
             reason=reason[:300],
             to_agency_id=to_agency.id if to_agency else None,
             to_user=to_user,
@@ -552,6 +563,9 @@ def due_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> l
     ).all()
     for transfer in due:
         case = session.get_one(Case, transfer.case_id)
+        if case.is_closed:  # closed while offered: nothing left to move
+            out += _withdrawn_by_closing(session, transfer, case)
+            continue
         receiving = rules.of(transfer.to_area_id)
         steps = schedule(transfer, receiving.hours, receiving.default_tz)
         passed = [step for moment, step in steps if moment <= now]
@@ -592,6 +606,32 @@ def due_notices(session: Session, now: datetime, rules: Rules, tz_of: TzOf) -> l
                 )
         plan(transfer, receiving.hours, receiving.default_tz, now)
     return out
+
+
+def _withdrawn_by_closing(session: Session, transfer: Transfer, case: Case) -> list[Due]:
+    transfer.state, transfer.nudge_at = TransferState.REVOKED, None
+    transfer.decided_by, transfer.decided_at = "casehub", utcnow()
+    to_area = session.get_one(Area, transfer.to_area_id)
+    audit.record(
+        session,
+        actor="casehub",
+        action="case.transfer.revoked",
+        request_ref=f"sweep:transfer:{transfer.id}",
+        case=case,
+        transfer=transfer.id,
+        to_area=to_area.slug,
+        reason="case closed",
+    )
+    return [
+        Due(
+            f"transfer:{transfer.id}:closed:{user}",
+            user,
+            f"Case *{case.reference}* was closed by its lead, so its offer to {escape(to_area.name)} is "
+            "withdrawn; there is nothing to answer.",
+            None,
+        )
+        for user in sorted(areas.coordinators(session, to_area.id))
+    ]
 
 
 def _expire(session: Session, transfer: Transfer, case: Case, from_area: Area, to_area: Area) -> list[Due]:

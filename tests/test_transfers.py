@@ -145,6 +145,20 @@ def test_offer_tells_the_receiving_hub_and_changes_nothing_else(slack, fake, dat
     status = slack.ephemeral(slack.command("/case", "transfer", user=POLICE, channel=case.channel))
     assert "offered to *North County*" in status and "family has moved" in status
     assert "case.transfer.offered" in audit_actions(database, case.id)
+    with database.reader() as session:  # what the offer showed, and to whom
+        shown = session.scalars(select(SharingRecord).where(SharingRecord.kind == transfers.OFFER_KIND)).all()
+        assert sorted(r.to_user for r in shown) == [NORTH_COORD, NORTH_COORD2]
+        assert all(r.disclosure == Disclosure.TRANSFER.value for r in shown)
+
+
+def test_a_hub_channel_casehub_is_not_in_holds_nothing_up(slack, fake, database, case):
+    elsewhere = fake.add_channel("not-ours", members={NORTH_COORD})
+    with database.session() as session:
+        areas.get(session, "north").hub_channel_id = elsewhere
+    said = slack.ephemeral(offer(slack, case))
+    assert "hub's channel could not be reached" in said
+    assert card_of(fake, NORTH_COORD) and card_of(fake, NORTH_COORD2)
+    assert the_transfer(database).state is TransferState.OFFERED
 
 
 def test_a_repeated_offer_delivery_records_and_tells_once(slack, fake, database, case):
@@ -248,7 +262,9 @@ def test_acceptance_moves_area_lead_agencies_channel_and_records_the_sharing(sla
         left = [p for p in stored.participations if p.left_at is not None]
         assert [p.agency.slug for p in left] == ["school"]
         shared = session.scalars(
-            select(SharingRecord).where(SharingRecord.disclosure == Disclosure.TRANSFER.value)
+            select(SharingRecord).where(
+                SharingRecord.disclosure == Disclosure.TRANSFER.value, SharingRecord.kind == "case"
+            )
         ).all()
         north_school = agencies.get(session, "north-school").id
         assert {(r.to_agency_id, r.to_user) for r in shared} == {(north_school, None), (None, NORTH_COORD2)}
@@ -290,7 +306,9 @@ def test_a_repeated_acceptance_changes_and_tells_once(slack, fake, database, cas
     slack.replay(answer)
     with database.reader() as session:
         shared = session.scalars(
-            select(SharingRecord).where(SharingRecord.disclosure == Disclosure.TRANSFER.value)
+            select(SharingRecord).where(
+                SharingRecord.disclosure == Disclosure.TRANSFER.value, SharingRecord.kind == "case"
+            )
         ).all()
         assert len(shared) == 1  # the new lead; the police saw the case already
         accepted = session.scalars(
@@ -421,6 +439,18 @@ def test_reminders_before_the_deadline_and_expiry_after_it(slack, fake, database
     assert "case.transfer.expired" in audit_actions(database, case.id)
     with database.reader() as session:
         assert session.get_one(Case, case.id).lead_user_id == COORD
+
+
+def test_closing_the_case_withdraws_its_offer(slack, fake, database, settings, api, case):
+    offer(slack, case)
+    slack.command("/case", "close", user=COORD, channel=case.channel)
+    slack.submit(fake.last_view(), {"outcome": "Support completed"}, user=COORD)
+    said = slack.ephemeral(click(slack, fake, NORTH_COORD, transfer_blocks.ACCEPT))
+    assert "is closed" in said
+    sweep(database, api, settings, now=datetime(2026, 12, 10, 9, 0, tzinfo=UTC))
+    assert the_transfer(database).state is TransferState.REVOKED
+    assert any("was closed by its lead" in m["text"] for m in fake.dms(NORTH_COORD))
+    assert not any("working day" in m["text"] for m in fake.dms(NORTH_COORD))
 
 
 def test_a_late_sweep_sends_only_the_current_reminder(slack, fake, database, settings, api, case):
