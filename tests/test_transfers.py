@@ -562,3 +562,44 @@ def agencies_row(slug):
     from models import Agency
 
     return Agency(slug=slug, name=slug.title(), kind=AgencyKind.OTHER)
+
+
+def test_the_open_offer_index_refuses_a_second_offer_made_at_the_same_moment(
+    database, settings, north, monkeypatch
+):
+    from flows.rules import reminder_rules
+    from models import Risk
+    from services import cases
+    from services.errors import Conflict
+
+    with database.session() as session:
+        draft = cases.CaseDraft("A concern without names.", Risk.LOW, COORD, ("police",))
+        opened, _ = cases.open_case(session, draft=draft, opener=COORD, opened_via="seed", request_ref="t")
+        case_id = opened.id
+
+    def offer_to(slug, via):
+        with database.session() as session:
+            transfers.offer(
+                session,
+                case=session.get_one(Case, case_id),
+                to_slug=slug,
+                reason=REASON,
+                actor=COORD,
+                offered_via=via,
+                request_ref=via,
+                rules=reminder_rules(settings, session),
+                basis="safeguarding",
+            )
+
+    offer_to("north", "one")
+    real, looks = transfers.open_offer, []
+
+    def blind(session, case_id):  # the first look misses the offer another request just made
+        looks.append(case_id)
+        return None if len(looks) == 1 else real(session, case_id)
+
+    monkeypatch.setattr(transfers, "open_offer", blind)
+    with pytest.raises(Conflict, match="already offered to North County"):
+        offer_to("south", "two")
+    with database.reader() as session:
+        assert [t.to_area_id for t in session.scalars(select(Transfer))] == [areas.get(session, "north").id]
