@@ -116,6 +116,7 @@ def test_every_column_holding_typed_text_is_encrypted():
         "persons.given_names", "persons.family_names", "persons.aliases", "persons.date_of_birth",
         "persons.gender", "persons.address", "persons.school_or_employer", "persons.agency_references",
         "persons.contacts", "match_decisions.reason",
+        "transfers.reason", "transfers.decision_reason",
     }  # fmt: skip
 
 
