@@ -68,7 +68,10 @@ def _overseen(data: HomeData) -> list[Block]:
     return blocks
 
 
-def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = ()) -> dict[str, Any]:
+def home(
+    data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = (), top: Sequence[Block] = ()
+) -> dict[str, Any]:
+    """`top`: what needs an answer first (transfer offers), under the buttons."""
     now = now or clock.now()
     blocks: list[Block] = [header("casehub")]
     if data.is_coordinator:
@@ -78,6 +81,7 @@ def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] 
                 button("Refresh", "home_refresh", "refresh"),
             )
         )
+        blocks.extend(top)
         blocks.append(header(f"Your open cases ({len(data.led)})"))
         if not data.led:
             blocks.append(section("You lead no open cases."))
@@ -106,6 +110,8 @@ def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] 
             or [section("Nothing due this week.")]
         )
         blocks.append(divider())
+    if not data.is_coordinator:
+        blocks.extend(top)
     blocks.append(header(f"Your and your agencies' open actions ({len(data.member_actions)})"))
     blocks.extend(
         _action_rows(data.member_actions, data.references, ACTIONS_SHOWN) or [section("No open actions.")]

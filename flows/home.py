@@ -6,8 +6,10 @@ from slack_sdk import WebClient
 
 from blocks import crisis as crisis_blocks
 from blocks import home as home_blocks
+from blocks import transfers as transfer_blocks
 from bot.db import Database
 from bot.settings import Settings
+from flows import transfers
 from flows.crisis import who_lines
 from models import utcnow
 from services import access, agencies, home
@@ -19,8 +21,11 @@ def publish(db: Database, client: WebClient, settings: Settings, user: str, *, r
     with db.reader() as session:
         data = home.gather(session, user)
         mine = [m.agency for m in agencies.memberships_of(session, user)]
+        incoming, outgoing, offered = transfers.home_offers(session, user, settings)
     extra = crisis_blocks.who(who_lines(db, settings, mine, now), now) if mine else []
-    view = home_blocks.home(data, extra=extra)
+    view = home_blocks.home(data, extra=extra, top=transfer_blocks.home_rows(incoming, outgoing))
     with db.session() as session:
-        access.viewed(session, user=user, case_ids=data.case_ids(), view="home", request_ref=ref)
+        access.viewed(
+            session, user=user, case_ids=sorted({*data.case_ids(), *offered}), view="home", request_ref=ref
+        )
     client.views_publish(user_id=user, view=view)

@@ -19,7 +19,7 @@ from flows import crisis, notify
 from flows import retention as retention_flow
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
-from services import cases, digests, outbox, reminders, retention
+from services import cases, digests, outbox, reminders, retention, transfers
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
     with db.session() as session:  # decide and record in one transaction: the outbox
         dues = (
             reminders.collect(session, now, reminder_rules(settings, session), tz_of)
+            + transfers.due_notices(session, now, reminder_rules(settings, session), tz_of)
             + digest_dues(session, settings, now, tz_of)
             + interrupted_setup_dues(session, now)
         )

@@ -17,6 +17,7 @@ from handlers import (
     membership_events,
     oncall_command,
     review_command,
+    transfers,
     update_buttons,
     update_command,
     update_form,
@@ -40,6 +41,7 @@ SURFACES = (
     digest_command,
     oncall_command,
     crisis_command,
+    transfers,
 )
 
 

@@ -12,7 +12,7 @@ from blocks import updates as update_blocks
 from blocks.kit import escape
 from flows import case_channel, exporting
 from flows import retention as retention_flow
-from handlers import case_modals
+from handlers import case_modals, transfers
 from handlers.commands import Call, Subcommand, dispatch
 from handlers.common import date_arg, deferred, first_word, record_shown
 from models import Case, Disclosure, clock, utcnow
@@ -36,6 +36,8 @@ HELP = messages.usage(
         "/case hold|release REF <reason> — keep a case from deletion, or end that (data protection officers)",
         "/case export [REF] subject|agency|court — the case as a PDF chronology and a JSON file, redacted "
         "for whom it is for, by direct message (lead)",
+        "/case transfer <area> <reason> — offer the case to another area; `cancel` withdraws the offer, "
+        "alone it shows where the offer stands (lead)",
         "/case close — record the outcome and archive the channel (lead)",
         "/case retry <REF> — finish setting up a case whose channel failed (lead)",
         "/case help — this help",
@@ -355,4 +357,5 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "release": release_hold,
     "export": export_case,
     "retry": retry_setup,
+    "transfer": transfers.case_transfer,
 }

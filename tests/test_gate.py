@@ -15,9 +15,9 @@ from sqlalchemy import select
 
 from blocks import findings
 from handlers import register_listeners
-from models import Action, Agency, AuditEvent, Case, Crisis, Review, Update
+from models import Action, Agency, AgencyKind, AuditEvent, Case, Crisis, Review, Role, Transfer, Update
 from models.clock import clock as casehub_clock
-from services import agencies, identifiers, sharing_gate
+from services import agencies, areas, identifiers, sharing_gate
 from services.errors import InvalidInput
 from services.identifiers import Finding, Kind
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL
@@ -329,7 +329,24 @@ def every_form(slack, fake, database, case) -> list[dict[str, Any]]:
     slack.command("/review", "record", user=COORD, channel=case.channel)
     slack.command("/case", "open", user=COORD)
     slack.command("/case", "close", user=COORD, channel=case.channel)
+    open_transfer_forms(slack, fake, database, case)
     return fake.opened_views[before:]
+
+
+def open_transfer_forms(slack, fake, database, case) -> None:
+    """The receiving hub's forms: the case offered to a second area, answered by its coordinator."""
+    fake.add_user("UNCO1")
+    with database.session() as session:
+        area = areas.add(session, slug="north", name="North County", actor="setup", request_ref="t")
+        kind, role = AgencyKind.LOCAL_AUTHORITY, Role.COORDINATOR
+        hub = agencies.add(session, slug="north-hub", name="North Hub", kind=kind, actor="s", request_ref="t")
+        agencies.set_member(session, agency=hub, user_id="UNCO1", role=role, actor="s", request_ref="t")
+        areas.join(session, area=area, agency=hub, actor="setup", request_ref="t")
+    reason = "The family has moved to the north."
+    slack.command("/case", f"transfer north {reason}", user=COORD, channel=case.channel)
+    [transfer] = stored(database, Transfer)
+    for which in ("transfer_accept", "transfer_reject"):
+        slack.click(f"{which}:{transfer.id}", str(transfer.id), user="UNCO1")
 
 
 def test_every_free_text_input_of_every_form_goes_through_the_gate(slack, fake, database, case):
