@@ -43,9 +43,13 @@ class PassReport:
     warned: int = 0
     purged: list[str] = field(default_factory=list)
     messages: int = 0
+    referrals: list[str] = field(default_factory=list)  # referrals never opened as cases, deleted
 
     def __str__(self) -> str:
-        return f"{self.warned} cases warned, {len(self.purged)} deleted, {self.messages} messages to delete"
+        return (
+            f"{self.warned} cases warned, {len(self.purged)} deleted, {self.messages} messages to delete, "
+            f"{len(self.referrals)} referrals deleted"
+        )
 
 
 def nightly(db: Database, settings: Settings, now: datetime | None = None) -> PassReport:
@@ -72,7 +76,14 @@ def nightly(db: Database, settings: Settings, now: datetime | None = None) -> Pa
         if purged is not None:
             report.purged.append(purged.reference)
             report.messages += purged.messages
-    if report.warned or report.purged:
+    with db.reader() as session:
+        referral_ids = retention.referrals_due(session, now, schedule)
+    for referral_id in referral_ids:
+        with db.session() as session:
+            label = retention.purge_referral(session, referral_id, now, schedule)
+        if label is not None:
+            report.referrals.append(label)
+    if report.warned or report.purged or report.referrals:
         log.info("retention: %s", report)
     return report
 

@@ -103,6 +103,8 @@ class Referral(Base):
     # Where the hub's card about it was posted, to update it when it is acknowledged or decided.
     hub_channel_id: Mapped[str | None] = mapped_column(String(32))
     hub_ts: Mapped[str | None] = mapped_column(String(32))
+    # When its content was deleted under the retention schedule; a marker stays.
+    purged_at: Mapped[datetime | None]
 
     @property
     def label(self) -> str:

@@ -444,6 +444,21 @@ def delete_for_case(session: Session, case: Case) -> dict[str, int]:
     return counts
 
 
+def delete_for_referral(session: Session, referral_id: int) -> dict[str, int]:
+    """The identity of a referral that never became a case, when its record is deleted: the
+    person, their digests and every link decided with it; counts, for the audit entry."""
+    people = select(Person.id).where(Person.referral_id == referral_id, Person.case_id.is_(None))
+    links = or_(ReferralLink.referral_id == referral_id, ReferralLink.other_referral_id == referral_id)
+    counts = {
+        "identity": session.scalar(select(func.count()).select_from(people.subquery())) or 0,
+        "referral links": session.scalar(select(func.count(ReferralLink.id)).where(links)) or 0,
+    }
+    session.execute(delete(PersonKey).where(PersonKey.person_id.in_(people)))
+    session.execute(delete(Person).where(Person.referral_id == referral_id, Person.case_id.is_(None)))
+    session.execute(delete(ReferralLink).where(links))
+    return counts
+
+
 # ---- the index as a whole ---------------------------------------------------------------------
 def stale_markers(connection: Connection) -> list[str]:
     """The key and version markers, other than the current one, that people are indexed under."""

@@ -16,6 +16,11 @@ still verifies); the sharing and access logs stay as they are (they name kinds o
 agencies and staff, never content). casehub's own messages in the
 case channel are queued for deletion from Slack. A case under a legal hold is skipped.
 
+A referral the hub signposted or closed with no further action never became a case: its record
+is kept for the shorter time after its decision, then its texts and the identity of its person
+(with the links decided with it) are deleted and a marker stays (reference, area, referring
+agency, dates, risk, urgency, the decision). A referral accepted as a case goes with the case.
+
 Each pass works a bounded batch, so a backlog is worked off over several passes.
 """
 
@@ -43,6 +48,8 @@ from models import (
     MessageDeletion,
     Notice,
     Page,
+    Referral,
+    ReferralState,
     Review,
     Stage,
     Update,
@@ -322,7 +329,71 @@ def _delete_content(session: Session, case: Case) -> dict[str, int]:
         .execution_options(synchronize_session=False)
     )
     counts.update(identity.delete_for_case(session, case))
+    # The referral it was opened from held the same concern: it goes with the case.
+    session.execute(
+        update(Referral)
+        .where(Referral.case_id == case.id)
+        .values(**_REFERRAL_TEXTS_EMPTIED, purged_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     return counts
+
+
+_REFERRAL_TEXTS_EMPTIED: dict[str, Any] = {
+    "concern": "",
+    "why_now": "",
+    "done_so_far": None,
+    "decision_reason": None,
+    "signposted_to": None,
+}
+NOT_OPENED = (ReferralState.SIGNPOSTED, ReferralState.CLOSED)
+
+
+def referrals_due(
+    session: Session, now: datetime, schedule: Schedule, *, limit: int = PURGES_PER_PASS
+) -> list[int]:
+    """Referrals that never became a case and whose time is over: decided (signposted or closed)
+    longer ago than the shorter retention period."""
+    return list(
+        session.scalars(
+            select(Referral.id)
+            .where(
+                Referral.purged_at.is_(None),
+                Referral.state.in_(NOT_OPENED),
+                Referral.decided_at <= months_before(now, schedule.screened_out_months),
+            )
+            .order_by(Referral.decided_at)
+            .limit(limit)
+        )
+    )
+
+
+def purge_referral(session: Session, referral_id: int, now: datetime, schedule: Schedule) -> str | None:
+    """Delete one referral's content, leaving its marker; its reference, or None when it is no
+    longer due."""
+    referral = session.scalar(select(Referral).where(Referral.id == referral_id).with_for_update())
+    if (
+        referral is None
+        or referral.purged_at is not None
+        or referral.state not in NOT_OPENED
+        or referral.decided_at is None
+        or referral.decided_at > months_before(now, schedule.screened_out_months)
+    ):
+        return None
+    removed = identity.delete_for_referral(session, referral.id)
+    for name, value in _REFERRAL_TEXTS_EMPTIED.items():
+        setattr(referral, name, value)
+    referral.purged_at = now
+    audit.record(
+        session,
+        actor="casehub",
+        action="referral.purged",
+        request_ref=f"retention:{now:%Y%m%d}",
+        referral=referral.label,
+        decision=referral.state.value,
+        removed=removed,
+    )
+    return referral.label
 
 
 def _count(session: Session, query: Select[Any]) -> int:

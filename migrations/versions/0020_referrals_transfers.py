@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("nudge_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("hub_channel_id", sa.String(length=32), nullable=True),
         sa.Column("hub_ts", sa.String(length=32), nullable=True),
+        sa.Column("purged_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["area_id"], ["areas.id"], name=op.f("fk_referrals_area_id_areas")),
         sa.ForeignKeyConstraint(["agency_id"], ["agencies.id"], name=op.f("fk_referrals_agency_id_agencies")),
         sa.ForeignKeyConstraint(["case_id"], ["cases.id"], name=op.f("fk_referrals_case_id_cases")),
