@@ -45,7 +45,10 @@ def _case_row(row: CaseRow, now: datetime) -> Block:
     )
 
 
-def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = ()) -> dict[str, Any]:
+def home(
+    data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = (), top: Sequence[Block] = ()
+) -> dict[str, Any]:
+    """`top` goes above a coordinator's cases (their hub's referrals), `extra` at the end."""
     now = now or clock.now()
     blocks: list[Block] = [header("casehub")]
     if data.is_coordinator:
@@ -55,6 +58,7 @@ def home(data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] 
                 button("Refresh", "home_refresh", "refresh"),
             )
         )
+        blocks.extend(top)
         blocks.append(header(f"Your open cases ({len(data.led)})"))
         if not data.led:
             blocks.append(section("You lead no open cases."))

@@ -6,11 +6,12 @@ from slack_sdk import WebClient
 
 from blocks import crisis as crisis_blocks
 from blocks import home as home_blocks
+from blocks import referrals as referral_blocks
 from bot.db import Database
 from bot.settings import Settings
 from flows.crisis import who_lines
 from models import utcnow
-from services import access, agencies, home
+from services import access, agencies, home, referrals
 
 
 def publish(db: Database, client: WebClient, settings: Settings, user: str, *, ref: str) -> None:
@@ -19,8 +20,11 @@ def publish(db: Database, client: WebClient, settings: Settings, user: str, *, r
     with db.reader() as session:
         data = home.gather(session, user)
         mine = [m.agency for m in agencies.memberships_of(session, user)]
+        queue = referrals.hub_queue(session, user, limit=referral_blocks.QUEUE_SHOWN)
+        own = referrals.of_referrer(session, user, limit=referral_blocks.MINE_SHOWN)
     extra = crisis_blocks.who(who_lines(db, settings, mine, now), now) if mine else []
-    view = home_blocks.home(data, extra=extra)
+    top = referral_blocks.hub_queue(queue, now) if data.is_coordinator else []
+    view = home_blocks.home(data, extra=[*referral_blocks.own_referrals(own), *extra], top=top)
     with db.session() as session:
         access.viewed(session, user=user, case_ids=data.case_ids(), view="home", request_ref=ref)
     client.views_publish(user_id=user, view=view)

@@ -16,6 +16,8 @@ from handlers import (
     home_tab,
     membership_events,
     oncall_command,
+    refer_command,
+    referral_buttons,
     review_command,
     update_buttons,
     update_command,
@@ -40,6 +42,8 @@ SURFACES = (
     digest_command,
     oncall_command,
     crisis_command,
+    refer_command,
+    referral_buttons,
 )
 
 

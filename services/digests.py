@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
-from services import areas, audit, updates
+from services import areas, audit, referrals, updates
 from services.errors import NotAllowed
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
@@ -59,6 +59,7 @@ def preference(session: Session, user: str) -> Preference:
 
 def build(session: Session, user: str, *, now: datetime, today: date, since: datetime | None) -> Digest:
     digest = Digest(user)
+    digest.extra += referrals.digest_lines(session, user, now)
     led = list(
         session.scalars(
             select(Case)

@@ -34,6 +34,10 @@ WHERE: dict[str, str] = {
     "lessons": "the lessons learned",
     "name": "the agency's name",
     "note": "the note",
+    "concern": "the concern",
+    "why_now": "why now",
+    "done_so_far": "what has been done",
+    "signposted_to": "the service signposted to",
 }
 # Typed into a form but kept in casehub's own record, never posted to Slack or e-mailed.
 NOT_SHARED = frozenset({"agency_reference"})
