@@ -16,6 +16,7 @@ from sqlalchemy import select
 from blocks import findings
 from handlers import register_listeners
 from models import Action, Agency, AuditEvent, Case, Crisis, Review, Update
+from models.referral import Referral
 from models.clock import clock as casehub_clock
 from services import agencies, identifiers, sharing_gate
 from services.errors import InvalidInput
@@ -289,6 +290,8 @@ COMMANDS = {
     "/case": [],  # its free text is typed in the open and close forms
     "/oncall": [],
     "/digest": [],
+    "/area": [],
+    "/refer": [],  # its free text is typed in the referral and decide forms
 }
 
 
@@ -328,6 +331,12 @@ def every_form(slack, fake, database, case) -> list[dict[str, Any]]:
     slack.command("/review", "record", user=COORD, channel=case.channel)
     slack.command("/case", "open", user=COORD)
     slack.command("/case", "close", user=COORD, channel=case.channel)
+    slack.command("/refer", "", user=SCHOOL)
+    referral = {"concern": "Sharing extremist videos in class", "why_now": "This week", "risk": "high"}
+    referral |= {"awareness": "unknown", "consent": "not-asked", "urgency": "routine"}
+    slack.submit(fake.last_view(), referral, user=SCHOOL)
+    [reference] = [r.reference for r in stored(database, Referral)]
+    slack.click("referral_decide", reference, user=COORD, channel=case.channel)
     return fake.opened_views[before:]
 
 
