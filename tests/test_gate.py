@@ -16,8 +16,8 @@ from sqlalchemy import select
 from blocks import findings
 from handlers import register_listeners
 from models import Action, Agency, AuditEvent, Case, Crisis, Review, Update
-from models.referral import Referral
 from models.clock import clock as casehub_clock
+from models.referral import Referral
 from services import agencies, identifiers, sharing_gate
 from services.errors import InvalidInput
 from services.identifiers import Finding, Kind
