@@ -4,11 +4,13 @@ at every click and submission."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
 from slack_bolt import Ack, App, BoltContext
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from blocks import findings, modals
 from blocks import referrals as referral_blocks
@@ -20,7 +22,9 @@ from handlers.common import answer_form, deferred, deps, reported, request_ref
 from models import Agency, Area, Case, Disclosure, Risk, SetupState
 from models.referral import ReferralState
 from services import agencies, areas, deliveries, inputs, referrals, reviews
-from services.errors import CasehubError
+from services.errors import CasehubError, InvalidInput
+
+log = logging.getLogger(__name__)
 
 
 def _buttons(name: str) -> re.Pattern[str]:
@@ -137,26 +141,36 @@ def record_decision(
         return  # shown on the form already
     d, user, ref = deps(context), body["user"]["id"], request_ref(body)
     reference = payload.reference(payload.metadata(view), "reference")
-    with d.db.session() as session:
-        referral = referrals.get_by_reference(session, reference)
-        area = session.get_one(Area, referral.area_id)
-        if deliveries.claim(session, ref):  # a repeated delivery decides nothing again
-            case = referrals.decide(
-                session,
-                referral,
-                decision=decision,
-                decider=user,
-                request_ref=ref,
-                basis=d.settings.sharing_basis(Disclosure.REFERRAL),
-                review_weeks=areas.calendar(area, d.settings).review_every_weeks,
-            )
-            if case is not None:
-                reviews.schedule_first(case, reminder_rules(d.settings, session))
-            referral_flow.owe_outcome(session, referral)
-        referral_id = referral.id
-        case = session.get(Case, referral.case_id) if referral.case_id is not None else None
-        unfinished = case is not None and case.setup_state is SetupState.PENDING
-        case_id = case.id if case is not None else None
+    try:
+        with d.db.session() as session:
+            referral = referrals.get_by_reference(session, reference)
+            if deliveries.claim(session, ref):  # a repeated delivery decides nothing again
+                area = session.get_one(Area, referral.area_id)
+                case = referrals.decide(
+                    session,
+                    referral,
+                    decision=decision,
+                    decider=user,
+                    request_ref=ref,
+                    basis=d.settings.sharing_basis(Disclosure.REFERRAL),
+                    review_weeks=areas.calendar(area, d.settings).review_every_weeks,
+                )
+                if case is not None:
+                    reviews.schedule_first(case, reminder_rules(d.settings, session))
+                referral_flow.owe_outcome(session, referral)
+            referral_id = referral.id
+            case = session.get(Case, referral.case_id) if referral.case_id is not None else None
+            unfinished = case is not None and case.setup_state is SetupState.PENDING
+            case_id = case.id if case is not None else None
+    except InvalidInput as error:
+        # What only the database shows wrong (a lead who is not a coordinator of the area, an
+        # agency that left it): the form again, with what was chosen and what to change.
+        try:
+            client.views_open(trigger_id=body["trigger_id"], view=modals.form_again(view, error.message))
+        except SlackApiError as failed:
+            log.info("form not reopened: %s", failed.response.get("error"))
+            raise error from None
+        return
     referral_flow.send(d.db, client, referral_id)
     referral_flow.refresh_card(d.db, client, referral_id)
     if case_id is not None and unfinished:

@@ -138,8 +138,10 @@ def note_timezone(session: Session, user: str, tz: str | None, now: datetime) ->
 
 
 def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None]]:
-    """Everyone who leads an open case, with their digest preference if they set one."""
+    """Everyone who leads an open case or whose hub has open referrals, with their digest
+    preference if they set one."""
     leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
+    leads += sorted(referrals.hub_coordinators(session) - set(leads))  # their hubs' referrals
     prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
     return [(user, prefs.get(user)) for user in leads]
 

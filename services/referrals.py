@@ -585,6 +585,12 @@ def _escalation(
     return [Due(f"referral-escalated:{referral.id}:{user}", user, text, tz) for user in told]
 
 
+def hub_coordinators(session: Session) -> set[str]:
+    """The coordinators of every area with open referrals (a few rows: one an area)."""
+    area_ids = session.scalars(select(Referral.area_id).where(Referral.state.in_(OPEN_STATES)).distinct())
+    return set().union(*(areas.coordinators(session, area_id) for area_id in area_ids))
+
+
 def recipients_due(session: Session, now: datetime) -> set[str]:
     """The coordinators the sweep is about to tell something, so their time zones are learnt."""
     area_ids = set(

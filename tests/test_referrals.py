@@ -369,6 +369,22 @@ def test_accepting_opens_a_case_with_the_referrers_agency_and_tells_no_case_deta
     assert not [m for m in fake.dms(SCHOOL) if reference in m["text"]]
 
 
+def test_an_acceptance_the_database_refuses_reopens_the_form_and_changes_nothing(
+    slack, fake, database, registry
+):
+    refer(slack)
+    referral = only(database)
+    assert (
+        decide(slack, fake, referral, outcome="accepted", reason="Meets the threshold", lead=POLICE).body
+        == ""
+    )
+    again = fake.last_view()
+    assert again["callback_id"] == referral_blocks.DECIDE and "is not a coordinator" in json.dumps(again)
+    assert only(database).state is ReferralState.RECEIVED and only(database).case_id is None
+    with database.reader() as session:
+        assert session.scalars(select(Case)).all() == []
+
+
 def test_a_coordinator_of_another_area_is_refused(slack, fake, database, hub_channel, north):
     refer(slack)
     referral = only(database)
@@ -485,6 +501,8 @@ def test_figures_and_digest_count_open_and_past_due_referrals(clock, slack, fake
     assert not digest.is_empty
     [line] = digest.extra
     assert "2 open" in line and "2 past due" in line and stored(database)[0].label in line
+    with database.reader() as session:  # a coordinator who leads no case still gets a digest
+        assert {COORD, COORD2} <= {user for user, _ in digests.leads_and_preferences(session)}
 
 
 # ---- builders, as data ----------------------------------------------------------------------------------
