@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from blocks.kit import escape
-from models import Agency, Area, Case, Risk, utcnow
+from models import Agency, Area, AreaAgency, Case, Risk, utcnow
 from models.person import Person
 from models.referral import Awareness, Referral, ReferralConsent, ReferralState, Urgency
 from services import agencies, areas, audit, cases, identifiers, sharing, sharing_gate
@@ -102,7 +102,14 @@ def referring_agencies(session: Session, user: str) -> list[Agency]:
 
 
 def areas_of_agency(session: Session, agency_id: int) -> list[Area]:
-    return [a for a in areas.all_areas(session) if agency_id in areas.agency_ids(session, a.id)]
+    return list(
+        session.scalars(
+            select(Area)
+            .join(AreaAgency, AreaAgency.area_id == Area.id)
+            .where(AreaAgency.agency_id == agency_id)
+            .order_by(Area.slug)
+        )
+    )
 
 
 def referral_areas(session: Session, mine: list[Agency]) -> list[Area]:
@@ -606,7 +613,3 @@ def recipients_due(session: Session, now: datetime) -> set[str]:
         session.scalars(select(Referral.area_id).where(_open(), Referral.nudge_at <= now).limit(BATCH))
     )
     return set().union(*(areas.coordinators(session, area_id) for area_id in area_ids)) if area_ids else set()
-
-
-def coordinators_of(session: Session, referral: Referral) -> list[str]:
-    return sorted(areas.coordinators(session, referral.area_id))
