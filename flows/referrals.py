@@ -96,8 +96,9 @@ def refresh_card(db: Database, client: WebClient, referral_id: int) -> None:
                 .where(Notice.key == card_key, Notice.state.in_(("pending", "failed")))
                 .values(text=text, blocks=blocks)
             )
+        posted = card.state == "sent"
         channel, ts = referral.hub_channel_id or card.channel, referral.hub_ts or card.ts
-    if card.state != "sent" or not channel or not ts:
+    if not posted or not channel or not ts:
         return
     try:
         client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
