@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, bindparam, func, select, update
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -536,20 +536,17 @@ def _open() -> ColumnElement[bool]:
     return Referral.state.in_(states)
 
 
+def due_query(now: datetime) -> Select[Referral]:
+    """The open referrals whose time has come, at most a batch."""
+    return select(Referral).where(_open(), Referral.nudge_at <= now).order_by(Referral.nudge_at).limit(BATCH)
+
+
 def due_notices(
     session: Session, now: datetime, rules: Rules, tz_of: TzOf, *, admins: Collection[str]
 ) -> list[Due]:
     """Overdue acknowledgements and decisions: the area's coordinators, in their working hours;
     a decision 5 working days late, the area's overseers (or else the admins). References only."""
-    due = list(
-        session.scalars(
-            select(Referral)
-            .where(_open(), Referral.nudge_at <= now)
-            .order_by(Referral.nudge_at)
-            .limit(BATCH)
-            .with_for_update(skip_locked=True)
-        )
-    )
+    due = list(session.scalars(due_query(now).with_for_update(skip_locked=True)))
     out: list[Due] = []
     hubs: dict[int, set[str]] = {}
     for referral in due:

@@ -576,3 +576,20 @@ def test_service_levels_skip_weekends_and_bank_holidays():
     )
     friday = datetime(2026, 12, 24, 15, 0, tzinfo=UTC)  # Christmas Eve, a Thursday; 25 and 28 are holidays
     assert referrals.due_at(friday, hours, "Europe/London", 1) == datetime(2026, 12, 29, 18, 0, tzinfo=UTC)
+
+
+def test_the_sweep_reads_open_referrals_through_their_partial_index():
+    from sqlalchemy import create_engine
+
+    from models.base import Base
+
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    query = referrals.due_query(MONDAY)
+    compiled = query.compile(engine, compile_kwargs={"render_postcompile": True})
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(
+            "EXPLAIN QUERY PLAN " + str(compiled),
+            tuple(compiled.params[k] for k in compiled.positiontup or ()),
+        ).all()
+    assert "ix_referrals_open_nudge" in str(plan)
