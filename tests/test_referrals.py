@@ -15,6 +15,7 @@ from blocks.kit import MAX_VIEW_BLOCKS
 from flows.sweep import sweep
 from models import Agency, AgencyKind, Area, AuditEvent, Case, Disclosure, Risk, Role, SharingRecord
 from models.clock import clock as casehub_clock
+from models.person import Person
 from models.referral import Awareness, Referral, ReferralConsent, ReferralState, Urgency
 from sandbox.slack import BOT_USER, TOKEN
 from services import agencies, areas, digests, oversight, referrals, sharing_gate
@@ -337,6 +338,16 @@ def test_accepting_opens_a_case_with_the_referrers_agency_and_tells_no_case_deta
 ):
     refer(slack)
     referral = only(database)
+    with database.session() as session:  # the record desk holds who the referral is about
+        session.add(
+            Person(
+                referral_id=referral.id,
+                given_names="A",
+                indexed_under="t",
+                created_by=COORD,
+                updated_by=COORD,
+            )
+        )
     reply = decide(
         slack,
         fake,
@@ -363,6 +374,9 @@ def test_accepting_opens_a_case_with_the_referrers_agency_and_tells_no_case_deta
         )
         assert len(shared) == 2
         reference, channel = case.reference, case.channel_id
+        assert (
+            session.scalars(select(Person.case_id).where(Person.referral_id == referral.id)).one() == case.id
+        )
     assert SCHOOL in fake.channels[channel].members
     [outcome] = [m["text"] for m in fake.dms(SCHOOL) if "accepted" in m["text"]]
     assert "your agency takes part" in outcome and reference not in outcome and "extremist" not in outcome
