@@ -71,7 +71,8 @@ def _overseen(data: HomeData) -> list[Block]:
 def home(
     data: HomeData, *, now: datetime | None = None, extra: Sequence[Block] = (), top: Sequence[Block] = ()
 ) -> dict[str, Any]:
-    """`top`: what needs an answer first (transfer offers), under the buttons."""
+    """`top`: what needs an answer first (the hub's referrals, transfer offers), above a
+    coordinator's cases; `extra` at the end."""
     now = now or clock.now()
     blocks: list[Block] = [header("casehub")]
     if data.is_coordinator:

@@ -19,7 +19,7 @@ from flows import crisis, notify
 from flows import retention as retention_flow
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
-from services import cases, digests, outbox, reminders, retention, transfers
+from services import cases, digests, outbox, referrals, reminders, retention, transfers
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -121,15 +121,17 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         return zones.get(user) or settings.default_timezone
 
     with db.reader() as session:  # learn the time zones of people about to be told something
-        upcoming = reminders.recipients_due(session, now)
+        upcoming = reminders.recipients_due(session, now) | referrals.recipients_due(session, now)
     unknown = upcoming - set(zones)
     if unknown:
         refresh_timezones(db, client, unknown, now)
         zones.update(known_timezones(db))
     with db.session() as session:  # decide and record in one transaction: the outbox
+        rules = reminder_rules(settings, session)
         dues = (
-            reminders.collect(session, now, reminder_rules(settings, session), tz_of)
-            + transfers.due_notices(session, now, reminder_rules(settings, session), tz_of)
+            reminders.collect(session, now, rules, tz_of)
+            + referrals.due_notices(session, now, rules, tz_of, admins=settings.casehub_admins)
+            + transfers.due_notices(session, now, rules, tz_of)
             + digest_dues(session, settings, now, tz_of)
             + interrupted_setup_dues(session, now)
         )

@@ -16,6 +16,8 @@ from handlers import (
     home_tab,
     membership_events,
     oncall_command,
+    refer_command,
+    referral_buttons,
     review_command,
     transfers,
     update_buttons,
@@ -42,6 +44,8 @@ SURFACES = (
     oncall_command,
     crisis_command,
     transfers,
+    refer_command,
+    referral_buttons,
 )
 
 

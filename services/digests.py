@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
-from services import areas, audit, updates
+from services import areas, audit, referrals, updates
 from services.errors import NotAllowed
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
@@ -59,6 +59,7 @@ def preference(session: Session, user: str) -> Preference:
 
 def build(session: Session, user: str, *, now: datetime, today: date, since: datetime | None) -> Digest:
     digest = Digest(user)
+    digest.extra += referrals.digest_lines(session, user, now)
     led = list(
         session.scalars(
             select(Case)
@@ -137,8 +138,10 @@ def note_timezone(session: Session, user: str, tz: str | None, now: datetime) ->
 
 
 def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None]]:
-    """Everyone who leads an open case, with their digest preference if they set one."""
+    """Everyone who leads an open case or whose hub has open referrals, with their digest
+    preference if they set one."""
     leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
+    leads += sorted(referrals.hub_coordinators(session) - set(leads))  # their hubs' referrals
     prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
     return [(user, prefs.get(user)) for user in leads]
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import Action, ActionStatus, Area, Case, Stage, utcnow
-from services import areas
+from services import areas, referrals
 from services.errors import NotAllowed
 
 OPEN_STAGES = [s for s in Stage if s is not Stage.CLOSED]
@@ -92,6 +92,7 @@ def figures(session: Session, shown: list[Area], *, now: datetime | None = None)
         .group_by(Case.area_id)
     ):
         out[area_id].overdue_actions = count
+    referrals.add_figures(session, list(out.values()), now)
     return [out[area.id] for area in shown]
 
 

@@ -179,3 +179,27 @@ def log(session: Session, case: Case) -> list[SharingRecord]:
             select(SharingRecord).where(SharingRecord.case_id == case.id).order_by(SharingRecord.id)
         )
     )
+
+
+def referral_accepted(
+    session: Session,
+    case: Case,
+    agency: Agency,
+    *,
+    referral_label: str,
+    from_agency_id: int,
+    shared_by: str,
+    basis: str,
+) -> None:
+    """A referral accepted: its concern, as the new case's summary, reaches an agency of the case."""
+    _add(
+        session,
+        case=case,
+        disclosure=Disclosure.REFERRAL,
+        basis=basis,
+        shared_by=shared_by,
+        kind="referral",
+        reason=f"referral {referral_label} accepted as case {case.reference}",
+        from_agency_id=from_agency_id,
+        to_agency_id=agency.id,
+    )

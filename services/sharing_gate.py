@@ -35,6 +35,10 @@ WHERE: dict[str, str] = {
     "name": "the agency's name",
     "area_name": "the area's name",
     "note": "the note",
+    "concern": "the concern",
+    "why_now": "why now",
+    "done_so_far": "what has been done",
+    "signposted_to": "the service signposted to",
 }
 # Typed into a form but kept in casehub's own record, never posted to Slack or e-mailed.
 NOT_SHARED = frozenset({"agency_reference"})

@@ -17,6 +17,7 @@ from blocks import findings
 from handlers import register_listeners
 from models import Action, Agency, AgencyKind, AuditEvent, Case, Crisis, Review, Role, Transfer, Update
 from models.clock import clock as casehub_clock
+from models.referral import Referral
 from services import agencies, areas, identifiers, sharing_gate
 from services.errors import InvalidInput
 from services.identifiers import Finding, Kind
@@ -290,6 +291,7 @@ COMMANDS = {
     "/case": [],  # its free text is typed in the open and close forms
     "/oncall": [],
     "/digest": [],
+    "/refer": [],  # its free text is typed in the referral and decide forms
 }
 
 
@@ -330,6 +332,12 @@ def every_form(slack, fake, database, case) -> list[dict[str, Any]]:
     slack.command("/case", "open", user=COORD)
     slack.command("/case", "close", user=COORD, channel=case.channel)
     open_transfer_forms(slack, fake, database, case)
+    slack.command("/refer", "", user=SCHOOL)
+    referral = {"concern": "Sharing extremist videos in class", "why_now": "This week", "risk": "high"}
+    referral |= {"awareness": "unknown", "consent": "not-asked", "urgency": "routine"}
+    slack.submit(fake.last_view(), referral, user=SCHOOL)
+    [reference] = [r.reference for r in stored(database, Referral)]
+    slack.click("referral_decide", reference, user=COORD, channel=case.channel)
     return fake.opened_views[before:]
 
 
