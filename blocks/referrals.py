@@ -184,8 +184,9 @@ def card(referral: Referral, agency: Agency) -> list[Block]:
     return blocks
 
 
-def detail(referral: Referral, agency: Agency, area: Area) -> dict[str, Any]:
-    """What was referred, for the area's coordinators (a modal, never a message)."""
+def detail(referral: Referral, agency: Agency, area: Area, *, desk: str | None = None) -> dict[str, Any]:
+    """What was referred, for the area's coordinators (a modal, never a message); `desk`: what
+    the record desk knows of its person (`desk_line`)."""
     blocks: list[Block] = [
         section(f"*{referral.label}* · {escape(area.name)}", fields=_facts(referral, agency)),
         section(f"*Referred by* <@{referral.referrer}>"),
@@ -194,6 +195,7 @@ def detail(referral: Referral, agency: Agency, area: Area) -> dict[str, Any]:
         section("*Why now*\n" + escape(referral.why_now)),
         section("*What has been done*\n" + escape(referral.done_so_far or "Nothing said.")),
         section(f"*Awareness*: {AWARENESS[referral.awareness]} · *Consent*: {CONSENT[referral.consent]}"),
+        *([context(desk)] if desk else []),
     ]
     if referral.decided_by:
         line = f"*Decision*: {outcome_words(referral.state)} by <@{referral.decided_by}>"
@@ -298,12 +300,42 @@ def own_referrals(referrals: Sequence[Referral]) -> list[Block]:
     return [header("Your referrals"), section("\n".join(lines))]
 
 
-def received_text(referral: Referral, area: Area) -> str:
-    return (
+def desk_link(desk_url: str | None, referral: Referral) -> str | None:
+    """The referral's page on the record desk, where who it is about is recorded and matched."""
+    return f"{desk_url.rstrip('/')}/referrals/{referral.label}" if desk_url else None
+
+
+def received_text(referral: Referral, area: Area, *, desk_url: str | None = None) -> str:
+    text = (
         f":inbox_tray: Your referral *{referral.label}* reached the hub of {escape(area.name)}. "
         f"It is to be acknowledged by {_when(referral.ack_due_at)} and decided by "
         f"{_when(referral.decision_due_at)}. You will be told the outcome here. "
         "In immediate danger, call the police: 999 / 112 / 17."
+    )
+    link = desk_link(desk_url, referral)
+    if link:  # who it is about never goes into Slack; the desk is where it is kept
+        text += (
+            f"\nWho it is about goes on the record desk, never in Slack: <{link}|record their identity> "
+            "while the referral is open, so the hub can find earlier referrals of the same person."
+        )
+    return text
+
+
+def desk_line(matches: int | None, link: str | None) -> str:
+    """What the record desk knows of the referral's person, without saying who it is: whether
+    an identity is recorded (`matches` None: not yet) and how many earlier cases or referrals
+    may be about the same person."""
+    where = f"<{link}|the record desk>" if link else "the record desk"
+    if matches is None:
+        return f"*Record desk*: no identity recorded yet; record it on {where} to find earlier referrals."
+    if matches == 0:
+        return (
+            "*Record desk*: identity recorded; no earlier case or referral looks like the same person "
+            f"({where})."
+        )
+    return (
+        f":mag: *Record desk*: {matches} earlier case(s) or referral(s) may be about the same person: "
+        f"decide on {where}."
     )
 
 

@@ -25,16 +25,17 @@ def key(referral: Referral, what: str) -> str:
     return f"referral:{referral.id}:{what}"
 
 
-def owe_on_receipt(session: Session, referral: Referral) -> None:
-    """In the transaction that records the referral: the referrer's receipt, the card in the
-    area's hub channel (when it has one), and for an urgent one a message to each coordinator."""
+def owe_on_receipt(session: Session, referral: Referral, *, desk_url: str | None = None) -> None:
+    """In the transaction that records the referral: the referrer's receipt (with where to record
+    who it is about, when the record desk is served), the card in the area's hub channel (when it
+    has one), and for an urgent one a message to each coordinator."""
     area = session.get_one(Area, referral.area_id)
     agency = session.get_one(Agency, referral.agency_id)
     coordinators = sorted(areas.coordinators(session, area.id))
     outbox.owe(
         session,
         key(referral, "received"),
-        text=referral_blocks.received_text(referral, area),
+        text=referral_blocks.received_text(referral, area, desk_url=desk_url),
         recipient=referral.referrer,
     )
     if area.hub_channel_id:

@@ -103,7 +103,7 @@ def record_referral(
                 session, draft=draft, referrer=user, submitted_via=ref, request_ref=ref, settings=d.settings
             )
             if created:
-                referral_flow.owe_on_receipt(session, referral)
+                referral_flow.owe_on_receipt(session, referral, desk_url=d.settings.desk_url)
             referral_id = referral.id
     except CasehubError as error:
         # The form again, with everything typed and what to change; failing that, a message.

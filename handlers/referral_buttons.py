@@ -21,7 +21,7 @@ from handlers import payload
 from handlers.common import answer_form, deferred, deps, reported, request_ref
 from models import Agency, Area, Case, Disclosure, Risk, SetupState
 from models.referral import ReferralState
-from services import agencies, areas, deliveries, inputs, referrals, reviews
+from services import agencies, areas, deliveries, inputs, referral_matching, referrals, reviews
 from services.errors import CasehubError, InvalidInput
 
 log = logging.getLogger(__name__)
@@ -80,10 +80,13 @@ def view_referral(
         referral = referrals.get_by_reference(session, action.get("value") or "")
         referrals.require_coordinator(session, referral, user, "read")
         referrals.record_viewed(session, referral, user=user, request_ref=ref)
+        recorded = referral_matching.person_of(session, referral) is not None
+        matches = referral_matching.possible_matches(session, referral) if recorded else None
         view = referral_blocks.detail(
             referral,
             session.get_one(Agency, referral.agency_id),
             session.get_one(Area, referral.area_id),
+            desk=referral_blocks.desk_line(matches, referral_blocks.desk_link(d.settings.desk_url, referral)),
         )
     client.views_open(trigger_id=body["trigger_id"], view=view)
 

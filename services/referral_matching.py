@@ -32,8 +32,7 @@ from sqlalchemy.orm import Session
 
 from models import Case, LinkDecision, Referral, ReferralLink, ReferralState, utcnow
 from models.person import Person, PersonKey
-from services import access, areas, audit, chain, identity
-from services.cases import normalise_reference
+from services import access, areas, audit, chain, identity, referrals
 from services.errors import Conflict, InvalidInput, NotAllowed
 from services.identity import Identity
 from services.identity_score import Comparison
@@ -57,9 +56,7 @@ CASE, REFERRAL = "case", "referral"
 # ---- finding a referral and who may touch it ---------------------------------------------------
 def find(session: Session, reference: str) -> Referral | None:
     """The referral with this reference, as typed (R-ABC123, abc123), or None."""
-    wanted = normalise_reference(reference)
-    if len(wanted) == 7 and wanted.startswith("R"):
-        wanted = wanted[1:]
+    wanted = referrals.normalise_reference(reference)
     return session.scalar(select(Referral).where(Referral.reference == wanted))
 
 

@@ -76,8 +76,9 @@ def label(reference: str) -> str:
 
 
 def normalise_reference(value: str) -> str:
-    cleaned = value.strip().upper()
-    return cases.normalise_reference(cleaned[2:] if cleaned.startswith("R-") else cleaned)
+    """A referral's reference as typed or heard: R-ABC123, RABC123, abc123."""
+    cleaned = cases.normalise_reference(value)  # upper case, no dash, O for 0, I or L for 1
+    return cleaned[1:] if len(cleaned) == cases.REFERENCE_LENGTH + 1 and cleaned.startswith("R") else cleaned
 
 
 # ---- who may refer, and the form's checks --------------------------------------------------------
