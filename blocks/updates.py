@@ -38,7 +38,7 @@ from models import (
     UpdateCorrection,
     UpdateKind,
 )
-from services.sharing import PAGE_WITH_SUMMARY
+from services.sharing import PAGE_WITH_SUMMARY, TRANSFER_OFFER
 from services.timeline import Entry
 from services.updates import LIMITS, AgencyPicture
 
@@ -315,6 +315,15 @@ def _disclosed(record: SharingRecord, agencies_by_id: dict[int, Agency]) -> str:
             return (
                 f"{by} exported the case for *{escape(record.kind)}*: the files went to {person} by "
                 "direct message"
+            )
+        case Disclosure.TRANSFER if record.kind == TRANSFER_OFFER:
+            return f"{by} offered the case to another area: its reference and facts went to {target}"
+        case Disclosure.TRANSFER:
+            return f"{by} transferred the case to another area: {target} receives the case's information"
+        case Disclosure.REFERRAL:
+            return (
+                f"{by} accepted a referral of *{agency(record.from_agency_id)}* as this case: its concern "
+                f"went to {target}"
             )
     return f"{by} shared *{escape(record.kind)}* with {target}"
 

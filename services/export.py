@@ -677,6 +677,12 @@ def _what(record: SharingRecord, agency: Any) -> str:
             return f"the case, to a successor in {source}"
         case Disclosure.EXPORT:
             return f"an export of the case ({record.kind})"
+        case Disclosure.TRANSFER if record.kind == sharing.TRANSFER_OFFER:
+            return "the offer of the case to another area (its reference and facts)"
+        case Disclosure.TRANSFER:
+            return "the case, transferred to another area"
+        case Disclosure.REFERRAL:
+            return f"the referral of {source} the case was opened from"
     return record.kind
 
 

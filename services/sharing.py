@@ -11,6 +11,8 @@ from models import Agency, Case, Crisis, Disclosure, Page, SharingRecord, Update
 # What a page or its e-mail copy carried.
 PAGE_WITH_SUMMARY = "crisis-summary"
 PAGE_NOTICE_ONLY = "crisis-notice"
+# A transfer offer shows the receiving hub the case's reference and facts, not its content.
+TRANSFER_OFFER = "transfer-offer"
 
 
 def _add(

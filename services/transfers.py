@@ -37,7 +37,7 @@ from models import (
     TransferState,
     utcnow,
 )
-from services import agencies, areas, audit, cases, locks, sharing_gate
+from services import agencies, areas, audit, cases, locks, sharing, sharing_gate
 from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import Due, Rules, TzOf, plan_review
 from services.worktime import WorkingHours, at_local, local_date, zone
@@ -49,7 +49,7 @@ USAGE = "`/case transfer <area> <reason>` in the case's channel, e.g. `/case tra
 CONSENTED = (Consent.GIVEN, Consent.NOT_REQUIRED)
 # The sharing log's kind for what an offer shows the receiving coordinators (the case as a
 # whole, "case", is shared only on acceptance).
-OFFER_KIND = "transfer-offer"
+OFFER_KIND = sharing.TRANSFER_OFFER
 BATCH = 500  # open offers a sweep looks at; the rest stay due for the next one
 
 

@@ -378,6 +378,8 @@ def test_accepting_opens_a_case_with_the_referrers_agency_and_tells_no_case_deta
             session.scalars(select(Person.case_id).where(Person.referral_id == referral.id)).one() == case.id
         )
     assert SCHOOL in fake.channels[channel].members
+    log = slack.ephemeral(slack.command("/case", "sharing", user=COORD2, channel=channel))
+    assert "accepted a referral of *Northfield Academy* as this case: its concern went to" in log
     [outcome] = [m["text"] for m in fake.dms(SCHOOL) if "accepted" in m["text"]]
     assert "your agency takes part" in outcome and reference not in outcome and "extremist" not in outcome
     assert not [m for m in fake.dms(SCHOOL) if reference in m["text"]]

@@ -273,6 +273,9 @@ def test_acceptance_moves_area_lead_agencies_channel_and_records_the_sharing(sla
         assert action.owner == SCHOOL and action.is_open  # open actions stay with their owners
     transfer = the_transfer(database)
     assert transfer.state is TransferState.ACCEPTED and transfer.new_lead == NORTH_COORD2
+    log = slack.ephemeral(slack.command("/case", "sharing", user=NORTH_COORD2, channel=case.channel))
+    assert "transferred the case to another area: *Northern College* receives the case's information" in log
+    assert "offered the case to another area: its reference and facts went to" in log
     assert transfer.decided_by == NORTH_COORD and transfer.decision_reason == "Welcome"
     members = fake.channels[case.channel].members
     assert {NORTH_COORD2, NORTH_SCHOOL, POLICE} <= members
