@@ -93,7 +93,10 @@ under one of these purposes and lawful bases (SHARING_BASES):
   reference, and every free text is checked for identifiers before it is stored or shared.
   Their identity (names and aliases, date of birth, gender, address, school or employer,
   agencies' own references, contacts) is entered and seen only on the record desk, to find
-  repeat referrals among the cases kept; it is deleted with the case's record.
+  repeat referrals among the cases and referrals kept; it is deleted with their record.
+- **The people a referral is about**, before the hub decides: the concern, why now, what has been
+  done, whether the person (or a parent) knows and consents, urgency and risk, and the hub's
+  decision with its reason; read only by the coordinators of the area it was made to.
 - **Staff of the agencies**: Slack user IDs, roles, agency membership, on-call cover and time
   zones; what they filed, changed and were shown (the audit trail, the sharing log and the
   access log).
@@ -126,7 +129,10 @@ claim, a subject's request); a held case is not deleted while held. When its tim
 personal and free-text content is deleted and a marker stays (reference, dates, stage reached,
 risk level and consent category at closure, its agencies' kinds and an outcome category); its
 audit entries keep who did what and when, with their details redacted; casehub deletes its own
-messages from the case channel. Messages people posted in Slack follow the workspace's own
+messages from the case channel. A referral the hub signposted or closed with no further action
+is kept {config.screened_out_months} months after the decision; then its texts and the identity
+of its person are deleted and a marker stays; a referral accepted as a case goes with the case.
+Messages people posted in Slack follow the workspace's own
 retention settings {TO_COMPLETE}.
 
 What casehub keeps only to deliver is purged sooner: the text of each message it has sent,
