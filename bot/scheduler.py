@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
 SWEEP_NOW_JOB = "casehub-sweep-now"
+NOW_STORE = "now"
 AUDIT_JOB = "casehub-audit-check"
 RETENTION_JOB = "casehub-retention"
 SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
@@ -116,7 +118,12 @@ def sweep_soon(scheduler: BackgroundScheduler) -> None:
     """A sweep at once, besides the one every minute (the clock was moved on). The scheduler
     runs one job at a time, so it follows a sweep under way rather than being skipped."""
     scheduler.add_job(
-        "bot.scheduler:sweep_job", "date", id=SWEEP_NOW_JOB, replace_existing=True, run_date=datetime.now(UTC)
+        "bot.scheduler:sweep_job",
+        "date",
+        id=SWEEP_NOW_JOB,
+        replace_existing=True,
+        run_date=datetime.now(UTC),
+        jobstore=NOW_STORE,
     )
 
 
@@ -137,7 +144,13 @@ def build_scheduler(
     """The sweep every minute; with `audit_at` (UTC), the audit chains checked each day; with
     `retention_at` (UTC), the nightly retention pass."""
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs")},
+        # A sweep asked for at once is kept in memory: it means nothing to the next process, and
+        # a one-off job in the database could be gone (a restored database) when the scheduler
+        # comes to remove it after its run.
+        jobstores={
+            "default": SQLAlchemyJobStore(engine=db.engine, tablename="scheduler_jobs"),
+            NOW_STORE: MemoryJobStore(),
+        },
         # One sweep at a time; the audit check apart, so that a long walk never delays a sweep.
         executors={"default": ThreadPoolExecutor(max_workers=1), "audit": ThreadPoolExecutor(max_workers=1)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
