@@ -58,10 +58,10 @@ def _form_for(
 ) -> dict[str, Any]:
     """The add form for the case's area, the one named, or the areas the person coordinates."""
     if case is not None or slug:
-        area: Area | None = lessons.area_for(session, user, slug, case=case)
-        assert area is not None
-        lessons.require_coordinator(session, area, user, "add lessons to its register")
-        choices = [area]
+        named = lessons.area_for(session, user, slug, case=case)
+        lessons.require_coordinator(session, named, user, "add lessons to its register")
+        area: Area | None = named
+        choices = [named]
     else:
         choices = areas.coordinated_by(session, user)
         if not choices:
