@@ -19,7 +19,7 @@ from flows import crisis, notify
 from flows import retention as retention_flow
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
-from services import cases, digests, outbox, referrals, reminders, retention, transfers
+from services import cases, digests, lessons, outbox, referrals, reminders, retention, transfers
 from services.worktime import zone
 
 log = logging.getLogger(__name__)
@@ -132,6 +132,7 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
             reminders.collect(session, now, rules, tz_of)
             + referrals.due_notices(session, now, rules, tz_of, admins=settings.casehub_admins)
             + transfers.due_notices(session, now, rules, tz_of)
+            + lessons.due_notices(session, now, rules, tz_of)
             + digest_dues(session, settings, now, tz_of)
             + interrupted_setup_dues(session, now)
         )

@@ -14,6 +14,7 @@ from handlers import (
     crisis_command,
     digest_command,
     home_tab,
+    lesson_command,
     membership_events,
     oncall_command,
     refer_command,
@@ -46,6 +47,7 @@ SURFACES = (
     transfers,
     refer_command,
     referral_buttons,
+    lesson_command,
 )
 
 

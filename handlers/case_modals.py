@@ -10,7 +10,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from blocks import findings, modals
-from flows import case_channel
+from flows import case_channel, notify
+from flows import lessons as lesson_flows
 from flows.rules import reminder_rules
 from handlers import payload
 from handlers.common import Deps, answer_form, deps, reported, request_ref
@@ -160,7 +161,14 @@ def record_close(body: dict[str, Any], view: dict[str, Any], client: WebClient, 
         if follow_ups:
             reviews.schedule_follow_ups(session, case)
         case_id = case.id
+        prompt = (
+            lesson_flows.owe_prompt(session, case=case, source="close", ident=case.id)
+            if lessons.strip()
+            else None
+        )
     case_channel.archive_and_report(d.db, client, case_id=case_id, user=user)
+    if prompt is not None:
+        notify.send_owed(d.db, client, [prompt])
 
 
 def suggest_agencies(ack: Ack, payload: dict[str, Any], context: BoltContext) -> None:

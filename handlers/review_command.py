@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from blocks import findings, messages, modals
 from blocks import reviews as review_blocks
 from flows import action_posting, case_channel, notify
+from flows import lessons as lesson_flows
 from flows.rules import reminder_rules
 from handlers import payload
 from handlers.commands import Call, Subcommand, dispatch
@@ -185,8 +186,11 @@ def save_record(body: dict[str, Any], view: dict[str, Any], client: WebClient, c
         )
         if created:
             outbox.owe(session, said, text=summary, recipient=user, channel=channel)
+            lesson_flows.owe_prompt(session, case=case, source="review", ident=review.id)
+        prompt = lesson_flows.prompt_key("review", review.id)
     # A repeated submission finishes what the first began: the header, the summary, the actions.
     case_channel.show_change(d.db, client, case_id, [said])
+    notify.send_owed(d.db, client, [prompt])
     for action_id in action_ids:
         action_posting.post_or_refresh(d.db, client, action_id=action_id)
 

@@ -13,6 +13,7 @@ from models.encryption import DataKey
 from models.export import Export, ExportState
 from models.hold import CaseHold
 from models.job import Job, JobState
+from models.lesson import Lesson, LessonEvent, LessonStatus
 from models.person import Decision, MatchDecision, Person, PersonKey
 from models.referral import (
     Awareness,
@@ -58,6 +59,9 @@ __all__ = [
     "FollowUp",
     "Job",
     "JobState",
+    "Lesson",
+    "LessonEvent",
+    "LessonStatus",
     "LinkDecision",
     "MatchDecision",
     "Membership",

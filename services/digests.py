@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from models import Action, ActionStatus, Agency, Case, Preference, Stage, Update
-from services import areas, audit, referrals, updates
+from services import areas, audit, lessons, referrals, updates
 from services.errors import NotAllowed
 
 # Later capabilities add lines (for example open crises): (session, case ids) -> texts.
@@ -60,6 +60,7 @@ def preference(session: Session, user: str) -> Preference:
 def build(session: Session, user: str, *, now: datetime, today: date, since: datetime | None) -> Digest:
     digest = Digest(user)
     digest.extra += referrals.digest_lines(session, user, now)
+    digest.extra += lessons.digest_lines(session, user, today)
     led = list(
         session.scalars(
             select(Case)
@@ -142,6 +143,7 @@ def leads_and_preferences(session: Session) -> list[tuple[str, Preference | None
     preference if they set one."""
     leads = list(session.scalars(select(Case.lead_user_id).where(Case.stage != Stage.CLOSED).distinct()))
     leads += sorted(referrals.hub_coordinators(session) - set(leads))  # their hubs' referrals
+    leads += sorted(lessons.coordinators_with_open(session) - set(leads))  # their areas' lessons
     prefs = {p.user_id: p for p in session.scalars(select(Preference).where(Preference.user_id.in_(leads)))}
     return [(user, prefs.get(user)) for user in leads]
 

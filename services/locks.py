@@ -16,22 +16,22 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models import Agency, Case
+from models import Agency, Area, Case
 from services import chain
 
 
-def hold(session: Session, *rows: Case | Agency) -> None:
+def hold(session: Session, *rows: Case | Agency | Area) -> None:
     """Lock these rows to the end of the transaction; what was read before is read again.
 
-    Agencies are locked before cases, and each kind in the order of its ids, so that two
-    units of work locking several rows cannot each wait for the other.
+    Areas are locked before agencies, agencies before cases, and each kind in the order of its
+    ids, so that two units of work locking several rows cannot each wait for the other.
     """
     # The ends of the audit chains first, as every audited change takes them (services.chain):
     # one order for every unit of work, so that none waits for another in a cycle.
     chain.hold_ends(session)
     # What this unit of work changed so far is written first: forgetting it would undo it.
     session.flush()
-    for kind in (Agency, Case):
+    for kind in (Area, Agency, Case):
         ids = sorted({row.id for row in rows if isinstance(row, kind)})
         if ids:
             locked = select(kind.id).where(kind.id.in_(ids)).order_by(kind.id)

@@ -39,6 +39,8 @@ WHERE: dict[str, str] = {
     "why_now": "why now",
     "done_so_far": "what has been done",
     "signposted_to": "the service signposted to",
+    "lesson": "the lesson",
+    "protocol": "the protocol or procedure",
 }
 # Typed into a form but kept in casehub's own record, never posted to Slack or e-mailed.
 NOT_SHARED = frozenset({"agency_reference"})

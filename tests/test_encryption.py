@@ -118,6 +118,7 @@ def test_every_column_holding_typed_text_is_encrypted():
         "persons.contacts", "match_decisions.reason",
         "referrals.concern", "referrals.why_now", "referrals.done_so_far", "referrals.decision_reason",
         "referrals.signposted_to", "referral_links.reason", "transfers.reason", "transfers.decision_reason",
+        "lessons.text", "lessons.drop_reason", "lesson_events.details",
     }  # fmt: skip
 
 

@@ -292,6 +292,7 @@ COMMANDS = {
     "/oncall": [],
     "/digest": [],
     "/refer": [],  # its free text is typed in the referral and decide forms
+    "/lesson": ["protocol integrated", "reason dropped"],  # the lesson is typed in its form
 }
 
 
@@ -338,6 +339,7 @@ def every_form(slack, fake, database, case) -> list[dict[str, Any]]:
     slack.submit(fake.last_view(), referral, user=SCHOOL)
     [reference] = [r.reference for r in stored(database, Referral)]
     slack.click("referral_decide", reference, user=COORD, channel=case.channel)
+    slack.command("/lesson", "add", user=COORD)
     return fake.opened_views[before:]
 
 
@@ -375,7 +377,7 @@ def test_every_service_that_stores_shared_text_asks_the_gate():
     services = Path(__file__).parent.parent / "services"
     asks = re.compile(r"sharing_gate\.(check|admit)\(")
     asking = {path.stem for path in services.glob("*.py") if asks.search(path.read_text())}
-    assert {"actions", "agencies", "areas", "cases", "crises", "reviews", "updates"} <= asking
+    assert {"actions", "agencies", "areas", "cases", "crises", "lessons", "reviews", "updates"} <= asking
 
 
 # ---- overrides, one finding at a time ------------------------------------------------------------
