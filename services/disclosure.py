@@ -274,7 +274,7 @@ def _first_bridge(grid: list[list[int]], hidden: set[tuple[int, int]]) -> tuple[
 
 @dataclass(frozen=True)
 class DurationSummary:
-    """How long something took, in days: the quartiles and the median, or None for each when
+    """How long something took, in `unit` (days, minutes): the quartiles and the median, or None for each when
     there was nothing to measure (`empty`) or too little (`withheld`). The number of items is
     not kept: it could undo the suppression of a count table it repeats."""
 
@@ -284,18 +284,21 @@ class DurationSummary:
     upper_quartile: float | None
     withheld: bool
     threshold: int
+    unit: str = "days"
 
     @property
     def empty(self) -> bool:
         return self.median is None and not self.withheld
 
 
-def summarise(title: str, days: Sequence[float], threshold: int = DEFAULT_THRESHOLD) -> DurationSummary:
-    n = len(days)
+def summarise(
+    title: str, values: Sequence[float], threshold: int = DEFAULT_THRESHOLD, *, unit: str = "days"
+) -> DurationSummary:
+    n = len(values)
     if n == 0 or n < threshold:
-        return DurationSummary(title, None, None, None, n > 0, threshold)
+        return DurationSummary(title, None, None, None, n > 0, threshold, unit)
     if n == 1:  # only with a threshold of 1
-        only = round(float(days[0]), 1)
-        return DurationSummary(title, only, only, only, False, threshold)
-    q1, median, q3 = statistics.quantiles(days, n=4, method="inclusive")
-    return DurationSummary(title, round(q1, 1), round(median, 1), round(q3, 1), False, threshold)
+        only = round(float(values[0]), 1)
+        return DurationSummary(title, only, only, only, False, threshold, unit)
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return DurationSummary(title, round(q1, 1), round(median, 1), round(q3, 1), False, threshold, unit)

@@ -210,7 +210,8 @@ def build(
     ]
     durations = _stage_durations(session, ids, period, threshold)
     durations.append(summarise(FIRST_UPDATE, _first_updates(session, ids, period), threshold))
-    durations.append(summarise(FIRST_ACK, _first_acknowledgements(session, ids, period), threshold))
+    minutes = [d * 24 * 60 for d in _first_acknowledgements(session, ids, period)]
+    durations.append(summarise(FIRST_ACK, minutes, threshold, unit="minutes"))
     return Report(
         period=period,
         scope=scope or scope_label(areas),
@@ -564,13 +565,14 @@ def to_csv(report: Report) -> str:
             ]
         )
     writer.writerow([])
-    writer.writerow(["Durations in days", "lower quartile", "median", "upper quartile"])
+    writer.writerow(["Durations", "unit", "lower quartile", "median", "upper quartile"])
     for summary in report.durations:
         if summary.withheld:
             words = f"{fewer_than(report.threshold)} measured"
-            writer.writerow([summary.title, words, words, words])
+            writer.writerow([summary.title, summary.unit, words, words, words])
         elif summary.empty:
-            writer.writerow([summary.title, "none", "none", "none"])
+            writer.writerow([summary.title, summary.unit, "none", "none", "none"])
         else:
-            writer.writerow([summary.title, summary.lower_quartile, summary.median, summary.upper_quartile])
+            quartiles = [summary.lower_quartile, summary.median, summary.upper_quartile]
+            writer.writerow([summary.title, summary.unit, *quartiles])
     return out.getvalue()
