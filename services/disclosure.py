@@ -8,16 +8,23 @@ and the totals to the grand total. A cell is withheld when:
 - **secondary**: it is needed so that a withheld cell cannot be worked out from what is
   published. Every withheld cell must lie on a *cycle* of withheld cells (alternately along a
   row and a column of the bordered table, totals included): adding one to every other cell of
-  the cycle and taking one from the rest leaves every published figure unchanged, so each
-  withheld cell has at least two possible values. Withheld cells are never zero (below), so the
-  cycle can be moved either way without a count going negative. A withheld cell on no cycle (a
-  "bridge") is given one by withholding the smallest positive published cell that closes one.
+  the cycle and taking one from the rest leaves every published figure unchanged, so a cell on a
+  cycle that can move has at least two possible values. A withheld cell on no cycle (a
+  "bridge") is given one by withholding the cheapest path of positive published cells that
+  closes one.
 
-Zeros: a true zero is published. It says that nobody is in that cell, which identifies nobody,
-and a zero is never chosen to be withheld as a partner of a small count: hiding a zero that an
-attacker could still prove to be zero protects nothing, and a hidden zero cannot be moved down
-a cycle. A withheld count may still sit next to a published zero; the zero takes no part in the
-sums that hide it.
+Zeros: a true zero is published. It says that nobody is in that cell, which identifies nobody;
+and a zero is never withheld as a partner, since a hidden zero cannot move down a cycle. But
+published zeros tell a reader that every withheld count is at least 1 — the zero next to a
+withheld cell that leaks. A cycle then moves only if the cells it lowers are at least 2: in a
+row of 1, 1 and 10 with its total 12, hiding both 1s with partners below them gives both away
+(two hidden cells summing to 2, each at least 1). So every withheld cell must lie on a cycle
+holding at most one withheld 1 (itself or another): such a cycle always moves one way, lowering
+the side without the 1, whose cells are all at least 2. Partners are published counts, at least
+the threshold, so they are never 1.
+
+Every withheld cell reads the same (`withheld_words`): labels that told the small counts from
+their partners would give a reader bounds (under 5, at least 5) that can pin a cell down.
 
 Comparing periods: a year's table carries its quarters as columns (a quarter's its months), and
 the whole period is the row total, so a count withheld in a quarter cannot be recovered as the
@@ -37,13 +44,14 @@ DEFAULT_THRESHOLD = 5
 
 
 def fewer_than(threshold: int) -> str:
-    """What a withheld small count is shown as: "fewer than 5"."""
     return f"fewer than {threshold}"
 
 
-# What a count withheld only to protect a small one is shown as: saying "fewer than 5" of it
-# would be untrue, since it may be any size.
-WITHHELD = "withheld"
+def withheld_words(threshold: int) -> str:
+    """What every withheld count is shown as. A small count and one withheld to protect it read
+    the same: "fewer than 5" of the second would be untrue, and two labels would tell a reader
+    which cells are under the threshold and which above it, bounds that can pin a cell down."""
+    return f"{fewer_than(threshold)} or withheld"
 
 
 @dataclass(frozen=True)
@@ -83,10 +91,9 @@ class CountTable:
 
 @dataclass(frozen=True)
 class Cell:
-    """A published figure: its count, or None when withheld (primary says why)."""
+    """A published figure: its count, or None when withheld (never why: see withheld_words)."""
 
     value: int | None
-    primary: bool = False
 
     @property
     def withheld(self) -> bool:
@@ -95,7 +102,7 @@ class Cell:
     def shown(self, threshold: int) -> str:
         if self.value is not None:
             return str(self.value)
-        return fewer_than(threshold) if self.primary else WITHHELD
+        return withheld_words(threshold)
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def protect(table: CountTable, threshold: int = DEFAULT_THRESHOLD) -> ProtectedT
     primary = {(i, j) for i, line in enumerate(grid) for j, value in enumerate(line) if 0 < value < threshold}
     hidden = _secondary(grid, set(primary))
     published = [
-        [Cell(None, (i, j) in primary) if (i, j) in hidden else Cell(value) for j, value in enumerate(line)]
+        [Cell(None) if (i, j) in hidden else Cell(value) for j, value in enumerate(line)]
         for i, line in enumerate(grid)
     ]
     last_row, last_column = len(grid) - 1, len(grid[0]) - 1
@@ -142,12 +149,42 @@ def protect(table: CountTable, threshold: int = DEFAULT_THRESHOLD) -> ProtectedT
 
 
 def _secondary(grid: list[list[int]], hidden: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Withhold the cheapest further cells until every withheld cell lies on a cycle."""
+    """Withhold the cheapest further cells until every withheld cell lies on a sturdy cycle."""
+    settled: set[tuple[int, int]] = set()
     while True:
         bridge = _first_bridge(grid, hidden)
-        if bridge is None:
+        if bridge is not None:
+            hidden.update(_closing_path(grid, hidden, bridge, hidden - {bridge}))
+            continue
+        exposed = _first_exposed(grid, hidden, settled)
+        if exposed is None:
             return hidden
-        hidden.update(_closing_path(grid, hidden, bridge))
+        path = _closing_path(grid, hidden, exposed, _sturdy(grid, hidden) - {exposed})
+        if not path:  # every positive count is withheld already: it is safe, and the loop ends
+            settled.add(exposed)
+        hidden.update(path)
+
+
+def _sturdy(grid: list[list[int]], hidden: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    return {(i, j) for i, j in hidden if grid[i][j] >= 2}
+
+
+def _first_exposed(
+    grid: list[list[int]], hidden: set[tuple[int, int]], settled: set[tuple[int, int]]
+) -> tuple[int, int] | None:
+    """A withheld cell on no cycle whose other cells are all at least 2 (the smallest first).
+
+    Zeros are published, so whoever reads a table knows that a withheld count is at least 1. A
+    cycle then moves only if the cells it lowers are at least 2: a cycle with two withheld 1s
+    in a line (a row of 1, 1 and 10 with its total 12) can move neither way, and gives both
+    away. A cycle with at most one 1 always moves, lowering the cells on the other side of it."""
+    sturdy = _sturdy(grid, hidden)
+    rows, columns = len(grid), len(grid[0])
+    for cell in sorted(hidden - settled, key=lambda c: _cost(grid, c)):
+        rest = sturdy - {cell}
+        if ("c", cell[1]) not in _component(rows, columns, rest, ("r", cell[0])):
+            return cell
+    return None
 
 
 def _cost(grid: list[list[int]], cell: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -158,7 +195,10 @@ def _cost(grid: list[list[int]], cell: tuple[int, int]) -> tuple[int, int, int, 
 
 
 def _closing_path(
-    grid: list[list[int]], hidden: set[tuple[int, int]], bridge: tuple[int, int]
+    grid: list[list[int]],
+    hidden: set[tuple[int, int]],
+    bridge: tuple[int, int],
+    rest: set[tuple[int, int]],
 ) -> list[tuple[int, int]]:
     """The cheapest path of positive published cells from one side of a bridge to the other:
     withheld, they put the bridge on a cycle. The path hides as little as possible (the smallest
@@ -166,7 +206,6 @@ def _closing_path(
     counts on either side of the bridge must balance, so the bridge's count is matched by
     positive cells crossing between its sides."""
     rows, columns = len(grid), len(grid[0])
-    rest = hidden - {bridge}
     start = _component(rows, columns, rest, ("r", bridge[0]))
     goal = _component(rows, columns, rest, ("c", bridge[1]))
     graph = _adjacency(rows, columns, rest)  # withheld cells cost nothing to walk along
@@ -203,7 +242,12 @@ def _closing_path(
                 best[nxt] = distance + weight
                 came[nxt] = (vertex, cell)
                 heapq.heappush(queue, (distance + weight, nxt))
-    raise AssertionError("a withheld count with no published partner: totals that do not add up")
+    # No path avoiding the other withheld 1s. Withhold the cheapest positive published cell
+    # touching either side (else anywhere) and look again: once every positive count is
+    # withheld, the sums are all unknown, and doubling every withheld count is as consistent
+    # with what is published as the counts themselves.
+    near = [(i, j) for i, j in positive if ("r", i) in start | goal or ("c", j) in start | goal]
+    return [min(near or positive, key=lambda cell: _cost(grid, cell))] if positive else []
 
 
 Vertex = tuple[str, int]
