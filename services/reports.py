@@ -66,6 +66,7 @@ from services.disclosure import (
     fewer_than,
     protect,
     summarise,
+    withheld_words,
 )
 from services.errors import InvalidInput
 from services.retention import SCREENED_OUT
@@ -538,8 +539,7 @@ def _first_acknowledgements(session: Session, area_ids: list[int], period: Perio
 
 def to_csv(report: Report) -> str:
     """One CSV: the report's heading, then a section per table and the durations, each after a
-    blank line. Withheld counts read "fewer than 5" (a small count) or "withheld" (hidden so
-    that a small count cannot be worked out)."""
+    blank line. Every withheld count reads "fewer than 5 or withheld"."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["casehub evaluation report", report.period.label])
@@ -547,8 +547,8 @@ def to_csv(report: Report) -> str:
     writer.writerow(
         [
             "disclosure control",
-            f'counts from 1 to {report.threshold - 1} read "{fewer_than(report.threshold)}"; '
-            '"withheld": hidden so that such a count cannot be worked out from the others',
+            f'"{withheld_words(report.threshold)}": a count from 1 to {report.threshold - 1}, or one '
+            "withheld so that such a count cannot be worked out from the others",
         ]
     )
     for table in report.tables:
