@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # A TrueType font with the characters people type, for exports' PDFs (its bold face is looked
     # for beside it as NAME-Bold.ttf); unset: DejaVu Sans where the system keeps it.
     export_font: str | None = None
+    # Evaluation reports (services.reports): a count from 1 to one less than this is withheld
+    # and shown as "fewer than N", with further cells withheld so that none can be worked out.
+    report_suppress_below: int = Field(default=5, ge=2, le=100)
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod

@@ -1,0 +1,578 @@
+"""Evaluation reports: what an area's (a region's, the nation's) multi-agency work did in a month,
+a quarter or a year, as counts and durations that identify nobody.
+
+Every count is computed in a grouped query and leaves this module only through disclosure
+control (`services.disclosure`): a report holds protected tables and duration summaries, never
+a case, a reference, a person, an agency's name or anything typed. A table's columns are the
+parts of the period (a year's quarters, a quarter's months, a month alone) and its row totals
+the whole period, so that comparing a quarter with its year is covered by the same suppression.
+
+Times in stages come from the audit trail, the only record of when a case entered each stage:
+its `case.stage` entries, with the case's `opened_at` and `exited_at`. Periods are calendar
+periods in UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Select,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from models import (
+    Action,
+    Agency,
+    AgencyKind,
+    Area,
+    AuditEvent,
+    Case,
+    CaseAgency,
+    Consent,
+    Crisis,
+    FollowUp,
+    Page,
+    Referral,
+    ReferralState,
+    Review,
+    Stage,
+    Update,
+)
+from services.disclosure import (
+    DEFAULT_THRESHOLD,
+    CountTable,
+    DurationSummary,
+    ProtectedTable,
+    fewer_than,
+    protect,
+    summarise,
+    withheld_words,
+)
+from services.errors import InvalidInput
+from services.retention import SCREENED_OUT
+
+_YEAR = re.compile(r"^(\d{4})$")
+_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SECONDS_A_DAY = 86_400
+
+
+@dataclass(frozen=True)
+class Period:
+    """A calendar month, quarter or year, from `start` (included) to `end` (excluded), in UTC."""
+
+    label: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        value = text.strip()
+        if match := _YEAR.match(value):
+            year = int(match[1])
+            return cls(value, _at(year, 1), _at(year + 1, 1))
+        if match := _QUARTER.match(value):
+            year, quarter = int(match[1]), int(match[2])
+            first = 3 * quarter - 2
+            return cls(f"{year}-Q{quarter}", _at(year, first), _at(year, first + 3))
+        if (match := _MONTH.match(value)) and 1 <= int(match[2]) <= 12:
+            year, month = int(match[1]), int(match[2])
+            return cls(f"{year}-{month:02d}", _at(year, month), _at(year, month + 1))
+        raise InvalidInput(
+            f"`{value}` is not a period.",
+            hint="Give a month (2026-11), a quarter (2026-Q4) or a year (2026).",
+        )
+
+    @property
+    def parts(self) -> tuple[Period, ...]:
+        """The columns of its tables: a year's quarters, a quarter's months, a month alone."""
+        year, month = self.start.year, self.start.month
+        if _YEAR.match(self.label):
+            return tuple(Period.parse(f"{year}-Q{q}") for q in range(1, 5))
+        if _QUARTER.match(self.label):
+            return tuple(Period.parse(f"{year}-{m:02d}") for m in range(month, month + 3))
+        return (self,)
+
+    @property
+    def column_label(self) -> str:
+        if _MONTH.match(self.label):
+            return f"{_MONTH_NAMES[self.start.month - 1]} {self.start.year}"
+        return self.label
+
+
+def _at(year: int, month: int) -> datetime:
+    year, month = year + (month - 1) // 12, (month - 1) % 12 + 1
+    return datetime(year, month, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Report:
+    """What leaves the service: protected count tables and duration summaries."""
+
+    period: Period
+    scope: str
+    threshold: int
+    tables: tuple[ProtectedTable, ...]
+    durations: tuple[DurationSummary, ...]
+
+    def table(self, title: str) -> ProtectedTable:
+        return next(t for t in self.tables if t.title == title)
+
+    def duration(self, title: str) -> DurationSummary:
+        return next(d for d in self.durations if d.title == title)
+
+
+# Titles, shared by the report, its CSV and the tests.
+REFERRALS = "Referrals by the referring agency's kind"
+SCREENING = "Referrals decided, by outcome"
+CASES = "Cases opened and closed"
+CONSENT = "Consent decisions recorded"
+AGENCIES_PER_CASE = "Cases opened, by the number of agencies taking part"
+UPDATES = "Updates filed, by the agency's kind"
+ACTIONS_CREATED = "Actions created"
+ACTIONS_DUE = "Actions falling due, by what became of them"
+REVIEWS = "Reviews held"
+CRISES = "Crises raised"
+OUTCOMES = "Cases closed, by the furthest stage reached"
+FOLLOW_UPS = "Follow-up reviews falling due"
+
+TO_SCREENING = "Referral to screening"
+TO_PANEL = "Referral to panel decision"
+TO_SUPPORT = "Referral to support"
+SUPPORT_LENGTH = "Length of support"
+FIRST_UPDATE = "An agency's first update after joining a case"
+FIRST_ACK = "A crisis to its first acknowledgement"
+
+AGENCY_COUNTS = ("1", "2", "3", "4", "5", "6 or more")
+OUTCOME_ROWS = ("screened out", "not adopted", "supported")
+FOLLOW_UP_ROWS = ("6-month, held", "6-month, not held", "12-month, held", "12-month, not held")
+
+
+def scope_label(areas: Sequence[Area]) -> str:
+    if len(areas) <= 5:
+        return ", ".join(sorted(area.slug for area in areas))
+    regions = {area.region for area in areas}
+    if len(regions) == 1 and None not in regions:
+        return f"region {next(iter(regions))} ({len(areas)} areas)"
+    return f"{len(areas)} areas"
+
+
+def build(
+    session: Session,
+    *,
+    areas: Sequence[Area],
+    period: Period,
+    threshold: int = DEFAULT_THRESHOLD,
+    scope: str | None = None,
+) -> Report:
+    """The report of these areas for the period, with every count under disclosure control."""
+    ids = [area.id for area in areas]
+    counts = _Counts(session, ids, period)
+    raw = [
+        counts.by_row(REFERRALS, [k.value for k in AgencyKind], _referrals),
+        counts.by_row(
+            SCREENING,
+            [ReferralState.ACCEPTED.value, ReferralState.SIGNPOSTED.value, "no further action"],
+            _screening,
+        ),
+        counts.by_row(CASES, ["opened", "closed"], _opened, _closed),
+        counts.by_row(
+            CONSENT, [Consent.GIVEN.value, Consent.WITHDRAWN.value, Consent.NOT_REQUIRED.value], _consent
+        ),
+        counts.by_row(AGENCIES_PER_CASE, list(AGENCY_COUNTS), _agencies_per_case),
+        counts.by_row(UPDATES, [k.value for k in AgencyKind], _updates),
+        counts.by_row(ACTIONS_CREATED, ["created"], _actions_created),
+        counts.by_row(ACTIONS_DUE, ["done by the due date", "done after it", "not done"], _actions_due),
+        counts.by_row(REVIEWS, ["on or before the planned date", "after it", "none planned"], _reviews),
+        counts.by_row(CRISES, ["raised", "acknowledged", "escalated"], *_CRISIS_ROWS),
+        counts.by_row(OUTCOMES, list(OUTCOME_ROWS), _outcomes),
+        counts.by_row(FOLLOW_UPS, list(FOLLOW_UP_ROWS), _follow_ups),
+    ]
+    durations = _stage_durations(session, ids, period, threshold)
+    durations.append(summarise(FIRST_UPDATE, _first_updates(session, ids, period), threshold))
+    minutes = [d * 24 * 60 for d in _first_acknowledgements(session, ids, period)]
+    durations.append(summarise(FIRST_ACK, minutes, threshold, unit="minutes"))
+    return Report(
+        period=period,
+        scope=scope or scope_label(areas),
+        threshold=threshold,
+        tables=tuple(protect(table, threshold) for table in raw),
+        durations=tuple(durations),
+    )
+
+
+# ---- counting --------------------------------------------------------------------------------
+
+# A query of one table's counts: (row key, when) for the matching records of the areas, when
+# falling in [start, end); `when` is a timestamp or a date column.
+Counter = Any
+
+
+class _Counts:
+    def __init__(self, session: Session, area_ids: list[int], period: Period) -> None:
+        self.session, self.area_ids, self.period = session, area_ids, period
+
+    def by_row(self, title: str, rows: list[str], *queries: Counter) -> CountTable:
+        parts = self.period.parts
+        cells = {row: [0] * len(parts) for row in rows}
+        for query in queries:
+            for row, part, count in self._grouped(query):
+                if row in cells:  # a kind no longer offered counts nowhere rather than wrongly
+                    cells[row][part] += count
+        return CountTable(
+            title,
+            tuple(rows),
+            tuple(p.column_label for p in parts),
+            tuple(tuple(cells[row]) for row in rows),
+        )
+
+    def _grouped(self, query: Counter) -> list[tuple[str, int, int]]:
+        inner: Select[Any]
+        inner, when = query(self.area_ids)
+        starts = [p.start for p in self.period.parts]
+        bounds: list[datetime] | list[date] = starts
+        start, end = self.period.start, self.period.end
+        if _is_date(when):
+            bounds = [b.date() for b in starts]
+            inner = inner.where(when >= start.date(), when < end.date())
+        else:
+            inner = inner.where(when >= start, when < end)
+        part = (
+            case(*[(when < b, k) for k, b in enumerate(bounds[1:])], else_=len(bounds) - 1)
+            if len(bounds) > 1
+            else literal_column("0")
+        )
+        rows = inner.add_columns(part.label("part")).subquery()
+        # Grouped over a subquery, so that the part's expression (with its parameters) is not
+        # repeated in GROUP BY, which PostgreSQL would not recognise as the same.
+        grouped = select(rows.c.row, rows.c.part, func.count()).group_by(rows.c.row, rows.c.part)
+        found: list[Any] = list(self.session.execute(grouped))
+        return [(_key(row), int(part), int(count)) for row, part, count in found]
+
+
+def _is_date(column: Any) -> bool:
+    return getattr(column.type, "python_type", None) is date
+
+
+def _key(value: object) -> str:
+    return value.value if hasattr(value, "value") else str(value)
+
+
+def _in(area_ids: list[int]) -> ColumnElement[bool]:
+    return Case.area_id.in_(area_ids)
+
+
+def _referrals(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    query = (
+        select(Agency.kind.label("row"))
+        .select_from(Referral)
+        .join(Agency, Agency.id == Referral.agency_id)
+        .where(Referral.area_id.in_(area_ids))
+    )
+    return query, Referral.received_at
+
+
+def _screening(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    row = case(
+        (Referral.state == ReferralState.CLOSED, literal_column("'no further action'")),
+        else_=type_coerce(Referral.state, String),
+    )
+    query = select(row.label("row")).where(Referral.area_id.in_(area_ids), Referral.decided_at.is_not(None))
+    return query, Referral.decided_at
+
+
+def _opened(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    return select(literal_column("'opened'").label("row")).where(_in(area_ids)), Case.opened_at
+
+
+def _closed(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    return select(literal_column("'closed'").label("row")).where(_in(area_ids)), Case.closed_at
+
+
+def _consent(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    return select(Case.consent.label("row")).where(_in(area_ids)), Case.consent_date
+
+
+def _agencies_per_case(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    joined = (
+        select(func.count(func.distinct(CaseAgency.agency_id)))
+        .where(CaseAgency.case_id == Case.id)
+        .scalar_subquery()
+    )
+    row = case(
+        *[(joined == int(label), literal_column(f"'{label}'")) for label in AGENCY_COUNTS[:-1]],
+        else_=literal_column(f"'{AGENCY_COUNTS[-1]}'"),
+    )
+    return select(row.label("row")).where(_in(area_ids), joined > 0), Case.opened_at
+
+
+def _updates(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    query = (
+        select(Agency.kind.label("row"))
+        .select_from(Update)
+        .join(Case, Case.id == Update.case_id)
+        .join(Agency, Agency.id == Update.agency_id)
+        .where(_in(area_ids))
+    )
+    return query, Update.created_at
+
+
+def _actions_created(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    query: Select[Any] = (
+        select(literal_column("'created'").label("row"))
+        .select_from(Action)
+        .join(Case, Case.id == Action.case_id)
+        .where(_in(area_ids))
+    )
+    return query, Action.created_at
+
+
+def _actions_due(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    row = case(
+        (Action.done_at.is_(None), literal_column("'not done'")),
+        (UTCDate(Action.done_at) <= Action.due, literal_column("'done by the due date'")),
+        else_=literal_column("'done after it'"),
+    )
+    query = (
+        select(row.label("row"))
+        .select_from(Action)
+        .join(Case, Case.id == Action.case_id)
+        .where(_in(area_ids))
+    )
+    return query, Action.due
+
+
+def _reviews(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    planned = (
+        func.lag(Review.next_review_at)
+        .over(partition_by=Review.case_id, order_by=(Review.held_on, Review.id))
+        .label("planned")
+    )
+    held = (
+        select(Review.held_on.label("held_on"), planned)
+        .join(Case, Case.id == Review.case_id)
+        .where(_in(area_ids))
+        .subquery()
+    )
+    row = case(
+        (held.c.planned.is_(None), literal_column("'none planned'")),
+        (held.c.held_on <= UTCDate(held.c.planned), literal_column("'on or before the planned date'")),
+        else_=literal_column("'after it'"),
+    )
+    return select(row.label("row")).select_from(held), held.c.held_on
+
+
+def _crisis_row(label: str, condition: ColumnElement[bool] | None) -> Counter:
+    def query(area_ids: list[int]) -> tuple[Select[Any], Any]:
+        selected: Select[Any] = (
+            select(literal_column(f"'{label}'").label("row"))
+            .select_from(Crisis)
+            .join(Case, Case.id == Crisis.case_id)
+            .where(_in(area_ids))
+        )
+        if condition is not None:
+            selected = selected.where(condition)
+        return selected, Crisis.raised_at
+
+    return query
+
+
+_CRISIS_ROWS = (
+    _crisis_row("raised", None),
+    _crisis_row(
+        "acknowledged", exists().where(Page.crisis_id == Crisis.id, Page.acknowledged_at.is_not(None))
+    ),
+    _crisis_row("escalated", exists().where(Page.crisis_id == Crisis.id, Page.level > 0)),
+)
+
+
+def _outcomes(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    row = case(
+        (Case.stage_reached.in_(SCREENED_OUT), literal_column("'screened out'")),
+        (Case.stage_reached == Stage.SUPPORT.value, literal_column("'supported'")),
+        else_=literal_column("'not adopted'"),
+    )
+    return select(row.label("row")).where(_in(area_ids), Case.closed_at.is_not(None)), Case.closed_at
+
+
+def _follow_ups(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    months = case((FollowUp.label.like("12-month%"), "12-month"), else_="6-month")
+    held = case((FollowUp.held_on.is_(None), ", not held"), else_=", held")
+    query = (
+        select((months + held).label("row"))
+        .select_from(FollowUp)
+        .join(Case, Case.id == FollowUp.case_id)
+        .where(_in(area_ids))
+    )
+    return query, FollowUp.due_on
+
+
+class UTCDate(FunctionElement[date]):
+    """A timestamp's date in UTC, the same on both databases: SQLite keeps UTC without an
+    offset; PostgreSQL would otherwise take the session's time zone."""
+
+    type = Date()
+    name = "utc_date"
+    inherit_cache = True
+
+
+@compiles(UTCDate)
+def _utc_date(element: UTCDate, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(UTCDate, "postgresql")
+def _utc_date_postgresql(element: UTCDate, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST(({compiler.process(element.clauses, **kw)}) AT TIME ZONE 'UTC' AS DATE)"
+
+
+# ---- durations -------------------------------------------------------------------------------
+
+
+def _days(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / SECONDS_A_DAY
+
+
+def _stage_durations(
+    session: Session, area_ids: list[int], period: Period, threshold: int
+) -> list[DurationSummary]:
+    """From the audit trail's stage entries: when each case first entered screening, panel
+    decision and support, measured from its opening; and its support, to its exit."""
+    entries: list[Any] = list(
+        session.execute(
+            select(AuditEvent.case_id, AuditEvent.at, AuditEvent.details)
+            .join(Case, Case.id == AuditEvent.case_id)
+            .where(_in(area_ids), AuditEvent.action == "case.stage", AuditEvent.at < period.end)
+        )
+    )
+    first: dict[tuple[int, str], datetime] = {}
+    for case_id, at, details in entries:
+        stage = details.get("stage") if isinstance(details, dict) else None
+        if not isinstance(stage, str):  # redacted when its case's record was deleted
+            continue
+        key = (case_id, stage)
+        if key not in first or at < first[key]:
+            first[key] = at
+    cases = {
+        case_id: (opened, exited)
+        for case_id, opened, exited in session.execute(
+            select(Case.id, Case.opened_at, Case.exited_at).where(
+                _in(area_ids),
+                Case.id.in_(select(AuditEvent.case_id).where(AuditEvent.action == "case.stage")),
+            )
+        )
+    }
+    waits: dict[str, list[float]] = {TO_SCREENING: [], TO_PANEL: [], TO_SUPPORT: []}
+    stages = {
+        Stage.SCREENING.value: TO_SCREENING,
+        Stage.PANEL_DECISION.value: TO_PANEL,
+        Stage.SUPPORT.value: TO_SUPPORT,
+    }
+    support: list[float] = []
+    for (case_id, stage), at in first.items():
+        if case_id not in cases:
+            continue
+        opened, exited = cases[case_id]
+        if stage in stages and period.start <= at < period.end:
+            waits[stages[stage]].append(_days(opened, at))
+        if stage == Stage.SUPPORT.value and exited is not None and period.start <= exited < period.end:
+            support.append(_days(at, exited))
+    out = [summarise(title, days, threshold) for title, days in waits.items()]
+    out.append(summarise(SUPPORT_LENGTH, support, threshold))
+    return out
+
+
+def _first_updates(session: Session, area_ids: list[int], period: Period) -> list[float]:
+    """For each agency joining a case in the period, the time to its first update there."""
+    rows = session.execute(
+        select(CaseAgency.joined_at, func.min(Update.created_at))
+        .join(Case, Case.id == CaseAgency.case_id)
+        .join(
+            Update,
+            and_(
+                Update.case_id == CaseAgency.case_id,
+                Update.agency_id == CaseAgency.agency_id,
+                Update.created_at >= CaseAgency.joined_at,
+            ),
+        )
+        .where(_in(area_ids), CaseAgency.joined_at >= period.start, CaseAgency.joined_at < period.end)
+        .group_by(CaseAgency.id, CaseAgency.joined_at)
+    )
+    return [_days(joined, first) for joined, first in rows]
+
+
+def _first_acknowledgements(session: Session, area_ids: list[int], period: Period) -> list[float]:
+    rows = session.execute(
+        select(Crisis.raised_at, func.min(Page.acknowledged_at))
+        .join(Case, Case.id == Crisis.case_id)
+        .join(Page, Page.crisis_id == Crisis.id)
+        .where(_in(area_ids), Crisis.raised_at >= period.start, Crisis.raised_at < period.end)
+        .where(Page.acknowledged_at.is_not(None))
+        .group_by(Crisis.id, Crisis.raised_at)
+    )
+    return [_days(raised, first) for raised, first in rows if first is not None]
+
+
+# ---- the CSV ---------------------------------------------------------------------------------
+
+
+def to_csv(report: Report) -> str:
+    """One CSV: the report's heading, then a section per table and the durations, each after a
+    blank line. Every withheld count reads "fewer than 5 or withheld"."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["casehub evaluation report", report.period.label])
+    writer.writerow(["areas", report.scope])
+    writer.writerow(
+        [
+            "disclosure control",
+            f'"{withheld_words(report.threshold)}": a count from 1 to {report.threshold - 1}, or one '
+            "withheld so that such a count cannot be worked out from the others",
+        ]
+    )
+    for table in report.tables:
+        writer.writerow([])
+        writer.writerow([table.title])
+        writer.writerow(["", *table.columns, "Total"])
+        for label, cells, total in zip(table.rows, table.cells, table.row_totals, strict=True):
+            writer.writerow([label, *(c.shown(table.threshold) for c in cells), total.shown(table.threshold)])
+        writer.writerow(
+            [
+                "Total",
+                *(c.shown(table.threshold) for c in table.column_totals),
+                table.total.shown(table.threshold),
+            ]
+        )
+    writer.writerow([])
+    writer.writerow(["Durations", "unit", "lower quartile", "median", "upper quartile"])
+    for summary in report.durations:
+        if summary.withheld:
+            words = f"{fewer_than(report.threshold)} measured"
+            writer.writerow([summary.title, summary.unit, words, words, words])
+        elif summary.empty:
+            writer.writerow([summary.title, summary.unit, "none", "none", "none"])
+        else:
+            quartiles = [summary.lower_quartile, summary.median, summary.upper_quartile]
+            writer.writerow([summary.title, summary.unit, *quartiles])
+    return out.getvalue()
