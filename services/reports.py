@@ -58,6 +58,7 @@ from models import (
     Stage,
     Update,
 )
+from models.lesson import Lesson, LessonStatus
 from services.disclosure import (
     DEFAULT_THRESHOLD,
     CountTable,
@@ -156,6 +157,7 @@ REVIEWS = "Reviews held"
 CRISES = "Crises raised"
 OUTCOMES = "Cases closed, by the furthest stage reached"
 FOLLOW_UPS = "Follow-up reviews falling due"
+LESSONS = "Lessons added to the register, by where they stand now"
 
 TO_SCREENING = "Referral to screening"
 TO_PANEL = "Referral to panel decision"
@@ -208,6 +210,7 @@ def build(
         counts.by_row(CRISES, ["raised", "acknowledged", "escalated"], *_CRISIS_ROWS),
         counts.by_row(OUTCOMES, list(OUTCOME_ROWS), _outcomes),
         counts.by_row(FOLLOW_UPS, list(FOLLOW_UP_ROWS), _follow_ups),
+        counts.by_row(LESSONS, [s.value for s in LessonStatus], _lessons),
     ]
     durations = _stage_durations(session, ids, period, threshold)
     durations.append(summarise(FIRST_UPDATE, _first_updates(session, ids, period), threshold))
@@ -281,6 +284,11 @@ def _key(value: object) -> str:
 
 def _in(area_ids: list[int]) -> ColumnElement[bool]:
     return Case.area_id.in_(area_ids)
+
+
+def _lessons(area_ids: list[int]) -> tuple[Select[Any], Any]:
+    """Lessons of the areas added in the period, by their status now (the register's progress)."""
+    return select(Lesson.status.label("row")).where(Lesson.area_id.in_(area_ids)), Lesson.created_at
 
 
 def _referrals(area_ids: list[int]) -> tuple[Select[Any], Any]:

@@ -300,3 +300,32 @@ def test_the_csv_names_no_case_person_or_agency(database, dataset):
     assert "County Police" in names and "Northfield Academy" in names
     assert "fewer than 5 or withheld" in text and "Referral to support" in text
     assert text.splitlines()[0] == "casehub evaluation report,2026"
+
+
+def test_lessons_are_counted_by_where_they_stand(database, dataset):
+    from models.lesson import Lesson, LessonStatus
+
+    with database.session() as session:
+        school = agencies.get(session, "school")
+        main_id = areas.get(session, areas.MAIN).id
+        for n, status in enumerate([LessonStatus.AGREED] * 6 + [LessonStatus.PROPOSED] * 2, start=1):
+            session.add(
+                Lesson(
+                    area_id=main_id,
+                    number=n,
+                    text="Share attendance data with the hub within a week of a referral.",
+                    protocol="Information-sharing protocol",
+                    agency_id=school.id,
+                    due=date(2026, 6, 30),
+                    status=status,
+                    created_by=COORD,
+                    created_at=at(-10),
+                    created_via=f"t:lesson:{n}",
+                )
+            )
+    table = report_of(database).table(reports.LESSONS)
+    assert table.rows == tuple(s.value for s in LessonStatus)
+    counted = values(table)
+    # 6 agreed and 2 proposed in one quarter: the 2 is withheld, and the 6 with it.
+    assert counted[1][0] is None and counted[0][0] is None
+    assert counted[-1][-1] == 8  # the total of the year is published
