@@ -74,7 +74,9 @@ def test_add_by_form_numbers_per_area_and_tells_the_coordinator(slack, fake, dat
     assert first.area_id == second.area_id
     assert any("Lesson *#1* added" in m["text"] for m in fake.dms(COORD))
     with database.reader() as session:
-        added = session.scalars(select(AuditEvent).where(AuditEvent.action == "lesson.added")).all()
+        added = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "lesson.added").order_by(AuditEvent.id)
+        ).all()
     assert [e.details["number"] for e in added] == [1, 2]
 
 
@@ -141,7 +143,11 @@ def test_a_lesson_moves_from_proposed_to_checked(slack, fake, database, case):
     assert lesson.nudge_at is None
     with database.reader() as session:
         kinds = [e.kind for e in session.scalars(select(LessonEvent).order_by(LessonEvent.id))]
-        audited = [e.action for e in session.scalars(select(AuditEvent)) if e.action.startswith("lesson.")]
+        audited = [
+            e.action
+            for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            if e.action.startswith("lesson.")
+        ]
     assert kinds == ["proposed", "agreed", "integrated", "checked"]
     assert audited == ["lesson.added", "lesson.agreed", "lesson.integrated", "lesson.checked"]
 
