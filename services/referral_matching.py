@@ -427,38 +427,6 @@ def decide(
     return row
 
 
-def link(
-    session: Session,
-    referral: Referral,
-    *,
-    actor: str,
-    request_ref: str,
-    case: Case | None = None,
-    other: Referral | None = None,
-    reason: str | None = None,
-    score: int | None = None,
-) -> ReferralLink:
-    """The same person."""
-    return decide(session, referral, LinkDecision.LINKED, actor=actor, request_ref=request_ref,
-                  case=case, other=other, reason=reason, score=score)  # fmt: skip
-
-
-def dismiss(
-    session: Session,
-    referral: Referral,
-    *,
-    actor: str,
-    request_ref: str,
-    case: Case | None = None,
-    other: Referral | None = None,
-    reason: str | None = None,
-    score: int | None = None,
-) -> ReferralLink:
-    """Not the same person: not proposed again."""
-    return decide(session, referral, LinkDecision.DISMISSED, actor=actor, request_ref=request_ref,
-                  case=case, other=other, reason=reason, score=score)  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Decided:
     other: str  # "Case K7Q2M9" or "Referral R-ABC123"

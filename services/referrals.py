@@ -25,7 +25,7 @@ from models.referral import Awareness, Referral, ReferralConsent, ReferralState,
 from services import agencies, areas, audit, cases, identifiers, sharing, sharing_gate
 from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import BATCH, Due, Rules, TzOf
-from services.worktime import WorkingHours, at_local, local_date
+from services.worktime import at_local, close_of_working_day, local_date
 
 CONCERN_MIN, TEXT_MAX = 10, 2000
 SERVICE_MAX = 200
@@ -161,13 +161,6 @@ def _placed(session: Session, draft: ReferralDraft, referrer: str) -> tuple[Area
     return area, agency
 
 
-def due_at(received: datetime, hours: WorkingHours, tz: str, working_days: int) -> datetime:
-    """The end of working hours on the `working_days`-th working day after receipt, in the area's
-    time zone (its bank holidays skipped)."""
-    day = hours.add_working_days(local_date(received, tz), working_days)
-    return at_local(day, hours.end, tz)
-
-
 def submit(
     session: Session,
     *,
@@ -201,8 +194,12 @@ def submit(
             urgency=draft.urgency,
             state=ReferralState.RECEIVED,
             received_at=received,
-            ack_due_at=due_at(received, calendar.hours, calendar.timezone, area.referral_ack_days),
-            decision_due_at=due_at(received, calendar.hours, calendar.timezone, area.referral_decision_days),
+            ack_due_at=close_of_working_day(
+                received, area.referral_ack_days, calendar.hours, calendar.timezone
+            ),
+            decision_due_at=close_of_working_day(
+                received, area.referral_decision_days, calendar.hours, calendar.timezone
+            ),
         )
         referral.nudge_at = referral.ack_due_at
         try:

@@ -40,7 +40,7 @@ from models import (
 from services import agencies, areas, audit, cases, locks, sharing, sharing_gate
 from services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from services.reminders import Due, Rules, TzOf, plan_review
-from services.worktime import WorkingHours, at_local, local_date, zone
+from services.worktime import WorkingHours, at_local, close_of_working_day, local_date, zone
 
 REASON_MAX = 1000
 NOTE_MAX = 1000
@@ -64,13 +64,6 @@ class Step(StrEnum):
 
 def has_consent(case: Case) -> bool:
     return case.consent in CONSENTED
-
-
-def deadline_for(offered_at: datetime, days: int, hours: WorkingHours, tz: str) -> datetime:
-    """The end of working hours of the `days`-th working day after the offer, in the receiving
-    area's calendar."""
-    day = hours.add_working_days(local_date(offered_at, tz), days)
-    return at_local(day, hours.end, tz)
 
 
 def schedule(transfer: Transfer, hours: WorkingHours, tz: str) -> list[tuple[datetime, Step]]:
@@ -214,7 +207,7 @@ def offer(
         offered_via=offered_via,
         offered_at=now,
         reason=reason,
-        deadline=deadline_for(now, area.transfer_days, receiving.hours, receiving.default_tz),
+        deadline=close_of_working_day(now, area.transfer_days, receiving.hours, receiving.default_tz),
         hub_channel_id=area.hub_channel_id,
     )
     try:

@@ -42,6 +42,13 @@ class WorkingHours:
         return count
 
 
+def close_of_working_day(moment: datetime, days: int, hours: WorkingHours, tz: str) -> datetime:
+    """The end of working hours on the `days`-th working day after `moment`, in the zone `tz`
+    (its calendar's bank holidays skipped): a service level's deadline."""
+    day = hours.add_working_days(local_date(moment, tz), days)
+    return at_local(day, hours.end, tz)
+
+
 def zone(tz: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(tz or "UTC")

@@ -166,15 +166,21 @@ def test_decisions_replace_one_another_and_leave_the_pair_out(database, on_file)
         later = session.get_one(Referral, on_file["later"])
         referral_matching.save_identity(session, later, KHAN_AGAIN, COORD, "test:later")
         case = session.get_one(Case, on_file["case"])
-        referral_matching.dismiss(
-            session, later, case=case, actor=COORD, request_ref="test:d1", reason="Another boy", score=90
+        referral_matching.decide(
+            session,
+            later,
+            LinkDecision.DISMISSED,
+            case=case,
+            actor=COORD,
+            request_ref="test:d1",
+            reason="Another boy",
+            score=90,
         )
         assert referral_matching.candidates(session, later, user=COORD, request_ref="desk:1") == []
         assert referral_matching.possible_matches(session, later) == 0
-        referral_matching.link(
-            session, later, case=case, actor=COORD2, request_ref="test:d2", reason="Same school"
-        )
-        referral_matching.link(session, later, case=case, actor=COORD2, request_ref="test:d2")  # again: once
+        again = dict(case=case, actor=COORD2, request_ref="test:d2", reason="Same school")
+        referral_matching.decide(session, later, LinkDecision.LINKED, **again)
+        referral_matching.decide(session, later, LinkDecision.LINKED, **again)  # again: once
         [decided] = referral_matching.links(session, later)
         assert (decided.other, decided.decision, decided.decided_by) == (
             "Case T00001",
@@ -188,8 +194,12 @@ def test_decisions_replace_one_another_and_leave_the_pair_out(database, on_file)
         )
         # Two referrals: one row whichever side it is decided from.
         earlier = session.get_one(Referral, on_file["earlier"])
-        referral_matching.dismiss(session, earlier, other=later, actor=COORD, request_ref="test:d3")
-        referral_matching.link(session, later, other=earlier, actor=COORD, request_ref="test:d4")
+        referral_matching.decide(
+            session, earlier, LinkDecision.DISMISSED, other=later, actor=COORD, request_ref="test:d3"
+        )
+        referral_matching.decide(
+            session, later, LinkDecision.LINKED, other=earlier, actor=COORD, request_ref="test:d4"
+        )
         assert [d.other for d in referral_matching.links(session, earlier)] == ["Referral R-Q00002"]
     with database.reader() as session:
         assert (
@@ -224,13 +234,16 @@ def test_only_the_area_s_coordinators_and_the_referrer_of_an_open_referral_may(d
             with pytest.raises(NotAllowed):
                 referral_matching.candidates(session, later, user=outsider, request_ref="x")
             with pytest.raises(NotAllowed):
-                referral_matching.link(session, later, case=case, actor=outsider, request_ref="x")
+                referral_matching.decide(
+                    session, later, LinkDecision.LINKED, case=case, actor=outsider, request_ref="x"
+                )
         # The referrer records and reads back whom they referred, and sees no candidate.
         assert referral_matching.show_identity(session, later, user=SCHOOL, request_ref="y") == KHAN_AGAIN
         with pytest.raises(NotAllowed):
             referral_matching.candidates(session, later, user=SCHOOL, request_ref="y")
         with pytest.raises(NotAllowed):
-            referral_matching.dismiss(session, later, case=case, actor=SCHOOL, request_ref="y")
+            dismiss = LinkDecision.DISMISSED
+            referral_matching.decide(session, later, dismiss, case=case, actor=SCHOOL, request_ref="y")
         # Decided, the referral is no longer the referrer's to touch.
         later.state = ReferralState.SIGNPOSTED
         session.flush()
@@ -382,8 +395,14 @@ def test_a_case_deleted_under_retention_takes_its_referral_links_and_is_not_prop
         later = session.get_one(Referral, on_file["later"])
         referral_matching.save_identity(session, later, KHAN_AGAIN, COORD, "test:later")
         case = session.get_one(Case, on_file["case"])
-        referral_matching.link(
-            session, later, case=case, actor=COORD, request_ref="test:link", reason="Same boy"
+        referral_matching.decide(
+            session,
+            later,
+            LinkDecision.LINKED,
+            case=case,
+            actor=COORD,
+            request_ref="test:link",
+            reason="Same",
         )
         case.stage, case.closed_at = Stage.CLOSED, now - timedelta(days=8 * 366)
         case.retention_from = now - timedelta(days=7 * 366)

@@ -20,6 +20,7 @@ from models.referral import Awareness, Referral, ReferralConsent, ReferralState,
 from sandbox.slack import BOT_USER, TOKEN
 from services import agencies, areas, digests, oversight, referrals, sharing_gate
 from services.referrals import Queue
+from services.worktime import close_of_working_day
 from tests.conftest import ADMIN, COORD, COORD2, OUTSIDER, POLICE, SCHOOL
 
 MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # London is on UTC in December
@@ -591,7 +592,9 @@ def test_service_levels_skip_weekends_and_bank_holidays():
         holiday_calendar("GB-ENG"),
     )
     friday = datetime(2026, 12, 24, 15, 0, tzinfo=UTC)  # Christmas Eve, a Thursday; 25 and 28 are holidays
-    assert referrals.due_at(friday, hours, "Europe/London", 1) == datetime(2026, 12, 29, 18, 0, tzinfo=UTC)
+    assert close_of_working_day(friday, 1, hours, "Europe/London") == datetime(
+        2026, 12, 29, 18, 0, tzinfo=UTC
+    )
 
 
 def test_the_sweep_reads_open_referrals_through_their_partial_index():

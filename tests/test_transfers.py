@@ -29,7 +29,7 @@ from models import (
 from sandbox import blockkit
 from sandbox.slack import BOT_USER, TOKEN
 from services import agencies, areas, transfers
-from services.worktime import WorkingHours
+from services.worktime import WorkingHours, close_of_working_day
 from tests.conftest import COORD, COORD2, POLICE, SCHOOL
 from tests.helpers import open_case
 
@@ -502,10 +502,10 @@ def test_deadline_counts_the_receiving_areas_working_days():
     hours = WorkingHours(time(9), time(17), frozenset(range(5)), frozenset({date(2026, 12, 25)}))
     offered = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)  # a Tuesday
     # Wednesday 23, Thursday 24, (Christmas), Monday 28, Tuesday 29, Wednesday 30.
-    assert transfers.deadline_for(offered, 5, hours, "Europe/London") == datetime(
+    assert close_of_working_day(offered, 5, hours, "Europe/London") == datetime(
         2026, 12, 30, 17, 0, tzinfo=UTC
     )
-    assert transfers.deadline_for(offered, 1, hours, "Europe/Paris") == datetime(
+    assert close_of_working_day(offered, 1, hours, "Europe/Paris") == datetime(
         2026, 12, 23, 16, 0, tzinfo=UTC
     )
 
