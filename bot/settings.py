@@ -153,6 +153,8 @@ class Settings(BaseSettings):
     # Evaluation reports (services.reports): a count from 1 to one less than this is withheld
     # and shown as "fewer than N", with further cells withheld so that none can be worked out.
     report_suppress_below: int = Field(default=5, ge=2, le=100)
+    # Each area's coordinators get last month's report on the first working day of the month.
+    report_monthly: bool = True
 
     @field_validator("casehub_admins", "casehub_dpos", mode="before")
     @classmethod

@@ -19,6 +19,7 @@ from handlers import (
     oncall_command,
     refer_command,
     referral_buttons,
+    report_command,
     review_command,
     transfers,
     update_buttons,
@@ -48,6 +49,7 @@ SURFACES = (
     refer_command,
     referral_buttons,
     lesson_command,
+    report_command,
 )
 
 

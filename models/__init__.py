@@ -24,6 +24,7 @@ from models.referral import (
     ReferralState,
     Urgency,
 )
+from models.report_release import ReleaseState, ReportRelease
 from models.retention import MessageDeletion
 from models.review import FollowUp, Notice, Preference, Review
 from models.transfer import Transfer, TransferState
@@ -79,6 +80,8 @@ __all__ = [
     "ReferralConsent",
     "ReferralLink",
     "ReferralState",
+    "ReleaseState",
+    "ReportRelease",
     "Review",
     "Risk",
     "Role",

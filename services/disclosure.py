@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 DEFAULT_THRESHOLD = 5
@@ -124,13 +124,28 @@ class ProtectedTable:
         return grid
 
 
-def protect(table: CountTable, threshold: int = DEFAULT_THRESHOLD) -> ProtectedTable:
-    """The table with its small counts withheld, and as few others as needed to hide them."""
+Position = tuple[int, int]  # (row, column) in the bordered table: the totals are the last of each
+
+
+def protect(
+    table: CountTable,
+    threshold: int = DEFAULT_THRESHOLD,
+    *,
+    withhold: Iterable[Position] = (),
+    known: Iterable[Position] = (),
+) -> ProtectedTable:
+    """The table with its small counts withheld, and as few others as needed to hide them.
+
+    `withhold` and `known` carry what earlier publications of the same figures said, so that
+    the two read together hide as much as each alone: what an earlier one withheld is withheld
+    again (when it is not zero now), and what an earlier one published is never chosen to
+    hide another cell (a reader who kept it would undo the hiding), unless nothing else can."""
     if threshold < 1:
         raise ValueError("the threshold is at least 1")
     grid = table.bordered()
     primary = {(i, j) for i, line in enumerate(grid) for j, value in enumerate(line) if 0 < value < threshold}
-    hidden = _secondary(grid, set(primary))
+    again = {(i, j) for i, j in withhold if grid[i][j] > 0}
+    hidden = _secondary(grid, primary | again, set(known) - primary - again)
     published = [
         [Cell(None) if (i, j) in hidden else Cell(value) for j, value in enumerate(line)]
         for i, line in enumerate(grid)
@@ -148,18 +163,21 @@ def protect(table: CountTable, threshold: int = DEFAULT_THRESHOLD) -> ProtectedT
     )
 
 
-def _secondary(grid: list[list[int]], hidden: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    """Withhold the cheapest further cells until every withheld cell lies on a sturdy cycle."""
+def _secondary(
+    grid: list[list[int]], hidden: set[tuple[int, int]], known: set[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Withhold the cheapest further cells until every withheld cell lies on a sturdy cycle,
+    choosing cells a reader does not already know when it can."""
     settled: set[tuple[int, int]] = set()
     while True:
         bridge = _first_bridge(grid, hidden)
         if bridge is not None:
-            hidden.update(_closing_path(grid, hidden, bridge, hidden - {bridge}))
+            hidden.update(_closing_path(grid, hidden, bridge, hidden - {bridge}, known))
             continue
         exposed = _first_exposed(grid, hidden, settled)
         if exposed is None:
             return hidden
-        path = _closing_path(grid, hidden, exposed, _sturdy(grid, hidden) - {exposed})
+        path = _closing_path(grid, hidden, exposed, _sturdy(grid, hidden) - {exposed}, known)
         if not path:  # every positive count is withheld already: it is safe, and the loop ends
             settled.add(exposed)
         hidden.update(path)
@@ -199,6 +217,7 @@ def _closing_path(
     hidden: set[tuple[int, int]],
     bridge: tuple[int, int],
     rest: set[tuple[int, int]],
+    known: set[tuple[int, int]],
 ) -> list[tuple[int, int]]:
     """The cheapest path of positive published cells from one side of a bridge to the other:
     withheld, they put the bridge on a cycle. The path hides as little as possible (the smallest
@@ -208,17 +227,43 @@ def _closing_path(
     rows, columns = len(grid), len(grid[0])
     start = _component(rows, columns, rest, ("r", bridge[0]))
     goal = _component(rows, columns, rest, ("c", bridge[1]))
-    graph = _adjacency(rows, columns, rest)  # withheld cells cost nothing to walk along
     positive = [
         (i, j)
         for i, line in enumerate(grid)
         for j, value in enumerate(line)
         if value > 0 and (i, j) not in hidden
     ]
+    unknown = [cell for cell in positive if cell not in known]
+    for candidates in (unknown, positive):  # a cell published before only when nothing else will do
+        path = _cheapest_path(grid, rest, start, goal, candidates)
+        if path is not None:
+            return path
+    # No path avoiding the other withheld 1s. Withhold the cheapest positive published cell
+    # touching either side (else anywhere) and look again: once every positive count is
+    # withheld, the sums are all unknown, and doubling every withheld count is as consistent
+    # with what is published as the counts themselves.
+    for candidates in (unknown, positive):
+        near = [(i, j) for i, j in candidates if ("r", i) in start | goal or ("c", j) in start | goal]
+        if near or candidates:
+            return [min(near or candidates, key=lambda cell: _cost(grid, cell))]
+    return []
+
+
+def _cheapest_path(
+    grid: list[list[int]],
+    rest: set[tuple[int, int]],
+    start: set[Vertex],
+    goal: set[Vertex],
+    candidates: list[tuple[int, int]],
+) -> list[tuple[int, int]] | None:
+    """Dijkstra's shortest path from `start` to `goal`, walking freely along the withheld cells
+    of `rest` and at the cost of their counts along the candidates; None if there is none."""
+    rows, columns = len(grid), len(grid[0])
+    graph = _adjacency(rows, columns, rest)
     weights: dict[Vertex, list[tuple[Vertex, int, tuple[int, int] | None]]] = {
         vertex: [(nxt, 0, None) for nxt in near] for vertex, near in graph.items()
     }
-    for i, j in positive:
+    for i, j in candidates:
         weight = grid[i][j] * 2 + (1 if i == rows - 1 or j == columns - 1 else 0)
         weights[("r", i)].append((("c", j), weight, (i, j)))
         weights[("c", j)].append((("r", i), weight, (i, j)))
@@ -242,12 +287,7 @@ def _closing_path(
                 best[nxt] = distance + weight
                 came[nxt] = (vertex, cell)
                 heapq.heappush(queue, (distance + weight, nxt))
-    # No path avoiding the other withheld 1s. Withhold the cheapest positive published cell
-    # touching either side (else anywhere) and look again: once every positive count is
-    # withheld, the sums are all unknown, and doubling every withheld count is as consistent
-    # with what is published as the counts themselves.
-    near = [(i, j) for i, j in positive if ("r", i) in start | goal or ("c", j) in start | goal]
-    return [min(near or positive, key=lambda cell: _cost(grid, cell))] if positive else []
+    return None
 
 
 Vertex = tuple[str, int]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -61,8 +61,10 @@ from models import (
 from models.lesson import Lesson, LessonStatus
 from services.disclosure import (
     DEFAULT_THRESHOLD,
+    Cell,
     CountTable,
     DurationSummary,
+    Position,
     ProtectedTable,
     fewer_than,
     protect,
@@ -116,6 +118,19 @@ class Period:
         return (self,)
 
     @property
+    def year(self) -> Period:
+        return Period.parse(str(self.start.year))
+
+    @property
+    def months(self) -> tuple[Period, ...]:
+        """The calendar months it covers."""
+        count = (self.end.year - self.start.year) * 12 + self.end.month - self.start.month
+        return tuple(
+            Period.parse(f"{at.year}-{at.month:02d}")
+            for at in (_at(self.start.year, self.start.month + k) for k in range(count))
+        )
+
+    @property
     def column_label(self) -> str:
         if _MONTH.match(self.label):
             return f"{_MONTH_NAMES[self.start.month - 1]} {self.start.year}"
@@ -136,9 +151,15 @@ class Report:
     threshold: int
     tables: tuple[ProtectedTable, ...]
     durations: tuple[DurationSummary, ...]
+    # The same tables for the period's whole year by month, the one protected table every period
+    # of that year is read from; the trend charts draw the months up to the period's end.
+    year_tables: tuple[ProtectedTable, ...] = ()
 
     def table(self, title: str) -> ProtectedTable:
         return next(t for t in self.tables if t.title == title)
+
+    def year_table(self, title: str) -> ProtectedTable | None:
+        return next((t for t in self.year_tables if t.title == title), None)
 
     def duration(self, title: str) -> DurationSummary:
         return next(d for d in self.durations if d.title == title)
@@ -158,6 +179,7 @@ CRISES = "Crises raised"
 OUTCOMES = "Cases closed, by the furthest stage reached"
 FOLLOW_UPS = "Follow-up reviews falling due"
 LESSONS = "Lessons added to the register, by where they stand now"
+STAGES = "Cases reaching each stage"
 
 TO_SCREENING = "Referral to screening"
 TO_PANEL = "Referral to panel decision"
@@ -169,6 +191,11 @@ FIRST_ACK = "A crisis to its first acknowledgement"
 AGENCY_COUNTS = ("1", "2", "3", "4", "5", "6 or more")
 OUTCOME_ROWS = ("screened out", "not adopted", "supported")
 FOLLOW_UP_ROWS = ("6-month, held", "6-month, not held", "12-month, held", "12-month, not held")
+STAGE_ROWS = {
+    Stage.SCREENING.value: "screening",
+    Stage.PANEL_DECISION.value: "panel decision",
+    Stage.SUPPORT.value: "support",
+}
 
 
 def scope_label(areas: Sequence[Area]) -> str:
@@ -180,6 +207,11 @@ def scope_label(areas: Sequence[Area]) -> str:
     return f"{len(areas)} areas"
 
 
+# What earlier reports of the same figures withheld and published, by table title: positions in
+# each year table's bordered grid (`disclosure.Position`).
+Earlier = Mapping[str, tuple[frozenset[Position], frozenset[Position]]]
+
+
 def build(
     session: Session,
     *,
@@ -187,10 +219,20 @@ def build(
     period: Period,
     threshold: int = DEFAULT_THRESHOLD,
     scope: str | None = None,
+    earlier: Earlier | None = None,
 ) -> Report:
-    """The report of these areas for the period, with every count under disclosure control."""
+    """The report of these areas for the period, with every count under disclosure control.
+
+    Every count table is counted and protected once for the period's whole year, by month; the
+    period's table is then read from it (`view`). So the reports of a month, its quarter and its
+    year say nothing together that the year's table does not say alone, and that table hides
+    every withheld count. `earlier` (from `services.report_releases`) carries what reports
+    already sent withheld and published, so that a report made later, on changed records, does
+    not undo them."""
     ids = [area.id for area in areas]
-    counts = _Counts(session, ids, period)
+    year = period.year
+    counts = _Counts(session, ids, year, year.months)
+    first_entries = _first_stage_entries(session, ids, year.end)
     raw = [
         counts.by_row(REFERRALS, [k.value for k in AgencyKind], _referrals),
         counts.by_row(
@@ -199,6 +241,7 @@ def build(
             _screening,
         ),
         counts.by_row(CASES, ["opened", "closed"], _opened, _closed),
+        _stages_reached(first_entries, year.months),
         counts.by_row(
             CONSENT, [Consent.GIVEN.value, Consent.WITHDRAWN.value, Consent.NOT_REQUIRED.value], _consent
         ),
@@ -212,7 +255,17 @@ def build(
         counts.by_row(FOLLOW_UPS, list(FOLLOW_UP_ROWS), _follow_ups),
         counts.by_row(LESSONS, [s.value for s in LessonStatus], _lessons),
     ]
-    durations = _stage_durations(session, ids, period, threshold)
+    before = earlier or {}
+    year_tables = tuple(
+        protect(
+            table,
+            threshold,
+            withhold=before.get(table.title, _NONE)[0],
+            known=before.get(table.title, _NONE)[1],
+        )
+        for table in raw
+    )
+    durations = _stage_durations(session, ids, period, threshold, first_entries)
     durations.append(summarise(FIRST_UPDATE, _first_updates(session, ids, period), threshold))
     minutes = [d * 24 * 60 for d in _first_acknowledgements(session, ids, period)]
     durations.append(summarise(FIRST_ACK, minutes, threshold, unit="minutes"))
@@ -220,9 +273,70 @@ def build(
         period=period,
         scope=scope or scope_label(areas),
         threshold=threshold,
-        tables=tuple(protect(table, threshold) for table in raw),
+        tables=tuple(view(table, period) for table in year_tables),
         durations=tuple(durations),
+        year_tables=year_tables,
     )
+
+
+_NONE: tuple[frozenset[Position], frozenset[Position]] = (frozenset(), frozenset())
+
+
+def view(year_table: ProtectedTable, period: Period) -> ProtectedTable:
+    """The period's table read from its year's protected table by month: a month's column; a
+    quarter's three; a year's quarters. A figure made of several published ones is their sum,
+    and withheld when any of them is, so a view never says more than the year's table: every
+    figure in it is one of that table's or a sum of them."""
+    grid = year_table.bordered()
+    layout = _layout(period, len(year_table.rows))
+
+    def figure(positions: list[Position]) -> Cell:
+        cells = [grid[i][j] for i, j in positions]
+        if any(cell.withheld for cell in cells):
+            return Cell(None)
+        return Cell(sum(cell.value or 0 for cell in cells))
+
+    figures = [[figure(positions) for positions in line] for line in layout]
+    return ProtectedTable(
+        title=year_table.title,
+        rows=year_table.rows,
+        columns=tuple(p.column_label for p in period.parts),
+        cells=tuple(tuple(line[:-1]) for line in figures[:-1]),
+        row_totals=tuple(line[-1] for line in figures[:-1]),
+        column_totals=tuple(figures[-1][:-1]),
+        total=figures[-1][-1],
+        threshold=year_table.threshold,
+    )
+
+
+def released(year_table: ProtectedTable, period: Period) -> tuple[set[Position], set[Position]]:
+    """What the period's view of the year table gives away, as positions of the year table: the
+    withheld ones behind its withheld figures, and every one behind a published figure (a reader
+    knows it, or a sum it is in)."""
+    grid = year_table.bordered()
+    withheld: set[Position] = set()
+    known: set[Position] = set()
+    for line in _layout(period, len(year_table.rows)):
+        for positions in line:
+            hidden = {(i, j) for i, j in positions if grid[i][j].withheld}
+            withheld |= hidden
+            if not hidden:
+                known |= set(positions)
+    return withheld, known
+
+
+def _layout(period: Period, rows: int) -> list[list[list[Position]]]:
+    """For each figure of the period's bordered table, the positions of the year's bordered
+    table (twelve months, then the year's total) that it adds up."""
+    months = [m.start.month - 1 for m in period.months]
+    year_total = 12
+    if len(months) == 12:  # a year: its quarters, then the year's own totals
+        groups, totals = [months[k : k + 3] for k in range(0, 12, 3)], [year_total]
+    else:
+        groups, totals = [[m] for m in months], months
+    return [
+        [[(i, m) for m in group] for group in groups] + [[(i, m) for m in totals]] for i in range(rows + 1)
+    ]
 
 
 # ---- counting --------------------------------------------------------------------------------
@@ -233,11 +347,13 @@ Counter = Any
 
 
 class _Counts:
-    def __init__(self, session: Session, area_ids: list[int], period: Period) -> None:
-        self.session, self.area_ids, self.period = session, area_ids, period
+    def __init__(
+        self, session: Session, area_ids: list[int], period: Period, parts: Sequence[Period]
+    ) -> None:
+        self.session, self.area_ids, self.period, self.parts = session, area_ids, period, tuple(parts)
 
     def by_row(self, title: str, rows: list[str], *queries: Counter) -> CountTable:
-        parts = self.period.parts
+        parts = self.parts
         cells = {row: [0] * len(parts) for row in rows}
         for query in queries:
             for row, part, count in self._grouped(query):
@@ -253,7 +369,7 @@ class _Counts:
     def _grouped(self, query: Counter) -> list[tuple[str, int, int]]:
         inner: Select[Any]
         inner, when = query(self.area_ids)
-        starts = [p.start for p in self.period.parts]
+        starts = [p.start for p in self.parts]
         bounds: list[datetime] | list[date] = starts
         start, end = self.period.start, self.period.end
         if _is_date(when):
@@ -462,16 +578,15 @@ def _days(start: datetime, end: datetime) -> float:
     return (end - start).total_seconds() / SECONDS_A_DAY
 
 
-def _stage_durations(
-    session: Session, area_ids: list[int], period: Period, threshold: int
-) -> list[DurationSummary]:
-    """From the audit trail's stage entries: when each case first entered screening, panel
-    decision and support, measured from its opening; and its support, to its exit."""
+def _first_stage_entries(
+    session: Session, area_ids: list[int], before: datetime
+) -> dict[tuple[int, str], datetime]:
+    """From the audit trail's stage entries: when each case of the areas first entered each stage."""
     entries: list[Any] = list(
         session.execute(
             select(AuditEvent.case_id, AuditEvent.at, AuditEvent.details)
             .join(Case, Case.id == AuditEvent.case_id)
-            .where(_in(area_ids), AuditEvent.action == "case.stage", AuditEvent.at < period.end)
+            .where(_in(area_ids), AuditEvent.action == "case.stage", AuditEvent.at < before)
         )
     )
     first: dict[tuple[int, str], datetime] = {}
@@ -482,6 +597,33 @@ def _stage_durations(
         key = (case_id, stage)
         if key not in first or at < first[key]:
             first[key] = at
+    return first
+
+
+def _stages_reached(first: dict[tuple[int, str], datetime], months: Sequence[Period]) -> CountTable:
+    """Cases first reaching screening, panel decision and support, by month: the stage funnel."""
+    cells = {label: [0] * len(months) for label in STAGE_ROWS.values()}
+    for (_case_id, stage), at in first.items():
+        if stage not in STAGE_ROWS:
+            continue
+        for k, month in enumerate(months):
+            if month.start <= at < month.end:
+                cells[STAGE_ROWS[stage]][k] += 1
+    rows = tuple(STAGE_ROWS.values())
+    return CountTable(
+        STAGES, rows, tuple(m.column_label for m in months), tuple(tuple(cells[r]) for r in rows)
+    )
+
+
+def _stage_durations(
+    session: Session,
+    area_ids: list[int],
+    period: Period,
+    threshold: int,
+    first: dict[tuple[int, str], datetime],
+) -> list[DurationSummary]:
+    """When each case first entered screening, panel decision and support, measured from its
+    opening; and its support, to its exit."""
     cases = {
         case_id: (opened, exited)
         for case_id, opened, exited in session.execute(

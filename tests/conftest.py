@@ -215,6 +215,7 @@ def make_settings(fake: EmulatedSlack, database: Database, **overrides: object) 
         "job_lease_seconds": 5,
         "job_retry_seconds": 0.05,
         "job_max_attempts": 4,
+        "report_monthly": False,  # on in the tests of the monthly reports
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[arg-type]

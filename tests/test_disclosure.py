@@ -222,3 +222,37 @@ def test_durations_over_too_few_items_are_withheld():
 def test_a_table_with_mismatched_cells_is_refused():
     with pytest.raises(ValueError):
         CountTable("t", ("a",), ("x", "y"), ((1,),))
+
+
+# ---- with what earlier publications said -----------------------------------------------------------
+
+
+def test_what_an_earlier_publication_withheld_is_withheld_again():
+    table = table_of([[9, 20], [40, 50]])  # nothing small: alone, everything is published
+    assert not any(c.withheld for line in protect(table, THRESHOLD).bordered() for c in line)
+    again = protect(table, THRESHOLD, withhold={(0, 0)})
+    grid = again.bordered()
+    assert grid[0][0].withheld
+    # ... on a cycle, so that it cannot be worked out from the rest.
+    assert other_values_possible(again, table, (0, 0))
+
+
+def test_a_zero_now_is_published_even_if_withheld_before():
+    table = table_of([[0, 20], [40, 50]])
+    assert protect(table, THRESHOLD, withhold={(0, 0)}).cells[0][0].value == 0
+
+
+def test_a_count_published_before_is_not_chosen_to_hide_another():
+    table = table_of([[3, 20, 30], [40, 50, 60]])
+    alone = protect(table, THRESHOLD)
+    assert alone.cells[0][1].withheld  # the cheapest partner of the 3: the 20 beside it
+    told = protect(table, THRESHOLD, known={(0, 1), (1, 1)})
+    assert told.cells[0][0].withheld and not told.cells[0][1].withheld and told.cells[0][2].withheld
+    assert other_values_possible(told, table, (0, 0))
+
+
+def test_a_count_published_before_hides_another_when_nothing_else_can():
+    table = table_of([[3, 20]])
+    told = protect(table, THRESHOLD, known={(0, 1), (1, 1), (0, 2), (1, 2), (1, 0)})
+    assert told.cells[0][0].withheld
+    assert other_values_possible(told, table, (0, 0))

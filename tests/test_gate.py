@@ -293,6 +293,7 @@ COMMANDS = {
     "/digest": [],
     "/refer": [],  # its free text is typed in the referral and decide forms
     "/lesson": ["protocol integrated", "reason dropped"],  # the lesson is typed in its form
+    "/report": [],  # counts only
 }
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from models import (
@@ -31,6 +33,7 @@ from models import (
     Urgency,
 )
 from services import agencies, areas, audit, reports
+from services.disclosure import CountTable, protect
 from services.errors import InvalidInput
 from services.reports import Period
 from tests.conftest import ADMIN, COORD
@@ -81,6 +84,10 @@ def stage(session, case: Case, to: Stage, when: datetime, previous: Stage) -> No
 
 @pytest.fixture
 def dataset(database, registry):
+    return make_dataset(database)
+
+
+def make_dataset(database) -> int:
     """Eight cases in `main` opened from 2 February 2026 a day apart, and one in `north`."""
     with database.session() as session:
         north = areas.add(session, slug="north", name="North Shire", actor=ADMIN, request_ref="t")
@@ -329,3 +336,58 @@ def test_lessons_are_counted_by_where_they_stand(database, dataset):
     # 6 agreed and 2 proposed in one quarter: the 2 is withheld, and the 6 with it.
     assert counted[1][0] is None and counted[0][0] is None
     assert counted[-1][-1] == 8  # the total of the year is published
+
+
+# ---- every period of a year read from one protected table -------------------------------------------
+
+MONTHS = tuple(Period.parse(f"2026-{m:02d}") for m in range(1, 13))
+PERIODS = (
+    *MONTHS,
+    *(Period.parse(f"2026-Q{q}") for q in range(1, 5)),
+    Period.parse("2026"),
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.lists(st.one_of(st.integers(0, 4), st.integers(0, 15), st.just(0)), min_size=12, max_size=12),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_a_months_quarters_and_years_reports_say_nothing_their_years_table_does_not(rows):
+    """Every figure of every period's table is the true count, and is published only when every
+    figure of the year's protected table it adds up is published: so the reports of a month, its
+    quarter and its year, read together, give away nothing the year's table does not, and that
+    table hides each withheld count (tests/test_disclosure.py)."""
+    true = CountTable(
+        "t",
+        tuple(f"kind{i}" for i in range(len(rows))),
+        tuple(m.column_label for m in MONTHS),
+        tuple(map(tuple, rows)),
+    )
+    year = protect(true, 5)
+    truth, grid = true.bordered(), year.bordered()
+    for period in PERIODS:
+        shown = reports.view(year, period)
+        assert shown.columns == tuple(p.column_label for p in period.parts)
+        withheld, known = reports.released(year, period)
+        for i, line in enumerate(shown.bordered()):
+            for j, figure in enumerate(line):
+                [positions] = [reports._layout(period, len(rows))[i][j]]
+                if figure.withheld:
+                    assert any(grid[a][b].withheld for a, b in positions)
+                    assert {p for p in positions if grid[p[0]][p[1]].withheld} <= withheld
+                else:
+                    assert figure.value == sum(truth[a][b] for a, b in positions)
+                    assert all(not grid[a][b].withheld for a, b in positions) and set(positions) <= known
+        assert not withheld & known
+
+
+def test_a_month_reads_the_same_in_its_own_report_and_in_its_quarters(dataset, database):
+    month, quarter = report_of(database, period="2026-02"), report_of(database, period="2026-Q1")
+    for table in month.tables:
+        other = quarter.table(table.title)
+        assert [line[0] for line in table.cells] == [line[1] for line in other.cells]
+        assert table.column_totals[0] == other.column_totals[1]
