@@ -136,9 +136,13 @@ class Report:
     threshold: int
     tables: tuple[ProtectedTable, ...]
     durations: tuple[DurationSummary, ...]
+    year_tables: tuple[ProtectedTable, ...] = ()
 
     def table(self, title: str) -> ProtectedTable:
         return next(t for t in self.tables if t.title == title)
+
+    def year_table(self, title: str) -> ProtectedTable | None:
+        return next((t for t in self.year_tables if t.title == title), None)
 
     def duration(self, title: str) -> DurationSummary:
         return next(d for d in self.durations if d.title == title)
@@ -158,6 +162,7 @@ CRISES = "Crises raised"
 OUTCOMES = "Cases closed, by the furthest stage reached"
 FOLLOW_UPS = "Follow-up reviews falling due"
 LESSONS = "Lessons added to the register, by where they stand now"
+STAGES = "Cases reaching each stage"
 
 TO_SCREENING = "Referral to screening"
 TO_PANEL = "Referral to panel decision"
