@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +58,14 @@ _PLAIN = str.maketrans(
 class Font:
     regular: Path
     bold: Path | None = None
+
+
+def look_alike(char: str, can_draw: Callable[[str], bool]) -> str:
+    """What to draw for a character the font has not: a look-alike it has, or "?"."""
+    alike = char.translate(_PLAIN)
+    if alike == char:
+        alike = unicodedata.normalize("NFKD", char)
+    return alike if alike and all(can_draw(c) for c in alike) else "?"
 
 
 def find_font(configured: str | None = None) -> Font | None:
@@ -147,10 +155,7 @@ class ExportPDF(FPDF):
                 out.append(char)
                 continue
             self.replaced += 1
-            alike = char.translate(_PLAIN)
-            if alike == char:
-                alike = unicodedata.normalize("NFKD", char)
-            out.append(alike if alike and all(self.can_draw(c) for c in alike) else "?")
+            out.append(look_alike(char, self.can_draw))
         return "".join(out)
 
     def style(self, size: float = BODY, *, bold: bool = False) -> None:

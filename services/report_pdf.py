@@ -18,7 +18,6 @@ no typed text, but a region's name can carry characters beyond Latin-1.
 from __future__ import annotations
 
 import io
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -28,7 +27,7 @@ from fpdf.fonts import FontFace
 
 from services import report_charts
 from services.disclosure import DurationSummary, ProtectedTable, fewer_than, withheld_words
-from services.export_pdf import _PLAIN, CORE_FAMILY, FAMILY, MARGIN, Font, drawable
+from services.export_pdf import CORE_FAMILY, FAMILY, MARGIN, Font, drawable, look_alike
 from services.reports import Report
 
 TITLE = "casehub evaluation report"
@@ -93,10 +92,7 @@ class ReportPDF(FPDF):
             if ord(char) in self.drawable_chars or char == "\n":
                 out.append(char)
                 continue
-            alike = char.translate(_PLAIN)
-            if alike == char:
-                alike = unicodedata.normalize("NFKD", char)
-            out.append(alike if alike and all(ord(c) in self.drawable_chars for c in alike) else "?")
+            out.append(look_alike(char, lambda c: ord(c) in self.drawable_chars))
         return "".join(out)
 
     def style(self, size: float = BODY, *, bold: bool = False) -> None:

@@ -131,7 +131,8 @@ def test_an_export_arrives_as_files_that_only_its_recipient_can_download(served:
     case = served.cases()[0]
     assert served.send(case.lead_user_id, case.channel_id or "", "/case export court") == {"ok": True}
     dm = f"D{case.lead_user_id}"
-    [message] = [m for m in served.state(case.lead_user_id, dm)["messages"] if m["files"]]
+    messages = served.state(case.lead_user_id, dm)["messages"]  # besides, each month's report
+    [message] = [m for m in messages if any("-court-" in f["name"] for f in m["files"])]
     pdf, data = message["files"]
     assert "-court-" in pdf["name"] and pdf["name"].endswith(".pdf") and data["name"].endswith(".json")
     query = urlencode({"as": case.lead_user_id, "id": pdf["id"]})
