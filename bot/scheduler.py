@@ -39,6 +39,9 @@ SWEEP_NOW_JOB = "casehub-sweep-now"
 NOW_STORE = "now"
 AUDIT_JOB = "casehub-audit-check"
 RETENTION_JOB = "casehub-retention"
+REPORTS_JOB = "casehub-monthly-reports"
+# How often the monthly reports due are looked for (they go out on a month's first working days).
+REPORTS_EVERY_MINUTES = 10
 SWEEP_LABEL = "due"  # it sends what is due: reminders, digests, escalations, notices
 _runtime: dict[str, Any] = {}
 
@@ -109,6 +112,18 @@ def retention_job() -> None:
         nightly(_runtime["db"], _runtime["settings"])
 
 
+def reports_job() -> None:
+    """Each area's monthly report to its coordinators (with the audit check's executor: making a
+    report's PDF and charts never delays a sweep)."""
+    from flows.reporting import send_monthly
+    from models import utcnow
+
+    with logs.request_scope(logs.new_request_id()):
+        sent = send_monthly(_runtime["db"], _runtime["client"], _runtime["settings"], utcnow())
+        if sent:
+            log.info("monthly reports sent: %d", sent)
+
+
 def prepare(db: Database, client: WebClient, settings: Settings) -> None:
     """What the scheduled sweep works with, set before a scheduler from `build_scheduler` starts."""
     _runtime.update(db=db, client=client, settings=settings)
@@ -139,10 +154,15 @@ def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepRepor
 
 
 def build_scheduler(
-    db: Database, *, audit_at: dt_time | None = None, retention_at: dt_time | None = None
+    db: Database,
+    *,
+    audit_at: dt_time | None = None,
+    retention_at: dt_time | None = None,
+    monthly_reports: bool = False,
 ) -> BackgroundScheduler:
     """The sweep every minute; with `audit_at` (UTC), the audit chains checked each day; with
-    `retention_at` (UTC), the nightly retention pass."""
+    `retention_at` (UTC), the nightly retention pass; with `monthly_reports`, the areas' monthly
+    reports looked for every few minutes."""
     scheduler = BackgroundScheduler(
         # A sweep asked for at once is kept in memory: it means nothing to the next process, and
         # a one-off job in the database could be gone (a restored database) when the scheduler
@@ -180,6 +200,18 @@ def build_scheduler(
                 replace_existing=True,
                 executor="audit",
             )
+    # Kept in memory, added at each start: turned off, it is not left behind in the database.
+    if monthly_reports:
+        scheduler.add_job(
+            "bot.scheduler:reports_job",
+            "interval",
+            minutes=REPORTS_EVERY_MINUTES,
+            id=REPORTS_JOB,
+            replace_existing=True,
+            next_run_time=datetime.now(UTC),
+            executor="audit",
+            jobstore=NOW_STORE,
+        )
     return scheduler
 
 
@@ -200,7 +232,12 @@ def run(settings: Settings, *, standby_poll: float = 10.0, stop: threading.Event
         if stop.wait(standby_poll):
             return
     log.info("scheduler lock held; sweeping every minute")
-    scheduler = build_scheduler(db, audit_at=settings.audit_verify_time, retention_at=settings.retention_time)
+    scheduler = build_scheduler(
+        db,
+        audit_at=settings.audit_verify_time,
+        retention_at=settings.retention_time,
+        monthly_reports=settings.report_monthly,
+    )
     scheduler.start()
     try:
         stop.wait()

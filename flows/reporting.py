@@ -8,9 +8,10 @@ before sending again, as exports do. What the report withheld and gave away is k
 release as the upload begins, so that every later report of the same figures is protected
 with it (`services.report_releases`).
 
-The monthly reports are made in the sweep, a few areas at a time, on or after the first working
-day of the month in each area's calendar and within its working hours; a process down on the
-day sends them at its next sweep within the month's first five working days.
+The monthly reports are made by a scheduler job of their own (`bot.scheduler.reports_job`), a
+few areas at a time, on the first working day of the month in each area's calendar and within
+its working hours; a process down on the day sends them at its next run within the month's
+first five working days.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # A claim to upload younger than this is left to whoever made it (another attempt still running).
 STALE = timedelta(minutes=5)
-# Areas whose monthly reports one sweep makes: the rest wait for the next sweep, a minute later.
+# Areas whose monthly reports one run makes: the rest wait for the next run.
 MONTHLY_BATCH = 5
 # The working days at the start of a month on which last month's reports are sent.
 SENDING_DAYS = 5
@@ -242,7 +243,7 @@ def send_monthly(
     db: Database, client: WebClient, settings: Settings, now: datetime, *, batch: int = MONTHLY_BATCH
 ) -> int:
     """Last month's report to each coordinator of each area whose first working day of the month
-    has come (within its working hours), a few areas per sweep; how many were sent."""
+    has come (within its working hours), a few areas per run; how many were sent."""
     if not settings.report_monthly:
         return 0
     due: list[tuple[Area, reports.Period, list[str]]] = []
@@ -280,7 +281,7 @@ def send_monthly(
                 )  # fmt: skip
                 sent += 1
             except (SlackApiError, SlackRequestError, OSError, CasehubError) as error:
-                # Left `sending` (a transient error: the next sweep resumes it) or recorded failed.
+                # Left `sending` (a transient error: the next run resumes it) or recorded failed.
                 log.warning("monthly report of area %s not sent: %s", area.id, jobs.error_kind(error))
     return sent
 

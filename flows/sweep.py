@@ -15,7 +15,7 @@ from blocks import digest as digest_blocks
 from blocks import messages
 from bot.db import Database
 from bot.settings import Settings
-from flows import crisis, notify, reporting
+from flows import crisis, notify
 from flows import retention as retention_flow
 from flows.rules import reminder_rules, working_hours
 from models import Preference, utcnow
@@ -38,7 +38,6 @@ class SweepReport:
     recovered: int = 0
     purged: int = 0  # sent texts emptied and delivery keys deleted under retention
     deleted: int = 0  # casehub's messages of deleted cases, deletion tried in Slack
-    reports: int = 0  # monthly evaluation reports sent to coordinators
 
 
 def known_timezones(db: Database) -> dict[str, str]:
@@ -147,7 +146,6 @@ def sweep(db: Database, client: WebClient, settings: Settings, now: datetime | N
         report.purged = retention.purge_sent_texts(session, now, settings.retention_outbox_days)
         report.purged += retention.purge_deliveries(session, now, settings.retention_deliveries_days)
     report.deleted = retention_flow.delete_messages(db, client, now)
-    report.reports = reporting.send_monthly(db, client, settings, now)
     return report
 
 

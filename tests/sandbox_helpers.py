@@ -9,6 +9,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -17,9 +18,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import Database
-from models import Case
+from flows.rules import working_hours
+from models import Case, clock
 from sandbox.runtime import Sandbox
 from sandbox.ui import UI, serve
+from services.worktime import zone
 
 COORDINATOR, DEPUTY, TEACHER, POLICE, ON_CALL = "USAM", "UAISHA", "UTOM", "UPRIYA", "UMARK"
 BROWSER = os.environ.get("CASEHUB_BROWSER") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,6 +38,22 @@ class Served:
         query = urlencode({"as": user, "channel": channel, "since": since})
         with urllib.request.urlopen(f"{self.url}/ui/state?{query}", timeout=30) as response:
             return json.loads(response.read())
+
+    def to_a_working_morning(self) -> None:
+        """casehub's clock moved on to the next 10:00 of a working day followed by another (now,
+        if it is one): what waits for working hours goes out then, and a day later too, whatever
+        the hour the tests run at."""
+        settings = self.sandbox.settings()
+        hours, tz = working_hours(settings), settings.default_timezone
+        now = clock.now()
+        moment = now.astimezone(zone(tz)).replace(hour=10, minute=0, second=0, microsecond=0)
+        while moment < now or not (
+            hours.is_open(moment, tz) and hours.is_open(moment + timedelta(days=1), tz)
+        ):
+            moment += timedelta(days=1)
+        if moment > now:
+            self.sandbox.advance(moment - now)
+        assert self.sandbox.wait_idle()
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(

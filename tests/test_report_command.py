@@ -15,7 +15,7 @@ from slack_sdk import WebClient
 from sqlalchemy import select
 
 from flows import reporting
-from flows.sweep import sweep
+from flows.reporting import send_monthly
 from models import AuditEvent, ReportRelease
 from models.clock import clock as casehub_clock
 from sandbox.slack import TOKEN
@@ -207,19 +207,17 @@ def api(fake):
 def test_each_coordinator_gets_last_months_report_on_the_first_working_day(
     slack, fake, database, dataset, clock, monthly, api
 ):
-    before = sweep(database, api, monthly, now=FIRST_WORKING_DAY - timedelta(days=1))  # 30 November
-    assert before.reports == 0 and dm_files(fake) == []
-    early = sweep(database, api, monthly, now=FIRST_WORKING_DAY.replace(hour=6))  # before working hours
-    assert early.reports == 0
-    done = sweep(database, api, monthly, now=FIRST_WORKING_DAY)
-    assert done.reports == 2
+    before = send_monthly(database, api, monthly, FIRST_WORKING_DAY - timedelta(days=1))  # 30 November
+    assert before == 0 and dm_files(fake) == []
+    assert send_monthly(database, api, monthly, FIRST_WORKING_DAY.replace(hour=6)) == 0  # before hours
+    assert send_monthly(database, api, monthly, FIRST_WORKING_DAY) == 2
     for user in (COORD, COORD2):
         _pdf, data = dm_files(fake, user)
         assert data["name"] == "casehub-report-main-2026-11.csv"
     assert {r.requested_by for r in releases(database)} == {COORD, COORD2}
     assert all(r.monthly and r.period == "2026-11" for r in releases(database))
-    again = sweep(database, api, monthly, now=FIRST_WORKING_DAY + timedelta(minutes=1))
-    assert again.reports == 0 and len(dm_files(fake)) == 2
+    assert send_monthly(database, api, monthly, FIRST_WORKING_DAY + timedelta(minutes=10)) == 0
+    assert len(dm_files(fake)) == 2
 
 
 def test_the_monthly_report_waits_for_a_bank_holiday_to_pass(slack, fake, database, dataset, monthly, api):
@@ -227,10 +225,10 @@ def test_the_monthly_report_waits_for_a_bank_holiday_to_pass(slack, fake, databa
     with database.session() as session:
         areas.get(session, "main").holidays = "GB-ENG"
     with casehub_clock.set_to(new_year, running=True):
-        assert sweep(database, api, monthly, now=new_year).reports == 0
+        assert send_monthly(database, api, monthly, new_year) == 0
     monday = new_year + timedelta(days=3)
     with casehub_clock.set_to(monday, running=True):
-        assert sweep(database, api, monthly, now=monday).reports == 2
+        assert send_monthly(database, api, monthly, monday) == 2
     assert {r.period for r in releases(database)} == {"2026-12"}
 
 
@@ -238,4 +236,21 @@ def test_monthly_reports_are_off_when_the_setting_says_so(
     slack, fake, database, dataset, clock, settings, api
 ):
     assert not settings.report_monthly
-    assert sweep(database, api, settings, now=FIRST_WORKING_DAY).reports == 0
+    assert send_monthly(database, api, settings, FIRST_WORKING_DAY) == 0
+
+
+def test_the_scheduler_looks_for_monthly_reports_apart_from_its_sweeps(database):
+    from bot.scheduler import REPORTS_EVERY_MINUTES, REPORTS_JOB, SWEEP_JOB, build_scheduler
+
+    for wanted in (True, False):
+        scheduler = build_scheduler(database, monthly_reports=wanted)
+        scheduler.start(paused=True)
+        try:
+            job = scheduler.get_job(REPORTS_JOB)
+            if not wanted:
+                assert job is None
+                continue
+            assert job.executor == "audit" and scheduler.get_job(SWEEP_JOB).executor == "default"
+            assert job.trigger.interval == timedelta(minutes=REPORTS_EVERY_MINUTES)
+        finally:
+            scheduler.shutdown(wait=False)

@@ -204,6 +204,7 @@ def test_the_clock_moves_casehubs_scheduler(served: Served) -> None:
     def digests() -> int:
         return served.seen(COORDINATOR, f"D{COORDINATOR}").count("Your casehub digest")
 
+    served.to_a_working_morning()
     before, label = digests(), served.state(COORDINATOR)["now_label"]
     answer = served.post("/ui/clock", {"as": COORDINATOR, "advance": "1d"})
     assert answer["ok"] and answer["now_label"] != label
@@ -215,6 +216,7 @@ def test_the_review_nudge_comes_as_the_review_nears(served: Served) -> None:
     channel = first_case_channel(served)
     nudged = "No update since the last review from"
     assert nudged not in served.seen(COORDINATOR, channel)
+    served.to_a_working_morning()
     for _ in range(4):  # a weekend may lie between today and the next working day
         served.post("/ui/clock", {"advance": "1d"})
         if wait_for(lambda: nudged in served.seen(COORDINATOR, channel), timeout=5):

@@ -182,6 +182,7 @@ def test_someone_outside_the_case_finds_no_trace_of_it(page: Any, served: Served
 
 def test_time_passes_and_the_review_nudge_and_the_digest_come(page: Any, served: Served) -> None:
     case = served.cases()[0]
+    served.to_a_working_morning()
     visit(page, served, COORDINATOR, f"D{COORDINATOR}")
     digests = page.locator("[data-testid=messages] .message", has_text="Your casehub digest")
     before = digests.count()
