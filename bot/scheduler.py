@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 LOCK_KEY = 0x6361736568  # "caseh"
 SWEEP_JOB = "casehub-sweep"
-SWEEP_NOW_JOB = "casehub-sweep-now"
 NOW_STORE = "now"
 AUDIT_JOB = "casehub-audit-check"
 RETENTION_JOB = "casehub-retention"
@@ -131,15 +130,10 @@ def prepare(db: Database, client: WebClient, settings: Settings) -> None:
 
 def sweep_soon(scheduler: BackgroundScheduler) -> None:
     """A sweep at once, besides the one every minute (the clock was moved on). The scheduler
-    runs one job at a time, so it follows a sweep under way rather than being skipped."""
-    scheduler.add_job(
-        "bot.scheduler:sweep_job",
-        "date",
-        id=SWEEP_NOW_JOB,
-        replace_existing=True,
-        run_date=datetime.now(UTC),
-        jobstore=NOW_STORE,
-    )
+    runs one job at a time, so it follows a sweep under way rather than being skipped. Each is a
+    one-off job of its own (a name APScheduler makes): replacing one of a fixed name could race
+    the scheduler removing it after its run, and stop the scheduler's thread."""
+    scheduler.add_job("bot.scheduler:sweep_job", "date", run_date=datetime.now(UTC), jobstore=NOW_STORE)
 
 
 def run_sweep(db: Database, client: WebClient, settings: Settings) -> SweepReport:
