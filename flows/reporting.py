@@ -98,7 +98,8 @@ def deliver(
     request_ref: str,
     monthly: bool = False,
 ) -> str:
-    """Send the report to the person by direct message, once; what to tell them."""
+    """Send the report to the person by direct message, once; what to tell them. A monthly
+    report that Slack or the database cannot take for a moment stays begun, for a later run."""
     with db.session() as session:
         release, first = report_releases.begin(
             session, scope, period, user=user, request_ref=request_ref, monthly=monthly
@@ -115,13 +116,14 @@ def deliver(
     try:
         made = make(db, settings, scope, period)
     except Exception as error:
-        _record_failed(db, number, type(error).__name__)
+        if not (monthly and jobs.is_transient(error)):
+            _record_failed(db, number, type(error).__name__)
         raise
     with db.session() as session:
         report_releases.sending(
             session.get_one(ReportRelease, number), made.report, pdf=made.pdf, csv=made.csv, now=utcnow()
         )
-    return _send(db, client, user, number, scope, period, made)
+    return _send(db, client, user, number, scope, period, made, later=monthly)
 
 
 def _resume(
@@ -148,12 +150,20 @@ def _resume(
 
 
 def _send(
-    db: Database, client: WebClient, user: str, number: int, scope: Scope, period: reports.Period, made: Made
+    db: Database,
+    client: WebClient,
+    user: str,
+    number: int,
+    scope: Scope,
+    period: reports.Period,
+    made: Made,
+    *,
+    later: bool,
 ) -> str:
     try:
         channel, file_ids = _upload(client, user, number, scope, period, made)
     except (SlackApiError, SlackRequestError, OSError) as error:
-        if jobs.will_retry(error):
+        if jobs.will_retry(error) or (later and jobs.is_transient(error)):
             raise  # still `sending`: the next attempt asks Slack whether the files arrived first
         arrived = _arrived(client, user, titles(number, scope, period)[0], utcnow() - STALE)
         if arrived is not None:  # Slack took them after all and its answer was lost
@@ -243,7 +253,9 @@ def send_monthly(
     db: Database, client: WebClient, settings: Settings, now: datetime, *, batch: int = MONTHLY_BATCH
 ) -> int:
     """Last month's report to each coordinator of each area whose first working day of the month
-    has come (within its working hours), a few areas per run; how many were sent."""
+    has come (within its working hours), a few areas per run; how many were delivered. An area
+    whose reports were tried within the last few minutes waits, so that areas Slack keeps
+    refusing for a while never hold up the others."""
     if not settings.report_monthly:
         return 0
     due: list[tuple[Area, reports.Period, list[str]]] = []
@@ -257,11 +269,12 @@ def send_monthly(
             period = reports.Period.parse(f"{last.year}-{last.month:02d}")
             wanted = sorted(areas.coordinators(session, area.id))
             keys = [monthly_key(area, period, user) for user in wanted]
-            done = set(  # sent, or refused for good; one cut off is taken up again
+            done = set(  # sent, refused for good, or tried lately; one cut off is taken up again
                 session.scalars(
                     select(ReportRelease.requested_via).where(
                         ReportRelease.requested_via.in_(keys),
-                        ReportRelease.state != ReleaseState.SENDING.value,
+                        (ReportRelease.state != ReleaseState.SENDING.value)
+                        | (ReportRelease.claimed_at > now - STALE),
                     )
                 )
             )
@@ -275,11 +288,11 @@ def send_monthly(
         scope = report_releases.for_area(area)
         for user in waiting:
             try:
-                deliver(
+                told = deliver(
                     db, client, settings, user=user, scope=scope, period=period,
                     request_ref=monthly_key(area, period, user), monthly=True,
                 )  # fmt: skip
-                sent += 1
+                sent += told.startswith(":bar_chart:")
             except (SlackApiError, SlackRequestError, OSError, CasehubError) as error:
                 # Left `sending` (a transient error: the next run resumes it) or recorded failed.
                 log.warning("monthly report of area %s not sent: %s", area.id, jobs.error_kind(error))

@@ -23,6 +23,7 @@ HELP = messages.usage(
         "/report [area|region|national] [period] — the report by direct message: a PDF with its charts "
         "and a CSV of the same figures",
         "a period is a month (2026-11), a quarter (2026-Q4) or a year (2026); last month when none is given",
+        "`region:<name>` names a region that has an area's name",
         "/report help — this help",
     ],
     "/report north 2026-Q3",

@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from models import NATIONAL, Area, Overseer, ReleaseState, ReportRelease, utcnow
 from services import areas, audit, oversight, reports
-from services.disclosure import Position
 from services.errors import InvalidInput, NotAllowed
 from services.inputs import echo
 
@@ -65,15 +64,16 @@ def choose(session: Session, user: str, wanted: str | None) -> Scope:
                 hint=f"Yours: {_choices(visible, scopes)}.",
             )
         return _overseen(session, NATIONAL)
+    as_region = key.startswith("region:")
     key = key.removeprefix("region:")
-    for area in visible:
+    for area in [] if as_region else visible:
         if area.slug == key:
             return for_area(area)
     if key in scopes or (NATIONAL in scopes and any(a.region == key for a in visible)):
         return _overseen(session, key)
     raise NotAllowed(
         f"`{echo(wanted)}` is none of the areas or regions whose reports you have.",
-        hint=f"Yours: {_choices(visible, scopes)}.",
+        hint=f"Yours: {_choices(visible, scopes)}. A region named like an area: `region:<name>`.",
     )
 
 
@@ -82,26 +82,33 @@ def _overseen(session: Session, scope: str) -> Scope:
     if scope != NATIONAL:
         query = query.where(Area.region == scope)
     chosen = tuple(session.scalars(query))
+    if not chosen:
+        named = "There are no areas" if scope == NATIONAL else f"The region `{scope}` has no areas"
+        raise InvalidInput(
+            f"{named} yet, so there is nothing to report.", hint="`/area list` shows the areas."
+        )
     if scope == NATIONAL:
         return Scope("national", chosen, f"every area ({len(chosen)})")
     return Scope(f"region:{scope}", chosen, f"region {scope} ({len(chosen)} areas)")
 
 
 def _choices(visible: list[Area], scopes: set[str]) -> str:
+    slugs = {a.slug for a in visible}
     named = [f"`{a.slug}`" for a in visible]
-    named += ["`national`" if s == NATIONAL else f"`{s}`" for s in sorted(scopes)]
+    named += [
+        "`national`" if s == NATIONAL else f"`region:{s}`" if s in slugs else f"`{s}`" for s in sorted(scopes)
+    ]
     return ", ".join(dict.fromkeys(named))
 
 
 def earlier(session: Session, scope_key: str, year: int) -> reports.Earlier:
-    """What the reports of these figures already sent for the year withheld and gave away."""
-    withheld: dict[str, set[Position]] = {}
-    known: dict[str, set[Position]] = {}
+    """What the reports of these figures already sent (or begun, or refused: their files may
+    have arrived all the same) for the year withheld and gave away."""
+    withheld: dict[str, set[reports.Place]] = {}
+    known: dict[str, set[reports.Place]] = {}
     rows = session.execute(
         select(ReportRelease.withheld, ReportRelease.known).where(
-            ReportRelease.scope_key == scope_key,
-            ReportRelease.year == year,
-            ReportRelease.state.in_([ReleaseState.SENT.value, ReleaseState.SENDING.value]),
+            ReportRelease.scope_key == scope_key, ReportRelease.year == year
         )
     )
     for kept_withheld, kept_known in rows:
@@ -116,19 +123,19 @@ def earlier(session: Session, scope_key: str, year: int) -> reports.Earlier:
     }
 
 
-def _gather(into: dict[str, set[Position]], kept: Any) -> None:
-    for title, positions in (kept or {}).items():
-        into.setdefault(title, set()).update((int(i), int(j)) for i, j in positions)
+def _gather(into: dict[str, set[reports.Place]], kept: Any) -> None:
+    for title, places in (kept or {}).items():
+        into.setdefault(title, set()).update((str(row), str(column)) for row, column in places)
 
 
-def given_away(report: reports.Report) -> tuple[dict[str, list[list[int]]], dict[str, list[list[int]]]]:
-    """What the report withholds and gives away, by table, as JSON for its release."""
-    withheld: dict[str, list[list[int]]] = {}
-    known: dict[str, list[list[int]]] = {}
-    for table in report.year_tables:
-        hidden, shown = reports.released(table, report.period)
-        withheld[table.title] = sorted([i, j] for i, j in hidden)
-        known[table.title] = sorted([i, j] for i, j in shown)
+def given_away(report: reports.Report) -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]]]:
+    """What the report withholds and gives away (its tables and its trend chart), by table, as
+    JSON for its release: the places of the year's tables, by their rows' and columns' labels."""
+    withheld: dict[str, list[list[str]]] = {}
+    known: dict[str, list[list[str]]] = {}
+    for title, (hidden, shown) in reports.given_away(report).items():
+        withheld[title] = sorted([row, column] for row, column in hidden)
+        known[title] = sorted([row, column] for row, column in shown)
     return withheld, known
 
 
@@ -204,7 +211,7 @@ def sent(
 
 
 def failed(release: ReportRelease, *, error_kind: str, now: datetime) -> None:
-    """Nothing went out: the kind of failure is kept (never its text); what it would have given
-    away is forgotten."""
+    """Slack refused it: the kind of failure is kept (never its text). What it would have given
+    away is kept too: a refusal whose files arrived all the same cannot be told from one whose
+    files did not, and withholding a little more later costs nothing."""
     release.state, release.done_at, release.last_error = ReleaseState.FAILED.value, now, error_kind[:200]
-    release.withheld = release.known = None

@@ -74,9 +74,10 @@ from services.disclosure import (
 from services.errors import InvalidInput
 from services.retention import SCREENED_OUT
 
-_YEAR = re.compile(r"^(\d{4})$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)
-_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+# Years from 2000 to 2999: casehub holds nothing earlier, and a later one is no calendar's.
+_YEAR = re.compile(r"^(2\d{3})$")
+_QUARTER = re.compile(r"^(2\d{3})-Q([1-4])$", re.IGNORECASE)
+_MONTH = re.compile(r"^(2\d{3})-(\d{2})$")
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SECONDS_A_DAY = 86_400
 
@@ -207,9 +208,14 @@ def scope_label(areas: Sequence[Area]) -> str:
     return f"{len(areas)} areas"
 
 
-# What earlier reports of the same figures withheld and published, by table title: positions in
-# each year table's bordered grid (`disclosure.Position`).
-Earlier = Mapping[str, tuple[frozenset[Position], frozenset[Position]]]
+# A figure of a year table by its row's and column's labels ("Total" for the totals): what a
+# release keeps, so that a table whose rows change in a year (a new agency kind) still reads it.
+Place = tuple[str, str]
+TOTAL = "Total"
+# What earlier reports of the same figures withheld and published, by table title.
+Earlier = Mapping[str, tuple[frozenset[Place], frozenset[Place]]]
+# The year tables the trend chart draws, month by month up to the period's end.
+TREND_TABLES = (REFERRALS, CASES)
 
 
 def build(
@@ -260,8 +266,8 @@ def build(
         protect(
             table,
             threshold,
-            withhold=before.get(table.title, _NONE)[0],
-            known=before.get(table.title, _NONE)[1],
+            withhold=_positions(table, before.get(table.title, _NONE)[0]),
+            known=_positions(table, before.get(table.title, _NONE)[1]),
         )
         for table in raw
     )
@@ -279,7 +285,38 @@ def build(
     )
 
 
-_NONE: tuple[frozenset[Position], frozenset[Position]] = (frozenset(), frozenset())
+_NONE: tuple[frozenset[Place], frozenset[Place]] = (frozenset(), frozenset())
+
+
+def _positions(table: CountTable, places: frozenset[Place]) -> set[Position]:
+    """The places a release kept, as positions of the table now (those it no longer has left)."""
+    rows = {label: i for i, label in enumerate((*table.rows, TOTAL))}
+    columns = {label: j for j, label in enumerate((*table.columns, TOTAL))}
+    return {(rows[r], columns[c]) for r, c in places if r in rows and c in columns}
+
+
+def place(table: ProtectedTable, position: Position) -> Place:
+    i, j = position
+    return ((*table.rows, TOTAL)[i], (*table.columns, TOTAL)[j])
+
+
+def given_away(report: Report) -> dict[str, tuple[set[Place], set[Place]]]:
+    """What the report withholds and publishes, by table, as places of its year tables: its
+    period's tables, and the months the trend chart draws."""
+    out: dict[str, tuple[set[Place], set[Place]]] = {}
+    last = report.period.end.month - 1 or 12
+    for table in report.year_tables:
+        periods = [report.period]
+        if table.title in TREND_TABLES:
+            periods += [m for m in report.period.year.months if m.start.month <= last]
+        withheld: set[Place] = set()
+        known: set[Place] = set()
+        for period in periods:
+            hidden, shown = released(table, period)
+            withheld |= {place(table, p) for p in hidden}
+            known |= {place(table, p) for p in shown}
+        out[table.title] = (withheld, known - withheld)
+    return out
 
 
 def view(year_table: ProtectedTable, period: Period) -> ProtectedTable:

@@ -103,6 +103,8 @@ def test_last_month_by_default_and_a_period_not_over_says_so(slack, fake, databa
         ("2027", COORD, "2027 has not begun yet."),
         ("main 2026 extra", COORD, "Name at most an area (or region) and a period."),
         ("2026-10 2026-11", COORD, "Name at most an area (or region) and a period."),
+        ("9999", COORD, "`9999` is not a period."),
+        ("region:main 2026", COORD, "`region:main` is none of the areas or regions whose reports you have."),
     ],
 )
 def test_wrong_asks_are_refused_with_what_to_do(slack, fake, database, dataset, clock, text, user, expected):
@@ -134,6 +136,17 @@ def test_a_national_coordinator_has_the_national_report(slack, fake, database, d
     assert releases(database)[0].scope_key == "national"
 
 
+def test_a_region_named_like_an_area_is_asked_for_as_a_region(slack, fake, database, dataset, clock):
+    fake.add_user(NATIONAL_LEAD)
+    slack.command("/area", f"overseer add <@{NATIONAL_LEAD}> north", user=ADMIN)
+    said = slack.ephemeral(slack.command("/report", "north 2026", user=NATIONAL_LEAD))
+    assert "The region `north` has no areas yet, so there is nothing to report." in said
+    slack.command("/area", "set north region north", user=ADMIN)
+    said = slack.ephemeral(slack.command("/report", "region:north 2026", user=NATIONAL_LEAD))
+    assert "(region north (1 areas), 2026)" in said
+    assert [r.scope_key for r in releases(database)] == ["region:north"]
+
+
 def test_a_repeated_delivery_sends_the_report_once(slack, fake, database, dataset, clock):
     first = slack.command("/report", "2026", user=COORD)
     assert slack.replay(first).status == 200
@@ -154,14 +167,15 @@ def test_a_repeated_delivery_sends_the_report_once(slack, fake, database, datase
     assert "was sent already" in said and len(dm_files(fake)) == 2
 
 
-def test_a_refused_upload_is_told_and_forgets_what_it_would_have_given_away(
+def test_a_refused_upload_is_told_and_keeps_what_it_would_have_given_away(
     slack, fake, database, dataset, clock
 ):
     fake.fail("files.completeUploadExternal", "not_in_channel")
     said = slack.ephemeral(slack.command("/report", "2026", user=COORD))
     assert "Slack answered `not_in_channel`" in said and "was not sent" in said
     [release] = releases(database)
-    assert release.state == "failed" and release.withheld is None and release.known is None
+    # Kept: a refusal whose files arrived all the same cannot be told from one whose files did not.
+    assert release.state == "failed" and release.withheld and release.known
     assert dm_files(fake) == [] and audited(database) == []
     said = slack.ephemeral(slack.command("/report", "2026", user=COORD))
     assert "is in your direct messages" in said and len(dm_files(fake)) == 2
@@ -173,6 +187,26 @@ def test_an_upload_whose_answer_is_lost_is_found_and_not_sent_again(slack, fake,
     assert "is in your direct messages" in said
     assert len([m for m in fake.dms(COORD) if m.get("files")]) == 1
     assert [r.state for r in releases(database)] == ["sent"] and len(audited(database)) == 1
+
+
+def test_a_release_keeps_the_months_its_trend_chart_draws(slack, fake, database, dataset, clock):
+    slack.command("/report", "2026-11", user=COORD)
+    [release] = releases(database)
+    kept = {tuple(p) for p in release.known[reports.CASES] + release.withheld[reports.CASES]}
+    assert {("opened", "Feb 2026"), ("closed", "Nov 2026"), ("Total", "Nov 2026")} <= kept
+    assert ("opened", "Dec 2026") not in kept  # after the period: not drawn
+    consent = {tuple(p) for p in release.known[reports.CONSENT] + release.withheld[reports.CONSENT]}
+    assert consent and {column for _, column in consent} == {"Nov 2026"}  # its table's month only
+
+
+def test_places_a_table_no_longer_has_are_left_aside(database, dataset):
+    with database.reader() as session:
+        main = areas.get(session, "main")
+        earlier = {
+            reports.CASES: (frozenset({("reopened", "Feb 2026"), ("opened", "Feb 2026")}), frozenset())
+        }
+        report = reports.build(session, areas=[main], period=reports.Period.parse("2026-02"), earlier=earlier)
+    assert report.table(reports.CASES).cells[0][0].withheld  # the 8 opened in February, withheld again
 
 
 def test_a_later_report_keeps_withheld_what_an_earlier_one_withheld(slack, fake, database, dataset, clock):
@@ -187,8 +221,10 @@ def test_a_later_report_keeps_withheld_what_an_earlier_one_withheld(slack, fake,
         later = reports.build(session, areas=[main], period=reports.Period.parse("2026-Q1"), earlier=earlier)
     for table in later.year_tables:
         grid = table.bordered()
-        for i, j in first.withheld.get(table.title, []):
-            assert grid[i][j].withheld or grid[i][j].value == 0
+        rows, columns = [*table.rows, "Total"], [*table.columns, "Total"]
+        for row, column in first.withheld.get(table.title, []):
+            cell = grid[rows.index(row)][columns.index(column)]
+            assert cell.withheld or cell.value == 0
 
 
 # ---- each month's report ---------------------------------------------------------------------------
@@ -230,6 +266,21 @@ def test_the_monthly_report_waits_for_a_bank_holiday_to_pass(slack, fake, databa
     with casehub_clock.set_to(monday, running=True):
         assert send_monthly(database, api, monthly, monday) == 2
     assert {r.period for r in releases(database)} == {"2026-12"}
+
+
+def test_a_monthly_report_slack_cannot_take_for_a_moment_goes_at_a_later_run(
+    slack, fake, database, dataset, clock, monthly, api
+):
+    fake.server_error("files.completeUploadExternal")
+    assert send_monthly(database, api, monthly, FIRST_WORKING_DAY) == 1  # one of the two
+    assert sorted(r.state for r in releases(database)) == ["sending", "sent"]
+    # Tried a minute ago: left for now, and the others are not held up.
+    assert send_monthly(database, api, monthly, FIRST_WORKING_DAY + timedelta(minutes=1)) == 0
+    later = FIRST_WORKING_DAY + timedelta(minutes=20)
+    with casehub_clock.set_to(later, running=True):
+        assert send_monthly(database, api, monthly, later) == 1
+    assert [r.state for r in releases(database)] == ["sent", "sent"]
+    assert len(fake.calls_to("files.completeUploadExternal", ok=True)) == 2
 
 
 def test_monthly_reports_are_off_when_the_setting_says_so(
