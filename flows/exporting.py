@@ -27,6 +27,7 @@ from bot import jobs
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
+from flows import uploads
 from models import Case, Disclosure, Export, ExportState, utcnow
 from services import export, export_pdf, export_record
 from services.errors import CasehubError
@@ -132,7 +133,9 @@ def _resume(
 ) -> str | None:
     """An earlier attempt of this request began to send the export: what to tell the lead if its
     files arrived, or if that attempt may still be sending them; None to send them now."""
-    arrived = _arrived(client, asked, number, claimed_at)
+    arrived = uploads.arrived(
+        client, asked.user, titles(asked.reference, asked.purpose, number)[0], claimed_at
+    )
     if arrived is not None:
         _record_sent(db, settings, number, *arrived)
         return _sent_message(asked, number)
@@ -150,7 +153,9 @@ def _send(db: Database, client: WebClient, settings: Settings, asked: Asked, mad
     except (SlackApiError, SlackRequestError, OSError) as error:
         if jobs.will_retry(error):
             raise  # still `sending`: the next attempt asks Slack whether the files arrived first
-        arrived = _arrived(client, asked, made.number, utcnow() - STALE)
+        arrived = uploads.arrived(
+            client, asked.user, titles(asked.reference, asked.purpose, made.number)[0], utcnow() - STALE
+        )
         if arrived is not None:  # Slack took them after all and its answer was lost
             _record_sent(db, settings, made.number, *arrived)
             return _sent_message(asked, made.number)
@@ -198,25 +203,6 @@ def _upload(client: WebClient, asked: Asked, made: Made) -> tuple[str, list[str]
     )
     files: list[dict[str, Any]] = response.get("files") or []
     return channel, [str(f.get("id")) for f in files]
-
-
-def _arrived(client: WebClient, asked: Asked, number: int, since: Any) -> tuple[str, list[str]] | None:
-    """Whether this export's files are in the lead's direct messages (an attempt cut off after
-    Slack took them): the channel and the files' ids, or None."""
-    wanted = titles(asked.reference, asked.purpose, number)[0]
-    oldest = (since - timedelta(minutes=1)).timestamp() if since is not None else 0
-    try:
-        channel = client.conversations_open(users=asked.user)["channel"]["id"]
-        history = client.conversations_history(channel=channel, oldest=str(oldest), limit=200)
-    except (SlackApiError, OSError) as error:
-        log.warning("cannot check whether export %s arrived: %s", number, describe_error(error))
-        return None
-    messages: list[dict[str, Any]] = history.get("messages") or []
-    for message in messages:
-        files = message.get("files") or []
-        if any(f.get("title") == wanted for f in files):
-            return channel, [str(f.get("id")) for f in files]
-    return None
 
 
 def _record_sent(db: Database, settings: Settings, number: int, channel: str, file_ids: list[str]) -> None:

@@ -30,6 +30,7 @@ from bot import jobs
 from bot.db import Database
 from bot.settings import Settings
 from bot.slack import describe_error
+from flows import uploads
 from models import Area, ReleaseState, ReportRelease, utcnow
 from services import areas, export_pdf, report_pdf, report_releases, reports
 from services.errors import CasehubError
@@ -137,10 +138,9 @@ def _resume(
 ) -> str | None:
     """An earlier attempt began to send this report: what to tell the person if its files
     arrived, or if that attempt may still be sending them; None to send them now."""
-    arrived = _arrived(client, user, titles(number, scope, period)[0], claimed_at)
-    if arrived is not None:
-        _record_sent(db, number, *arrived)
-        return _sent_message(number, scope, period)
+    found = _found(db, client, user, number, scope, period, claimed_at)
+    if found is not None:
+        return found
     job = jobs.current_job()
     fresh = claimed_at is not None and claimed_at > utcnow() - STALE
     if fresh and (job is None or job.attempts <= 1):
@@ -165,10 +165,9 @@ def _send(
     except (SlackApiError, SlackRequestError, OSError) as error:
         if jobs.will_retry(error) or (later and jobs.is_transient(error)):
             raise  # still `sending`: the next attempt asks Slack whether the files arrived first
-        arrived = _arrived(client, user, titles(number, scope, period)[0], utcnow() - STALE)
-        if arrived is not None:  # Slack took them after all and its answer was lost
-            _record_sent(db, number, *arrived)
-            return _sent_message(number, scope, period)
+        found = _found(db, client, user, number, scope, period, utcnow() - STALE)
+        if found is not None:  # Slack took them after all and its answer was lost
+            return found
         said = (
             "Slack did not take the file" if isinstance(error, SlackRequestError) else describe_error(error)
         )
@@ -203,24 +202,22 @@ def _upload(
     return channel, [str(f.get("id")) for f in files]
 
 
-def _arrived(
-    client: WebClient, user: str, wanted: str, since: datetime | None
-) -> tuple[str, list[str]] | None:
-    """Whether the report's files are in the person's direct messages: the channel and the
-    files' ids, or None."""
-    oldest = (since - timedelta(minutes=1)).timestamp() if since is not None else 0
-    try:
-        channel = client.conversations_open(users=user)["channel"]["id"]
-        history = client.conversations_history(channel=channel, oldest=str(oldest), limit=200)
-    except (SlackApiError, OSError) as error:
-        log.warning("cannot check whether a report arrived: %s", describe_error(error))
+def _found(
+    db: Database,
+    client: WebClient,
+    user: str,
+    number: int,
+    scope: Scope,
+    period: reports.Period,
+    since: datetime | None,
+) -> str | None:
+    """If the report's files are in the person's direct messages already: recorded sent, and
+    what to tell them; else None."""
+    arrived = uploads.arrived(client, user, titles(number, scope, period)[0], since)
+    if arrived is None:
         return None
-    messages: list[dict[str, Any]] = history.get("messages") or []
-    for message in messages:
-        files = message.get("files") or []
-        if any(f.get("title") == wanted for f in files):
-            return channel, [str(f.get("id")) for f in files]
-    return None
+    _record_sent(db, number, *arrived)
+    return _sent_message(number, scope, period)
 
 
 def _record_sent(db: Database, number: int, channel: str, file_ids: list[str]) -> None:
