@@ -226,5 +226,6 @@ def open_capture(
     d, user = deps(context), body["user"]["id"]
     with d.db.reader() as session:
         case, text = _captured(session, action.get("value"))
+        cases.require_lead(case, user, "turn what it recorded into a lesson")  # the prompt was theirs
         view = _form_for(session, user, case=case, slug=None, text=text)
     client.views_open(trigger_id=body["trigger_id"], view=view)

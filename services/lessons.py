@@ -183,6 +183,10 @@ def add(
     if existing is not None:
         return existing, False
     agency = check_new(session, area, draft, actor)
+    if case_id is not None and session.scalar(select(Case.area_id).where(Case.id == case_id)) != area.id:
+        raise InvalidInput(
+            "That case is not one of this area's.", hint="Open the form again with `/lesson add`."
+        )
     number = (session.scalar(select(func.max(Lesson.number)).where(Lesson.area_id == area.id)) or 0) + 1
     lesson = Lesson(
         area_id=area.id,

@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from blocks import lessons as lesson_blocks
 from flows.sweep import sweep
-from models import Area, AuditEvent, Lesson, LessonEvent, LessonStatus, Review
+from models import Area, AuditEvent, Case, Lesson, LessonEvent, LessonStatus, Review, Risk
 from models.clock import clock as casehub_clock
 from sandbox.slack import TOKEN
-from services import lessons
-from tests.conftest import COORD, COORD2, OUTSIDER, POLICE, POLICE_OBSERVER, SCHOOL
+from services import areas, lessons
+from tests.conftest import ADMIN, COORD, COORD2, OUTSIDER, POLICE, POLICE_OBSERVER, SCHOOL
 from tests.helpers import open_case
 
 MONDAY = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -209,6 +209,27 @@ def test_closing_with_lessons_prompts_the_lead(slack, fake, database, case):
     assert lesson.case_id == case.id
 
 
+def test_a_lesson_cannot_be_tied_to_a_case_of_another_area(slack, fake, database, case):
+    with database.session() as session:
+        areas.add(session, slug="north", name="North Shire", actor=ADMIN, request_ref="t")
+        other = Case(
+            reference="KOTHER", risk=Risk.LOW, summary="x", area_id=areas.get(session, "north").id,
+            lead_user_id=COORD2, opened_by=COORD2, opened_via="t:other",
+        )  # fmt: skip
+        session.add(other)
+        session.flush()
+        other_id = other.id
+    slack.command("/lesson", "add", user=COORD)
+    view = {**fake.last_view(), "private_metadata": json.dumps({"area": "main", "case": other_id})}
+    values = {"lesson": LESSON, "protocol": PROTOCOL, "agency": "school", "due": IN_SIX_WEEKS}
+    slack.submit(view, values, user=COORD)
+    assert stored(database) == []
+    slack.submit(
+        {**view, "private_metadata": json.dumps({"area": "main", "case": case.id})}, values, user=COORD
+    )
+    assert [lesson.case_id for lesson in stored(database)] == [case.id]
+
+
 def test_closing_without_lessons_prompts_no_one(slack, fake, database, case):
     slack.command("/case", "close", user=COORD, channel=case.channel)
     slack.submit(fake.last_view(), {"outcome": "Support accepted", "lessons": ""}, user=COORD)
@@ -233,6 +254,8 @@ def test_a_review_prompts_the_lead(slack, fake, database, case):
     forms = len(fake.opened_views)
     slack.click(button["action_id"], button["value"], user=SCHOOL)
     assert len(fake.opened_views) == forms  # a member is refused: only coordinators add
+    slack.click(button["action_id"], button["value"], user=COORD2)
+    assert len(fake.opened_views) == forms  # another coordinator too: the prompt was the lead's
     slack.click(button["action_id"], button["value"], user=COORD)
     lesson_input = next(b for b in fake.last_view()["blocks"] if b.get("block_id") == "lesson")
     assert lesson_input["element"]["initial_value"] == values["decisions"]
