@@ -312,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         check_matching_at_start(db)
     mail.check_at_start(settings)
     if args.command == "web":
+        settings.signing_secret()  # HTTP cannot be served without it: said before anything starts
         return serve_http(settings, args.workers, args.threads)
     if args.command == "worker":
         return serve_jobs(settings, args.threads)
@@ -562,23 +563,48 @@ def serve_http(settings: Settings, workers: int, threads: int) -> int:
 
 
 def serve_socket(settings: Settings) -> int:
+    """Socket Mode: connections to Slack, the workers, and `/healthz`, `/readyz` and `/metrics`
+    on PORT (there is no Slack endpoint to serve)."""
     import signal
     import threading
 
     from bot.app import assemble, prepare_identifier_check
-    from bot.socket import run_socket_mode
+    from bot.serving import BackgroundServer
+    from bot.socket import SocketLinks, SocketStatus
+    from bot.web import desk_for, wsgi_app
 
     if settings.slack_app_token is None:
         raise ConfigurationError("casehub cannot start: SLACK_APP_TOKEN is not set (Socket Mode needs it)")
     casehub = assemble(settings, Database(settings.database_url))
     prepare_identifier_check()
     casehub.start()
+    links = SocketLinks(
+        casehub.app, settings.slack_app_token.get_secret_value(), connections=settings.socket_connections
+    )
+    health = wsgi_app(
+        None,
+        casehub.db,
+        "",  # no Slack endpoint: nothing to check a signature of
+        queue=casehub,
+        slack=SocketStatus(casehub.identity, links),
+        desk=desk_for(casehub.db, settings),
+    )
+    try:
+        server = BackgroundServer(health, host="0.0.0.0", port=settings.port).start()
+    except OSError as error:
+        casehub.stop()
+        raise ConfigurationError(
+            f"casehub cannot start: port {settings.port} cannot be served ({error.strerror}); set PORT"
+        ) from None
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
+    links.start()
     try:
-        run_socket_mode(casehub.app, settings.slack_app_token.get_secret_value(), stop=stop)
+        stop.wait()
     finally:
+        links.stop()
+        server.stop()
         casehub.stop()
     return 0
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import SecretStr
 from slack_bolt import App, BoltContext, BoltRequest, BoltResponse
 from slack_bolt.middleware import Middleware
 
@@ -142,7 +143,8 @@ def create_app(
     client = make_client(settings)
     client.token = None  # each request's client gets the token from `identity.authorize`
     app = App(
-        signing_secret=settings.slack_signing_secret.get_secret_value(),
+        # Socket Mode has no signature to check, and may have no signing secret (`Settings`).
+        signing_secret=(settings.slack_signing_secret or SecretStr("")).get_secret_value(),
         client=client,
         # bolt passes the arguments an authorize function names: a plain function, not a method.
         authorize=lambda enterprise_id, team_id, user_id: identity.authorize(enterprise_id, team_id, user_id),

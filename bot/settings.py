@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from bot.db import check_url
@@ -46,8 +46,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     slack_bot_token: SecretStr
-    slack_signing_secret: SecretStr
+    # Checks that HTTP requests come from Slack; Socket Mode (SLACK_APP_TOKEN) needs none.
+    slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    # Socket Mode: how many connections each `socket` process keeps open (Slack allows 10 an app,
+    # and spreads what it delivers over them).
+    socket_connections: int = Field(default=2, ge=1, le=10)
     database_url: str = "sqlite:///casehub.db"
     slack_api_url: str = "https://slack.com/api/"
     # The record desk (`/desk`): Sign in with Slack, with the app's OAuth credentials; the desk is
@@ -315,6 +319,24 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not one of AUDIT_KEYS")
         return value
 
+    @model_validator(mode="after")
+    def _signed_or_socket(self) -> Settings:
+        if self.slack_signing_secret is None and self.slack_app_token is None:
+            raise ValueError(
+                "SLACK_SIGNING_SECRET is not set (put it in the environment or in .env): HTTP needs "
+                "it; Socket Mode, with SLACK_APP_TOKEN set, does not"
+            )
+        return self
+
+    def signing_secret(self) -> str:
+        """The signing secret HTTP requests are checked with; refused at start when unset."""
+        if self.slack_signing_secret is None:
+            raise ConfigurationError(
+                "casehub cannot start: SLACK_SIGNING_SECRET is not set (put it in the environment or "
+                "in .env): serving HTTP needs it; without it, run `python -m bot socket`"
+            )
+        return self.slack_signing_secret.get_secret_value()
+
     def audit_keyring(self) -> tuple[dict[str, str], str | None]:
         """The audit keys by id, and the one new entries are sealed with."""
         return {k: v.get_secret_value() for k, v in self.audit_keys.items()}, self.audit_key_id
@@ -370,6 +392,8 @@ def load_settings(**overrides: object) -> Settings:
             name = str(error["loc"][0]).upper() if error["loc"] else "settings"
             if error["type"] == "missing":
                 problems.append(f"{name} is not set (put it in the environment or in .env)")
+            elif error["type"] == "value_error" and not error["loc"]:  # of the settings together
+                problems.append(str(error["ctx"]["error"]))
             elif error["type"] == "value_error":
                 problems.append(f"{name} is invalid: {error['ctx']['error']}")
             else:

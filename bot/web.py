@@ -212,7 +212,7 @@ def _json_answer(start_response: Callable[..., Any], ok: bool, report: dict[str,
 
 
 def wsgi_app(
-    app: App,
+    app: App | None,
     db: Database,
     secret: str,
     *,
@@ -220,13 +220,13 @@ def wsgi_app(
     slack: SlackStatus | None = None,
     desk: WSGIApp | None = None,
 ) -> WSGIApp:
-    """casehub's HTTP surface: Slack's requests, liveness, readiness, metrics and, when given,
-    the record desk under `/desk`.
+    """casehub's HTTP surface: Slack's requests (without `app`, in Socket Mode, none), liveness,
+    readiness, metrics and, when given, the record desk under `/desk`.
 
     `/healthz` answers whenever the process serves; `/readyz` checks the database and, when
-    given, the queue's workers and Slack.
+    given, the queue's workers and Slack (with its Socket Mode connections, when it has some).
     """
-    events = acknowledgements_counted(slack_events(app, secret), secret)
+    events = acknowledgements_counted(slack_events(app, secret), secret) if app is not None else None
     database = DatabaseCheck(db)
     metrics_page = make_wsgi_app(metrics.make_registry(db, queue.stats if queue is not None else None))
 
@@ -244,13 +244,16 @@ def wsgi_app(
         if slack is not None:
             state = slack.state()
             checks["slack"] = {"ok": state == "ok", "state": state}
+            connections = getattr(slack, "connections", None)
+            if callable(connections):
+                checks["slack"]["connections"] = connections()
         ready = all(check["ok"] for check in checks.values())
         return ready, {"ok": ready, "checks": checks}
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO")
         with logs.request_scope(logs.new_request_id(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP"))):
-            if path == EVENTS_PATH:
+            if path == EVENTS_PATH and events is not None:
                 return events(environ, start_response)
             if path == "/healthz":  # alive: nothing else is asked, so a busy database cannot fail it
                 return _json_answer(start_response, True, {"ok": True})
@@ -290,7 +293,7 @@ def application_from_environment() -> WSGIApp:
     return wsgi_app(
         casehub.app,
         db,
-        settings.slack_signing_secret.get_secret_value(),
+        settings.signing_secret(),
         queue=casehub,
         slack=casehub.identity,
         desk=desk_for(db, settings),

@@ -1,4 +1,5 @@
-"""Drives casehub the way Slack does: signed HTTP requests to /slack/events on loopback.
+"""Drives casehub the way Slack does: signed HTTP requests to /slack/events on loopback, or
+envelopes over Socket Mode (`SocketDriver`).
 
 What a person does in Slack (a slash command, a click, a form submitted or closed, the Home
 tab opened) becomes the request Slack would send, signed with the app's signing secret. The
@@ -15,10 +16,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import parse_qsl, urlencode
 
 from sandbox.slack import BOT_USER, TEAM, EmulatedSlack, Origin
+
+if TYPE_CHECKING:  # the emulated Socket Mode needs `websockets`, a tool of the tests only
+    from sandbox.socket_mode import SocketModeSlack
 
 
 class Settles(Protocol):
@@ -309,6 +313,54 @@ class SlackDriver:
         if retry_num is not None:
             headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
         return self.post(json.dumps(envelope).encode(), "application/json", headers=headers, **kwargs)
+
+
+class SocketDriver(SlackDriver):
+    """Sends casehub what Slack would over Socket Mode: each request becomes an envelope on one
+    of the app's connections, and its acknowledgement is the answer. There is no signature in
+    Socket Mode: the connection is the app's own."""
+
+    def __init__(self, fake: EmulatedSlack, work: Settles | None = None, *, timeout: float = 20.0) -> None:
+        assert fake.socket is not None, "turn Socket Mode on first: fake.socket_mode()"
+        super().__init__("", "", fake, work)
+        self.socket: SocketModeSlack = fake.socket
+        self.timeout = timeout
+
+    def post(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+        settle: bool = True,
+    ) -> Reply:
+        from sandbox.socket_mode import NotAcknowledged
+
+        kind, payload = envelope_of(body, content_type)
+        envelope = self.socket.deliver(kind, payload, accepts_response_payload=kind != "events_api")
+        try:
+            answer = self.socket.wait(envelope, self.timeout)
+        except NotAcknowledged:
+            # What the person sees in Slack: the app did not answer.
+            reply = Reply(408, "")
+        else:
+            reply = Reply(200, json.dumps(answer) if answer else "")
+        reply.request_body, reply.content_type = body, content_type
+        if settle and self.work is not None:
+            self.settle()
+        return reply
+
+
+def envelope_of(body: bytes, content_type: str) -> tuple[str, dict[str, Any]]:
+    """What Slack would POST over HTTP, as the type and payload of a Socket Mode envelope."""
+    if content_type.startswith("application/json"):
+        return "events_api", json.loads(body)
+    fields = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    if "payload" in fields:
+        return "interactive", json.loads(fields["payload"])
+    return "slash_commands", fields
 
 
 def _element_state(element: dict[str, Any], value: Any) -> dict[str, Any]:

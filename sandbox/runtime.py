@@ -40,6 +40,7 @@ from bot.app import Casehub, assemble, prepare_identifier_check
 from bot.db import Database
 from bot.jobs import jobs_url
 from bot.keys import encrypt_with, new_key
+from bot.serving import BackgroundServer
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.web import DESK_PATH, desk_for, wsgi_app
@@ -48,7 +49,6 @@ from models.encryption import KEY_BYTES
 from sandbox import partnership as demo
 from sandbox import training
 from sandbox.driver import SlackDriver
-from sandbox.loopback import LoopbackServer
 from sandbox.slack import BOT_USER, TOKEN, EmulatedSlack
 
 log = logging.getLogger("casehub.sandbox")
@@ -90,7 +90,7 @@ class Sandbox:
         self.slack = EmulatedSlack(events=self._queue_event)
         self.progress = training.Progress(self.partnership)
         self._switch = Switch()
-        self.web = LoopbackServer(self._switch)
+        self.web = BackgroundServer(self._switch)
         self.driver = SlackDriver(self.web.url, self.secret, self.slack)  # people, through the UI
         self._casehub: Casehub | None = None
         self._scheduler: BackgroundScheduler | None = None

@@ -30,14 +30,20 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlparse
 
 from models.clock import clock
 from sandbox import blockkit
 from sandbox.openid import OpenIDProvider
 
+if TYPE_CHECKING:
+    from sandbox.socket_mode import SocketModeSlack
+
 TOKEN = "xoxb-test-token"
+# The app-level token that opens Socket Mode connections (`socket_mode`), and only that.
+APP_TOKEN = "xapp-1-ACASEHUB-1-test-app-token"
+APP_TOKEN_METHODS = {"apps.connections.open"}
 BOT_USER = "UBOT"
 TEAM = "T0CASEHUB"
 _NAME = re.compile(r"^[a-z0-9_-]+$")
@@ -186,6 +192,7 @@ class EmulatedSlack:
         self._ts = itertools.count(1)
         self.add_user(BOT_USER, is_bot=True)
         self.openid = OpenIDProvider(TEAM)  # Sign in with Slack
+        self.socket: SocketModeSlack | None = None  # Socket Mode, once `socket_mode` turns it on
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -207,8 +214,19 @@ class EmulatedSlack:
         return self
 
     def stop(self) -> None:
+        if self.socket is not None:
+            self.socket.stop()
         self._server.shutdown()
         self._server.server_close()
+
+    def socket_mode(self, **options: Any) -> SocketModeSlack:
+        """Turn Socket Mode on: `apps.connections.open` answers with a WebSocket URL of the
+        emulator's (`sandbox.socket_mode`), over which Slack then delivers what the app is sent."""
+        from sandbox.socket_mode import SocketModeSlack
+
+        if self.socket is None:
+            self.socket = SocketModeSlack(**options).start()
+        return self.socket
 
     # ---- setting up the workspace and injecting trouble ----------------------------------------
     def add_user(
@@ -683,9 +701,12 @@ class EmulatedSlack:
 
     def _answer(self, method: str, args: dict[str, Any], headers: Any, record: Call) -> tuple[int, Any, dict]:
         """Called holding the lock."""
-        if headers.get("Authorization") != f"Bearer {TOKEN}":
-            record.error = "invalid_auth"
-            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        wanted, other = (APP_TOKEN, TOKEN) if method in APP_TOKEN_METHODS else (TOKEN, APP_TOKEN)
+        given = headers.get("Authorization")
+        if given != f"Bearer {wanted}":
+            # A token of the other kind is a real token, used where it may not be.
+            record.error = "not_allowed_token_type" if given == f"Bearer {other}" else "invalid_auth"
+            return 200, {"ok": False, "error": record.error}, {}
         queue = self._injections.get(method)
         if queue:
             injection = queue[0]
@@ -795,6 +816,13 @@ class EmulatedSlack:
             "team": "casehub test",
             "url": "https://casehub-test.slack.com/",
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket is None or not self.socket.enabled:
+            # The emulator's choice of error: Slack documents none for an app whose Socket Mode
+            # is off.
+            raise SlackError("access_denied")
+        return {"url": self.socket.issue_url()}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self._user(args.get("user"))

@@ -17,11 +17,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.app import Casehub, assemble
 from bot.db import Database
 from bot.keys import encrypt_with
+from bot.serving import BackgroundServer
 from bot.settings import Settings
 from bot.web import desk_for, wsgi_app
 from models import AgencyKind, Role
 from sandbox.driver import SlackDriver
-from sandbox.loopback import LoopbackServer
 from sandbox.slack import TOKEN, EmulatedSlack
 from services import agencies, encryption
 
@@ -235,7 +235,7 @@ def settings(fake: EmulatedSlack, database: Database, settings_overrides: dict[s
 class Running:
     url: str
     casehub: Casehub
-    server: LoopbackServer
+    server: BackgroundServer
 
     @property
     def app(self) -> App:
@@ -264,7 +264,7 @@ def serve(
         settings.slack_signing_secret.get_secret_value(),
         desk=desk_for(database, settings),
     )
-    server = LoopbackServer(application).start()
+    server = BackgroundServer(application).start()
     return Running(server.url, casehub, server)
 
 

@@ -24,11 +24,11 @@ from bot import logs, metrics, scheduler
 from bot.app import assemble
 from bot.db import Database
 from bot.identity import SlackIdentity
+from bot.serving import BackgroundServer
 from bot.settings import Settings
 from bot.slack import make_client
 from bot.web import WSGIApp, request_kind, wsgi_app
 from models import Page, clock
-from sandbox.loopback import LoopbackServer
 from services import cases
 from tests.conftest import ADMIN, COORD, POLICE, SCHOOL, SECRET, make_settings
 from tests.helpers import logging_as_configured, open_case, wait_for
@@ -40,7 +40,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 # ---- serving wsgi_app with stand-ins for the queue and Slack ---------------------------------------
 @contextmanager
 def serving(application: WSGIApp) -> Iterator[str]:
-    server = LoopbackServer(application).start()
+    server = BackgroundServer(application).start()
     try:
         yield server.url
     finally:

@@ -3,16 +3,12 @@ and Socket Mode waits for a Slack it cannot reach instead of failing."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
 import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,7 +17,9 @@ from slack_sdk import WebClient
 
 from bot.settings import ConfigurationError, load_settings
 from bot.socket import run_socket_mode
+from sandbox.slack import APP_TOKEN, EmulatedSlack
 from tests.conftest import KEY_ENV
+from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = str(ROOT / "examples" / "agencies.yaml")
@@ -135,6 +133,19 @@ def test_a_slack_token_of_the_wrong_kind_is_named(command, setting, token, said,
     refused_in_one_line(run_bot(command, env, tmp_path), f"{setting} is invalid", *said)
 
 
+def test_http_needs_the_signing_secret_and_socket_mode_does_not(tmp_path):
+    env = {key: value for key, value in VALID.items() if key != "SLACK_SIGNING_SECRET"}
+    env["DATABASE_URL"] = database_in(tmp_path)
+    assert run_bot("migrate", env, tmp_path).returncode == 0
+    refused_in_one_line(
+        run_bot("web", env, tmp_path), "SLACK_SIGNING_SECRET is not set", "serving HTTP needs it", "socket"
+    )
+    without_either = {key: value for key, value in env.items() if key != "SLACK_APP_TOKEN"}
+    refused_in_one_line(
+        run_bot("scheduler", without_either, tmp_path), "SLACK_SIGNING_SECRET is not set", "SLACK_APP_TOKEN"
+    )
+
+
 def test_an_unknown_default_time_zone_is_refused(tmp_path):
     env = {**VALID, "DATABASE_URL": database_in(tmp_path), "DEFAULT_TIMEZONE": "Mars/Olympus_Mons"}
     refused_in_one_line(
@@ -237,9 +248,7 @@ class StopAfter(logging.Handler):
 def serve_socket_mode(app: App, stop: threading.Event, lines: int, **delays: float) -> None:
     counter = StopAfter(stop, lines)
     logging.getLogger("bot.socket").addHandler(counter)
-    worker = threading.Thread(
-        target=run_socket_mode, args=(app, "xapp-1-test"), kwargs={"stop": stop, **delays}
-    )
+    worker = threading.Thread(target=run_socket_mode, args=(app, APP_TOKEN), kwargs={"stop": stop, **delays})
     try:
         worker.start()
         worker.join(timeout=60)
@@ -277,88 +286,31 @@ def test_socket_mode_keeps_trying_while_slack_is_out_of_reach(closed_port, caplo
     for record in lines:
         message = record.getMessage()
         assert record.exc_info is None and "\n" not in message
-        assert message.startswith("cannot connect to Slack in Socket Mode (Slack could not be reached")
+        assert message.startswith("cannot open Socket Mode connection 1 (Slack could not be reached")
     # The pause doubles up to its ceiling.
     delays = [record.getMessage().rsplit("again in ", 1)[1] for record in lines]
     assert delays == ["0.01 s", "0.02 s", "0.02 s"]
     assert "Traceback" not in capfd.readouterr().err
 
 
-class SocketModeSlack(ThreadingHTTPServer):
-    """apps.connections.open, refusing `refusals` times before naming its WebSocket, which
-    accepts the connection and holds it until the client closes it."""
-
-    daemon_threads = True
-
-    def __init__(self, refusals: int) -> None:
-        super().__init__(("127.0.0.1", 0), SocketModeRequest)
-        self.refusals = refusals
-        self.closed = threading.Event()
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/api/"
-
-
-class SocketModeRequest(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: SocketModeSlack
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if self.server.refusals:
-            self.server.refusals -= 1
-            answer = {"ok": False, "error": "invalid_auth"}
-        else:
-            answer = {"ok": True, "url": f"ws://127.0.0.1:{self.server.server_address[1]}/link"}
-        body = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        # The WebSocket handshake (RFC 6455); the frames that follow are read and dropped.
-        key = self.headers["Sec-WebSocket-Key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-        self.send_response(101, "Switching Protocols")
-        self.send_header("Upgrade", "websocket")
-        self.send_header("Connection", "Upgrade")
-        self.send_header(
-            "Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1(key.encode()).digest()).decode()
-        )
-        self.end_headers()
-        self.wfile.flush()
-        try:
-            while self.connection.recv(1024):
-                pass
-        except OSError:
-            pass
-        self.server.closed.set()
-        self.close_connection = True
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def test_socket_mode_connects_once_slack_answers(caplog):
     caplog.set_level(logging.INFO)
-    slack = SocketModeSlack(refusals=2)
+    slack = EmulatedSlack().start()
+    socket_mode = slack.socket_mode()
+    slack.fail("apps.connections.open", "invalid_auth", times=2)
     try:
         serve_socket_mode(app_on(slack.api_url), threading.Event(), 3, first_delay=0.01)
         # Stopping closes the connection.
-        assert slack.closed.wait(timeout=10)
+        assert wait_for(lambda: socket_mode.connections_opened == 1 and not socket_mode.open_links())
     finally:
-        slack.shutdown()
-        slack.server_close()
+        slack.stop()
     ours = [record.getMessage() for record in caplog.records if record.name == "bot.socket"]
     assert ours == [
-        "cannot connect to Slack in Socket Mode (Slack answered invalid_auth: check SLACK_APP_TOKEN); "
+        "cannot open Socket Mode connection 1 (Slack answered invalid_auth: check SLACK_APP_TOKEN); "
         "trying again in 0.01 s",
-        "cannot connect to Slack in Socket Mode (Slack answered invalid_auth: check SLACK_APP_TOKEN); "
+        "cannot open Socket Mode connection 1 (Slack answered invalid_auth: check SLACK_APP_TOKEN); "
         "trying again in 0.02 s",
-        "connected to Slack in Socket Mode",
+        "Socket Mode connection 1 open",
     ]
     # slack-sdk's own multi-line account of each refusal is left out.
     assert [r.name for r in logged(caplog, logging.WARNING)] == ["bot.socket"] * 2

@@ -1,5 +1,6 @@
-"""A WSGI application served on a loopback port, in threads, without access logs: how the test
-suite and the sandbox serve casehub's web process in-process (production uses gunicorn)."""
+"""A WSGI application served in threads of this process, without access logs: how the test suite
+and the sandbox serve casehub's web process (production uses gunicorn), and how a Socket Mode
+process answers its health checks."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class QuietHandler(WSGIRequestHandler):
         pass
 
 
-class LoopbackServer:
+class BackgroundServer:
     def __init__(self, application: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.server = make_server(
             host, port, application, server_class=ThreadingServer, handler_class=QuietHandler
@@ -31,7 +32,7 @@ class LoopbackServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_port}"
 
-    def start(self) -> LoopbackServer:
+    def start(self) -> BackgroundServer:
         self._thread.start()
         return self
 
