@@ -156,11 +156,13 @@ def test_a_connection_dropped_in_the_middle_of_a_burst_loses_and_doubles_nothing
     threads = [threading.Thread(target=send, args=(note,)) for note in notes]
     for number, thread in enumerate(threads):
         thread.start()
-        if number == 8:  # mid-burst: one connection lost outright
+        if number == 8:  # mid-burst: acknowledgements lost with a connection lost outright
+            running.socket.lose_acknowledgements(3)
             running.socket.drop(running.socket.open_links()[0])
     for thread in threads:
         thread.join(30)
     assert replies == [200] * 20
+    assert len(running.socket.late()) >= 3  # delivered again, and answered then
     slack.settle()
     saved = sorted(u.observed for u in updates(database))
     assert saved == sorted(notes)  # nothing lost, nothing twice
