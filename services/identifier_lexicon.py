@@ -103,7 +103,7 @@ RELATION_WORDS = word_set(
     adolescent adolescente ado mineur mineure interesse interessee locataire epouse epoux mari
     femme compagne compagnon neveu niece enfant bebe garcon fils majeur majeure petit-fils
     petite-fille concerne concernee patiente usager usagere beneficiaire suspect prevenu prevenue
-    personne"""
+    personne pote potes poto pal bestie bff"""
 )
 # Words that say what follows is what someone is called.
 NAMING_CUES = (
