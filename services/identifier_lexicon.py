@@ -15,7 +15,9 @@ from importlib import resources
 @lru_cache(maxsize=65536)
 def fold(word: str) -> str:
     """Lower case without accents or typographic apostrophes: how every list is compared."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold().replace("’", "'"))
+    # œ and æ do not decompose: "sœur" must read as "soeur".
+    lowered = word.casefold().replace("’", "'").replace("œ", "oe").replace("æ", "ae")
+    decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 

@@ -317,6 +317,10 @@ def _runs(note: Note) -> Iterator[tuple[int, int]]:
 
 
 def _listed_name(word: Word, names: frozenset[str]) -> bool:
+    if "-" in word.folded and word.folded not in names:
+        # "Tyler-Jay", "Lou-Anne", "Ashworth-Bell": every part a listed name
+        parts = word.folded.split("-")
+        return all(part in names and part not in lexicon.STOPWORDS and len(part) > 1 for part in parts)
     return (
         word.folded in names
         and word.folded not in lexicon.ordinary_words()
@@ -425,6 +429,27 @@ def find_names(note: Note) -> Iterator[Span]:
             yield start, end, 0.7
     yield from _lower_case_names(note)
     yield from _owner_of_relation(note)
+    yield from _relation_in_brackets(note)
+
+
+# "Kian (brother)", "Fatou (la sœur)": a capitalised word with its relation in brackets after it.
+_BRACKETED_RELATION = re.compile(r"\s*\(\s*(?:(?:the|his|her|their|la|le|sa|son|l['’])\s*)?([\w'’-]+)\s*\)")
+
+
+def _relation_in_brackets(note: Note) -> Iterator[Span]:
+    for word in note.words:
+        if not word.capitalised or word.upper or len(word.text) < 2:
+            continue
+        match = _BRACKETED_RELATION.match(note.text, word.end)
+        if (
+            match
+            and fold(match.group(1)) in _KIN_BOTH
+            and word.folded not in _NOT_OWNER
+            and word.folded not in lexicon.organisations()
+            and word.folded not in lexicon.places()
+            and word.folded not in _CALENDAR
+        ):
+            yield word.start, word.end, 0.7
 
 
 # Family and friends a name can own: "Riya's mum", "Kacper's brother".
@@ -443,6 +468,16 @@ _CALENDAR = lexicon.word_set(
 )
 
 
+_KIN_BOTH = _KIN | lexicon.word_set(
+    """mere pere maman papa frere soeur oncle tante cousin cousine grand-mere grand-pere beau-pere
+    belle-mere demi-frere demi-soeur copain copine ami amie pote compagne compagnon mari epouse"""
+)
+_NOT_OWNER = (
+    lexicon.RELATION_WORDS | lexicon.ROLE_WORDS | lexicon.STOPWORDS | lexicon.COURTESY_TITLES
+    | lexicon.PROFESSIONAL_TITLES | lexicon.INSTITUTION_WORDS
+)  # fmt: skip
+
+
 def _owner_of_relation(note: Note) -> Iterator[Span]:
     """ "Riya's mum": a capitalised word that owns a relative is a name, listed or not."""
     words = note.words
@@ -455,12 +490,7 @@ def _owner_of_relation(note: Note) -> Iterator[Span]:
             and words[index + 2].folded in _KIN
             and word.folded not in lexicon.organisations()
             and word.folded not in lexicon.places()
-            and word.folded not in lexicon.STOPWORDS
-            and word.folded not in lexicon.RELATION_WORDS
-            and word.folded not in lexicon.ROLE_WORDS
-            and word.folded not in lexicon.PROFESSIONAL_TITLES
-            and word.folded not in lexicon.COURTESY_TITLES
-            and word.folded not in lexicon.INSTITUTION_WORDS
+            and word.folded not in _NOT_OWNER
             and word.folded not in _CALENDAR
         ):
             yield word.start, word.end, 0.7
@@ -503,6 +533,13 @@ def _lower_case_names(note: Note) -> Iterator[Span]:
             and (
                 (words[index - 1].folded in lexicon.RELATION_WORDS and not words[index].initial)
                 or _is_named_here(note, word.start)
+                # "le frère de yanis", "the brother of kyle"
+                or (
+                    index > 1
+                    and words[index - 1].folded in {"de", "d'", "of"}
+                    and words[index - 2].folded in lexicon.RELATION_WORDS
+                    and not word.initial
+                )
             )
         ):
             yield word.start, word.end, 0.7
@@ -547,7 +584,8 @@ _QUOTED = r"[\"“«‘]\s*([^\"”»’\n]{1,40}?)\s*[\"”»’]"
 _NICKNAME_CUE = (
     r"(?i)(?:\baka|\ba\.k\.a\.|\balias|\bgoes by|\bwent by|\bknown as|\bcalls? (?:him|her|them)sel(?:f|ves)"
     r"|\bnicknamed|\bse fai(?:t|sait) appeler|\bsurnomm[ée]e?|\bl['’]appel(?:le|lent|ait|aient)"
-    r"|\bs['’]appel(?:le|ait)|\b(?:is|be|was|being|get|gets|got) called|,\s*dite?|\bpseudo)"
+    r"|\bs['’]appel(?:le|ait)|\b(?:is|be|was|being|get|gets|got) called|,\s*dite?|\bpseudo"
+    r"|\b(?:nick ?name|street name|surnom|blaze)(?:\s+(?:is|was|c['’]est|est|:))?)"
     r"(?:\s+(?:lui-m[êe]me|elle-m[êe]me|himself|herself|online|en ligne|(?:on|sur) (?:the |les |le |la )?\w+))?"  # noqa: E501
     r"\s*[:,]?\s*"
 )
@@ -557,7 +595,8 @@ _NICKNAME_SINGLE = re.compile(_NICKNAME_CUE + r"'(?=\w)([^'\n]{1,40}?)'(?!\w)")
 
 
 _BARE_NICKNAME = re.compile(
-    r"(?i:\baka|\ba\.k\.a\.|\balias|\bsurnomm[ée]e?|\bnicknamed|\bse fai(?:t|sait) appeler)\s+"
+    r"(?i:\baka|\ba\.k\.a\.|\balias|\bsurnomm[ée]e?|\bnicknamed|\bse fai(?:t|sait) appeler"
+    r"|\b(?:nick ?name|street name|surnom|blaze)(?:\s+(?:is|was|c['’]est|est))?\s*:?)\s+"
     r"((?:[A-ZÀ-Ý][\w'’-]*|[A-Z0-9]{2,})(?:\s+[A-ZÀ-Ý][\w'’-]*){0,2})"
 )
 # The name first, then what it is: « "Lil T" is his street name », « « Tito », c'est son surnom ».
@@ -581,6 +620,9 @@ _NAME_START = re.compile(r"^(?:(?:le|la|les|l['’]|el|the)\s*)?[A-ZÀ-Ý]")
 _SAYING_START = lexicon.word_set("je j il elle on nous vous ils elles c ca ce i we you they it")
 
 
+_RELATION_QUOTED = re.compile(r"([\w'’-]+)\s*" + _QUOTED)
+
+
 def find_nicknames(note: Note) -> Iterator[Span]:
     for match in [*_NAME_DIT.finditer(note.text), *_CALLED.finditer(note.text)]:
         group = 1 if match.group(1) is not None else 2
@@ -592,7 +634,23 @@ def find_nicknames(note: Note) -> Iterator[Span]:
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8
     for match in _BARE_NICKNAME.finditer(note.text):
+        first = fold(match.group(1).split()[0])
+        if len(match.group(1)) < 2 or note.text[match.end(1) : match.end(1) + 1] == "/":
+            continue  # "nickname: N/A"
+        if first in _CALENDAR or first in lexicon.COURTESY_TITLES or first in lexicon.PROFESSIONAL_TITLES:
+            continue  # "nickname: Monday", "surnom : M. …"
         yield match.start(1), match.end(1), 0.75
+    # uncle "Bash", la cousine « Nana »: a quoted name right after a relation word
+    for match in _RELATION_QUOTED.finditer(note.text):
+        quoted = match.group(2)
+        first = fold(quoted.split()[0].split("'")[0])
+        if (
+            fold(match.group(1)) in _KIN_BOTH
+            and len(quoted.split()) <= 3
+            and _NAME_START.match(quoted)
+            and first not in _SAYING_START
+        ):
+            yield match.start(2), match.end(2), 0.75
     for match in _NICKNAME_BEFORE.finditer(note.text):
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8

@@ -131,6 +131,15 @@ CAUGHT = [
     # nicknames in straight single quotes after a cue, and bare after "se fait appeler"
     ("on the estate he is known as 'Sniper'", Kind.NICKNAME, "Sniper"),
     ("il se fait appeler Kaza sur les réseaux", Kind.NICKNAME, "Kaza"),
+    # hyphenated names whose parts are listed; a relation in brackets; œ read as oe
+    ("YP - Tyler-Jay Simmons, Year 8", Kind.NAME, "Tyler-Jay Simmons"),
+    ("Shannon (sister) and Kian (brother) were home", Kind.NAME, "Kian"),
+    ("Fatou (la sœur) était présente", Kind.NAME, "Fatou"),
+    ("le frère de yanis a appelé", Kind.NAME, "yanis"),
+    # a quoted name after a relative; a nickname introduced as one
+    ('uncle "Bash" collects him from school', Kind.NICKNAME, "Bash"),
+    ("his nickname is Little T", Kind.NICKNAME, "Little T"),
+    ('surnom : "Le Chat"', Kind.NICKNAME, "Le Chat"),
 ]
 
 
@@ -204,6 +213,11 @@ def test_numbers_failing_their_check_are_not_identifiers(text, kind):
         "L'AS Mme Fofana a fait la VAD",  # l'AS is the social worker, not a sports club
         # a nickname cue before words in quotes that are no name
         "he's known as the lads' mate, and that's it",
+        # a relation in brackets after an agency, a day or a relation; a quoted word after "the boy"
+        "Horizon (partner agency) will fund it; Tuesday (mum) and Wednesday (dad) contact",
+        'the boy "Hello" he said, mum "forgot" the appointment',
+        "nickname: N/A, his street name is unknown",
+        "le père de la jeune a appelé",
     ],
 )
 def test_ordinary_notes_pass(text):
