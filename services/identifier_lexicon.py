@@ -15,7 +15,9 @@ from importlib import resources
 @lru_cache(maxsize=65536)
 def fold(word: str) -> str:
     """Lower case without accents or typographic apostrophes: how every list is compared."""
-    decomposed = unicodedata.normalize("NFKD", word.casefold().replace("’", "'"))
+    # œ and æ do not decompose: "sœur" must read as "soeur".
+    lowered = word.casefold().replace("’", "'").replace("œ", "oe").replace("æ", "ae")
+    decomposed = unicodedata.normalize("NFKD", lowered)
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
@@ -103,7 +105,7 @@ RELATION_WORDS = word_set(
     adolescent adolescente ado mineur mineure interesse interessee locataire epouse epoux mari
     femme compagne compagnon neveu niece enfant bebe garcon fils majeur majeure petit-fils
     petite-fille concerne concernee patiente usager usagere beneficiaire suspect prevenu prevenue
-    personne"""
+    personne pote potes poto pal bestie bff"""
 )
 # Words that say what follows is what someone is called.
 NAMING_CUES = (

@@ -93,7 +93,7 @@ _ABBREVIATIONS = frozenset(
 
 def _words(text: str) -> Iterator[Word]:
     previous_end = 0
-    previous_folded = ""
+    previous_folded = previous_text = ""
     for match in _WORD.finditer(text):
         start, token = match.start(), match.group()
         pieces = []
@@ -111,7 +111,10 @@ def _words(text: str) -> Iterator[Word]:
             initial = previous_end == 0 or bool(_SENTENCE_BREAK.search(gap))
             if initial and previous_folded in _ABBREVIATIONS and gap.strip() == ".":
                 initial = False
-            previous_folded = fold(piece)
+            # "Mrs J. Khan": the full stop of an initial ends no sentence.
+            if initial and len(previous_text) == 1 and previous_text.isupper() and gap.strip() == ".":
+                initial = False
+            previous_folded, previous_text = fold(piece), piece
             yield Word(piece_start, piece_start + len(piece), piece, fold(piece), initial)
             previous_end = piece_start + len(piece)
 
@@ -178,8 +181,8 @@ def _role_or_relation_before(note: Note, index: int) -> str | None:
             while back > 0 and words[back].capitalised and not words[back].initial:
                 back -= 1
             continue
-        elif word.folded in _FILLERS:
-            pass
+        elif word.folded in _FILLERS or (len(word.text) == 1 and word.text.isupper()):
+            pass  # fillers, and initials: "Mrs J. Khan"
         elif comma and skipped_content < 2 and not word.initial and word.folded not in lexicon.STOPWORDS:
             skipped_content += 1
         else:
@@ -249,6 +252,33 @@ def _role_after(note: Note, end_index: int) -> bool:
     return False
 
 
+_SERVICE_WORDS = lexicon.word_set(
+    "service services team hub council unit police trust charity agency department office project"
+)
+
+
+def _staff_from(note: Note, end_index: int) -> bool:
+    """ "Kelly from Early Help", "Sophie de l'ASE": a name followed by the agency it works for."""
+    words = note.words
+    if end_index + 2 >= len(words) or words[end_index + 1].folded not in {"from", "de", "du", "d'"}:
+        return False
+    english = words[end_index + 1].folded == "from"
+    for ahead in range(end_index + 2, min(len(words), end_index + 6)):
+        word = words[ahead]
+        if word.initial or word.folded in lexicon.RELATION_WORDS:
+            return False
+        if word.folded.rstrip("'") in lexicon.STOPWORDS or word.folded in _PARTICLES:
+            continue
+        owned = ahead + 1 < len(words) and words[ahead + 1].folded == "'s"  # "Barnardo's"
+        if (word.upper or word.capitalised) and (
+            word.folded in lexicon.organisations()
+            or (owned and word.folded + "'s" in lexicon.organisations())
+        ):
+            return True
+        return english and word.folded in _SERVICE_WORDS
+    return False
+
+
 def _name_like(word: Word) -> bool:
     if not word.capitalised or len(word.text) < 2:
         return False
@@ -287,6 +317,10 @@ def _runs(note: Note) -> Iterator[tuple[int, int]]:
 
 
 def _listed_name(word: Word, names: frozenset[str]) -> bool:
+    if "-" in word.folded and word.folded not in names:
+        # "Tyler-Jay", "Lou-Anne", "Ashworth-Bell": every part a listed name
+        parts = word.folded.split("-")
+        return all(part in names and part not in lexicon.STOPWORDS and len(part) > 1 for part in parts)
     return (
         word.folded in names
         and word.folded not in lexicon.ordinary_words()
@@ -298,7 +332,8 @@ def _listed_name(word: Word, names: frozenset[str]) -> bool:
 def _part_of_something_else(note: Note, i: int, j: int) -> bool:
     """The capitalised words name a school, street, team or agency, not a person."""
     words = note.words
-    folded = [word.folded for word in words[i : j + 1]]
+    # A particle ("de", "van", "al") is no evidence of an agency: "Anne-Sophie de Villiers".
+    folded = [word.folded for word in words[i : j + 1] if word.folded not in _PARTICLES]
     organisations = lexicon.organisations()
     if any(part in organisations or part in lexicon.INSTITUTION_WORDS for part in folded):
         return True
@@ -370,7 +405,7 @@ def find_names(note: Note) -> Iterator[Span]:
         if _public_figure(note, i, j) or _part_of_something_else(note, i, j):
             continue
         context = _role_or_relation_before(note, i)
-        if context == "staff" or (context != "family" and _role_after(note, j)):
+        if context == "staff" or (context != "family" and (_role_after(note, j) or _staff_from(note, j))):
             continue
         named = _is_named_here(note, start)
         if _place(note, i, j) and not named and context != "family":
@@ -393,6 +428,88 @@ def find_names(note: Note) -> Iterator[Span]:
         elif first_given and not ordinary[0]:
             yield start, end, 0.7
     yield from _lower_case_names(note)
+    yield from _owner_of_relation(note)
+    yield from _relation_in_brackets(note)
+
+
+# "Kian (brother)", "Fatou (la sœur)": a capitalised word with its relation in brackets after it.
+_BRACKETED_RELATION = re.compile(r"\s*\(\s*(?:(?:the|his|her|their|la|le|sa|son|l['’])\s*)?([\w'’-]+)\s*\)")
+
+
+def _relation_in_brackets(note: Note) -> Iterator[Span]:
+    for word in note.words:
+        if not word.capitalised or word.upper or len(word.text) < 2:
+            continue
+        match = _BRACKETED_RELATION.match(note.text, word.end)
+        if (
+            match
+            and fold(match.group(1)) in _KIN_BOTH
+            and word.folded not in _NOT_OWNER
+            and word.folded not in lexicon.organisations()
+            and word.folded not in lexicon.places()
+            and word.folded not in _CALENDAR
+        ):
+            yield word.start, word.end, 0.7
+
+
+# Family and friends a name can own: "Riya's mum", "Kacper's brother".
+_KIN = lexicon.word_set(
+    """mum mom mother mam mummy dad father daddy brother sister bro sis sibling siblings uncle aunt
+    auntie aunty cousin gran granny grandma grandmother nan nana nanna grandad grandpa grandfather
+    stepdad stepmum stepfather stepmother step-dad step-mum son daughter partner girlfriend
+    boyfriend wife husband mate mates friend friends nephew niece twin carer carers parents"""
+)
+
+
+_CALENDAR = lexicon.word_set(
+    """monday tuesday wednesday thursday friday saturday sunday today tomorrow yesterday tonight
+    january february march april may june july august september october november december
+    christmas easter weekend week month year term"""
+)
+
+
+_KIN_BOTH = _KIN | lexicon.word_set(
+    """mere pere maman papa frere soeur oncle tante cousin cousine grand-mere grand-pere beau-pere
+    belle-mere demi-frere demi-soeur copain copine ami amie pote compagne compagnon mari epouse"""
+)
+_NOT_OWNER = (
+    lexicon.RELATION_WORDS | lexicon.ROLE_WORDS | lexicon.STOPWORDS | lexicon.COURTESY_TITLES
+    | lexicon.PROFESSIONAL_TITLES | lexicon.INSTITUTION_WORDS
+)  # fmt: skip
+
+
+def _owner_of_relation(note: Note) -> Iterator[Span]:
+    """ "Riya's mum": a capitalised word that owns a relative is a name, listed or not."""
+    words = note.words
+    for index, word in enumerate(words[:-2]):
+        if (
+            word.capitalised
+            and not word.upper
+            and len(word.text) > 1
+            and words[index + 1].folded == "'s"
+            and words[index + 2].folded in _KIN
+            and word.folded not in lexicon.organisations()
+            and word.folded not in lexicon.places()
+            and word.folded not in _NOT_OWNER
+            and word.folded not in _CALENDAR
+        ):
+            yield word.start, word.end, 0.7
+
+
+# Verbs that report what a person said: a listed given name typed in lower case before one is a
+# name ("kyle says", "hugo dit").
+_REPORTING = lexicon.word_set(
+    """said says told tells stated states disclosed discloses reported reports admitted admits
+    denied denies explained explains claimed claims alleged alleges confirmed confirms
+    dit explique raconte declare affirme reconnait indique confie nie pretend avoue"""
+)
+# Lower-case courtesy titles that stand before a name ("mrs pauline hardcastle"); not "m", which
+# is also an elided pronoun.
+_LOWER_TITLES = lexicon.word_set("mr mrs ms miss mme mlle madame monsieur")
+# Words before a lower-case name that say a person is met or spoken to ("spoke to kyle").
+_MET_WITH = re.compile(r"(?i)\b(?:spoke|spoken|speak|speaking|talked|talking|met|meeting)\s+(?:to|with)\s+$")
+# "ioan and his cousin", "hugo et son pote": a name joined to a relation of theirs.
+_AND_RELATION = re.compile(r"(?i)\s+(?:and|et|&)\s+(?:his|her|their|son|sa|ses|leur)\s+([\w-]+)")
 
 
 def _lower_case_names(note: Note) -> Iterator[Span]:
@@ -416,25 +533,70 @@ def _lower_case_names(note: Note) -> Iterator[Span]:
             and (
                 (words[index - 1].folded in lexicon.RELATION_WORDS and not words[index].initial)
                 or _is_named_here(note, word.start)
+                # "le frère de yanis", "the brother of kyle"
+                or (
+                    index > 1
+                    and words[index - 1].folded in {"de", "d'", "of"}
+                    and words[index - 2].folded in lexicon.RELATION_WORDS
+                    and not word.initial
+                )
             )
         ):
             yield word.start, word.end, 0.7
+        elif _listed_name(word, given) and (
+            (index and words[index - 1].folded in _LOWER_TITLES and not word.initial)
+            or (index + 1 < len(words) and words[index + 1].folded in _REPORTING)
+            or _MET_WITH.search(note.text[max(0, word.start - 30) : word.start])
+            or _relation_follows(note.text, word.end)
+        ):
+            last = index
+            # "mrs pauline hardcastle": the word after a titled given name is the family name.
+            if (
+                index
+                and words[index - 1].folded in _LOWER_TITLES
+                and index + 1 < len(words)
+                and note.text[word.end : words[index + 1].start] == " "
+                and words[index + 1].text.isalpha()
+                and words[index + 1].folded not in _NOT_SURNAME
+            ):
+                last = index + 1
+            # Staff named in their role stay staff: "our dsl, mrs sarah jones", "mrs sarah jones (dsl)".
+            if (
+                _role_or_relation_before(note, index) == "staff"
+                or _role_after(note, last)
+                or _staff_from(note, last)
+            ):
+                continue
+            yield word.start, words[last].end, 0.65
+
+
+_NOT_SURNAME = lexicon.STOPWORDS | lexicon.ROLE_WORDS | lexicon.RELATION_WORDS | _REPORTING
+
+
+def _relation_follows(text: str, end: int) -> bool:
+    match = _AND_RELATION.match(text, end)
+    return match is not None and fold(match.group(1)) in lexicon.RELATION_WORDS
 
 
 # --- nicknames -------------------------------------------------------------------------------
 
 _QUOTED = r"[\"“«‘]\s*([^\"”»’\n]{1,40}?)\s*[\"”»’]"
-_NICKNAME = re.compile(
+_NICKNAME_CUE = (
     r"(?i)(?:\baka|\ba\.k\.a\.|\balias|\bgoes by|\bwent by|\bknown as|\bcalls? (?:him|her|them)sel(?:f|ves)"
     r"|\bnicknamed|\bse fai(?:t|sait) appeler|\bsurnomm[ée]e?|\bl['’]appel(?:le|lent|ait|aient)"
-    r"|\bs['’]appel(?:le|ait)|\b(?:is|be|was|being|get|gets|got) called|,\s*dite?|\bpseudo)"
+    r"|\bs['’]appel(?:le|ait)|\b(?:is|be|was|being|get|gets|got) called|,\s*dite?|\bpseudo"
+    r"|\b(?:nick ?name|street name|surnom|blaze)(?:\s+(?:is|was|c['’]est|est|:))?)"
     r"(?:\s+(?:lui-m[êe]me|elle-m[êe]me|himself|herself|online|en ligne|(?:on|sur) (?:the |les |le |la )?\w+))?"  # noqa: E501
-    r"\s*[:,]?\s*" + _QUOTED
+    r"\s*[:,]?\s*"
 )
+_NICKNAME = re.compile(_NICKNAME_CUE + _QUOTED)
+# 'Sniper' in straight single quotes: after a cue, a quote before a word is no apostrophe.
+_NICKNAME_SINGLE = re.compile(_NICKNAME_CUE + r"'(?=\w)([^'\n]{1,40}?)'(?!\w)")
 
 
 _BARE_NICKNAME = re.compile(
-    r"(?i:\baka|\ba\.k\.a\.|\balias|\bsurnomm[ée]e?|\bnicknamed)\s+"
+    r"(?i:\baka|\ba\.k\.a\.|\balias|\bsurnomm[ée]e?|\bnicknamed|\bse fai(?:t|sait) appeler"
+    r"|\b(?:nick ?name|street name|surnom|blaze)(?:\s+(?:is|was|c['’]est|est))?\s*:?)\s+"
     r"((?:[A-ZÀ-Ý][\w'’-]*|[A-Z0-9]{2,})(?:\s+[A-ZÀ-Ý][\w'’-]*){0,2})"
 )
 # The name first, then what it is: « "Lil T" is his street name », « « Tito », c'est son surnom ».
@@ -458,6 +620,9 @@ _NAME_START = re.compile(r"^(?:(?:le|la|les|l['’]|el|the)\s*)?[A-ZÀ-Ý]")
 _SAYING_START = lexicon.word_set("je j il elle on nous vous ils elles c ca ce i we you they it")
 
 
+_RELATION_QUOTED = re.compile(r"([\w'’-]+)\s*" + _QUOTED)
+
+
 def find_nicknames(note: Note) -> Iterator[Span]:
     for match in [*_NAME_DIT.finditer(note.text), *_CALLED.finditer(note.text)]:
         group = 1 if match.group(1) is not None else 2
@@ -465,11 +630,27 @@ def find_nicknames(note: Note) -> Iterator[Span]:
         first = fold(quoted.split()[0].split("'")[0].split("’")[0])
         if len(quoted.split()) <= 3 and _NAME_START.match(quoted) and first not in _SAYING_START:
             yield match.start(group), match.end(group), 0.75
-    for match in _NICKNAME.finditer(note.text):
+    for match in [*_NICKNAME.finditer(note.text), *_NICKNAME_SINGLE.finditer(note.text)]:
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8
     for match in _BARE_NICKNAME.finditer(note.text):
+        first = fold(match.group(1).split()[0])
+        if len(match.group(1)) < 2 or note.text[match.end(1) : match.end(1) + 1] == "/":
+            continue  # "nickname: N/A"
+        if first in _CALENDAR or first in lexicon.COURTESY_TITLES or first in lexicon.PROFESSIONAL_TITLES:
+            continue  # "nickname: Monday", "surnom : M. …"
         yield match.start(1), match.end(1), 0.75
+    # uncle "Bash", la cousine « Nana »: a quoted name right after a relation word
+    for match in _RELATION_QUOTED.finditer(note.text):
+        quoted = match.group(2)
+        first = fold(quoted.split()[0].split("'")[0])
+        if (
+            fold(match.group(1)) in _KIN_BOTH
+            and len(quoted.split()) <= 3
+            and _NAME_START.match(quoted)
+            and first not in _SAYING_START
+        ):
+            yield match.start(2), match.end(2), 0.75
     for match in _NICKNAME_BEFORE.finditer(note.text):
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8
@@ -490,7 +671,7 @@ _DAY = r"(?:[12]\d|3[01]|0?[1-9])(?:st|nd|rd|th|er)?"
 _DATES = [
     re.compile(r"(?<![\d/.:-])(\d{1,2})[/.-](\d{1,2})[/.-](\d{4}|\d{2})(?![\d/]|\.\d)"),
     re.compile(r"(?<![\d/.-])(\d{4})-(\d{2})-(\d{2})(?![\d-])"),
-    re.compile(rf"(?i)\b({_DAY})(?:\s+of)?\s+({_MONTH})(?:,?\s+(\d{{4}}))?\b"),
+    re.compile(rf"(?i)\b({_DAY})(?:\s+of)?(?:\s+|\s*[-/]\s*)({_MONTH})(?:(?:,?\s+|\s*[-/]\s*)(\d{{4}}))?\b"),
     re.compile(rf"(?i)\b({_MONTH})\s+({_DAY}),?\s+(\d{{4}})\b"),
 ]
 _BIRTH_CUE = re.compile(
@@ -600,6 +781,13 @@ def find_schools_with_person(note: Note) -> Iterator[Span]:
         span = note.text[match.start() : match.end()]
         if fold(span.split()[0]) in lexicon.organisations():
             continue
+        # "l'AS Mme Fofana" is the social worker (assistante sociale), not a sports club.
+        parts = span.split()
+        if (
+            len(parts) > 1
+            and fold(parts[1].rstrip(".")) in lexicon.COURTESY_TITLES | lexicon.PROFESSIONAL_TITLES
+        ):
+            continue
         yield match.start(), match.end(), 0.65
     for match in _WORKS_AT.finditer(note.text):
         employer = match.group(1)
@@ -687,6 +875,8 @@ _PLATFORM_HANDLE = re.compile(
     r"|handle|gamertag|psn|xbox|kik|whatsapp)\b\s*(?:is|c['’]est|est|:|-|=|as|name)?\s*:?\s*"
     r"([A-Za-z0-9_][\w.]*[\w](?<=[._\d]\w|\w[._\d])|[A-Za-z0-9_]*[._\d][\w.]*\w)"
 )
+# "sc" is Snapchat as often as a sort code: only a handle with a letter in it, after ":" or "-".
+_SC_HANDLE = re.compile(r"(?i)\bsc\s*[:=-]\s*([A-Za-z0-9_.]*[A-Za-z][\w.]*\w)")
 _SLACK_WORDS = {"@here", "@channel", "@everyone"}
 
 
@@ -704,7 +894,7 @@ def find_handles(note: Note) -> Iterator[Span]:
         yield match.start(), match.end(), 0.85
     for match in _DISCORD_TAG.finditer(note.text):
         yield match.start(), match.end(), 0.85
-    for match in _PLATFORM_HANDLE.finditer(note.text):
+    for match in [*_PLATFORM_HANDLE.finditer(note.text), *_SC_HANDLE.finditer(note.text)]:
         handle = match.group(1)
         if re.fullmatch(r"[\d.]+", handle):  # a number or a time, not a handle
             continue
@@ -714,6 +904,14 @@ def find_handles(note: Note) -> Iterator[Span]:
 # --- vehicle registrations -------------------------------------------------------------------
 
 _UK_PLATE = re.compile(r"(?i)(?<![\w-])([A-HJ-PR-Y][A-HJ-PR-Y])(\d{2})\s?([A-HJ-PR-Z]{3})(?![\w-])")
+# "LK 21 RTA": a space between the area letters and the age, in capitals or near a vehicle word.
+_UK_PLATE_SPACED = re.compile(r"(?i)(?<![\w-])([A-HJ-PR-Y][A-HJ-PR-Y]) (\d{2}) ([A-HJ-PR-Z]{3})(?![\w-])")
+# Words in capitals that the spaced form would take for a plate ("ON 12 MAR", "AT 10 AND").
+_SHORT_WORDS = lexicon.word_set(
+    """on at in by to me we he if of so as am pm up no or my go do be us an it is le la en et un au
+    jan feb mar apr may jun jul aug sep oct nov dec and the for les des une avr mai jui aou
+    sept dec"""
+)
 _UK_OLD_PLATE = re.compile(
     r"(?<![\w-])([A-HJ-NP-Y]\d{1,3}\s?[A-HJ-PR-Y]{3}|[A-HJ-PR-Y]{3}\s?\d{1,3}[A-HJ-NP-Y])(?![\w-])"
 )
@@ -736,6 +934,16 @@ def find_plates(note: Note) -> Iterator[Span]:
         if not (age in range(2, 30) or age in range(51, 80)):
             continue
         yield match.start(), match.end(), 0.9
+    for match in _UK_PLATE_SPACED.finditer(note.text):
+        age = int(match.group(2))
+        if not (age in range(2, 30) or age in range(51, 80)):
+            continue
+        if _vehicle_context(note, match.start(), match.end()) or (
+            match.group().isupper()
+            and match.group(1).lower() not in _SHORT_WORDS
+            and match.group(3).lower() not in _SHORT_WORDS
+        ):
+            yield match.start(), match.end(), 0.85
     for match in _FR_PLATE.finditer(note.text):
         plate = match.group()
         if match.group(4).lower() in _UNITS and not _vehicle_context(note, match.start(), match.end()):
@@ -759,6 +967,7 @@ _NHS = re.compile(r"(?<![\w+-])([1-9]\d{2})([\s-]?)(\d{3})\2(\d{4})(?![\w-])")
 _NIR = re.compile(
     r"(?<![\w+])([12])\s?(\d{2})\s?(0[1-9]|1[0-2]|[2-9]\d)\s?(\d{2}|2[AB])\s?(\d{3})\s?(\d{3})(?:\s?(\d{2}))?(?![\w])"
 )
+_NHS_CUE = re.compile(r"(?i)\bnhs\b")
 _NIR_CUE = re.compile(r"(?i)\b(?:nir|s[ée]cu\w*|s[ée]curit[ée] sociale|vitale|insee|social security|ssn)\b")
 _INE = re.compile(r"(?<![\w-])(\d{10}[A-HJ-NPR-Z]|\d{9}[A-HJ-NPR-Z]{2})(?![\w-])", re.I)
 _PASSPORT_CUE = re.compile(r"(?i)\b(?:passport|passeport|pasaporte|passaporte|paszport|pa[sș]aport)\b")
@@ -795,6 +1004,9 @@ def find_nhs_numbers(note: Note) -> Iterator[Span]:
     for match in _NHS.finditer(note.text):
         if stdnum_nhs.is_valid(re.sub(r"\D", "", match.group())):
             yield match.start(), match.end(), 0.95
+        # Labelled as one, a number in the NHS form counts even with a wrong check digit (a typo).
+        elif _cue_before(_NHS_CUE, note, match.start(), 25):
+            yield match.start(), match.end(), 0.8
 
 
 def find_nirs(note: Note) -> Iterator[Span]:
@@ -803,6 +1015,8 @@ def find_nirs(note: Note) -> Iterator[Span]:
         if match.group(7):
             if stdnum_nir.is_valid(compact):
                 yield match.start(), match.end(), 1.0
+            elif _cue_before(_NIR_CUE, note, match.start(), 30):  # labelled, with a wrong key
+                yield match.start(), match.end(), 0.8
         elif _cue_before(_NIR_CUE, note, match.start()):
             yield match.start(), match.end(), 0.85
 
@@ -870,17 +1084,27 @@ _ACCOUNT = re.compile(r"(?<![\w-])(\d{8}|\d{4} \d{4})(?![\w-])")
 _BANK_CUE = re.compile(
     r"(?i)(?:sort ?code|\bs/c\b|\bsc\b|account|\ba/c\b|\bacc\b|\bacct\b|compte|bank|banque|rib|virement|transfer)"  # noqa: E501
 )
+_SORT_CODE_CUE = re.compile(r"(?i)sort ?code|\bs/c\b|\bsc\b")
+# Six digits run together are a sort code when an account number follows ("401276 / 71234590").
+_ACCOUNT_NEXT = re.compile(r"\s*[/,;:-]?\s*\d{8}(?![\w-])")
 _CARD = re.compile(r"(?<![\w-])(\d{4}([ -]?)\d{4}\2\d{4}\2\d{4})(?![\w-])")
 
 
 def find_bank_accounts(note: Note) -> Iterator[Span]:
     sort_code_ends = []
     for match in _SORT_CODE.finditer(note.text):
-        if match.group(2) in {"", "."} and not _cue_before(
-            re.compile(r"(?i)sort ?code|\bs/c\b"), note, match.start(), 20
+        if (
+            match.group(2) in {"", "."}
+            and not _cue_before(_SORT_CODE_CUE, note, match.start(), 20)
+            and not _ACCOUNT_NEXT.match(note.text, match.end())
         ):
             continue
-        if _cue_before(_BANK_CUE, note, match.start(), 50) or _cue_after(_BANK_CUE, note, match.end()):
+        # A sort code followed by an account number is one by its form alone: "60-04-17 / 39201846".
+        if (
+            _cue_before(_BANK_CUE, note, match.start(), 50)
+            or _cue_after(_BANK_CUE, note, match.end())
+            or _ACCOUNT_NEXT.match(note.text, match.end())
+        ):
             sort_code_ends.append(match.end())
             yield match.start(), match.end(), 0.9
     for match in _ACCOUNT.finditer(note.text):
@@ -896,10 +1120,18 @@ def find_bank_accounts(note: Note) -> Iterator[Span]:
             yield match.start(), match.end(), 0.9
 
 
+# Labelled "IBAN" or "RIB", an IBAN in groups of four counts even when its check digits are wrong.
+_IBAN_CUE = re.compile(r"(?i)\b(?:iban|rib|bic)\b")
+_IBAN_LABELLED = re.compile(r"(?<!\w)(?i:[A-Z]{2})\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?(?!\w)")
 _IBAN = re.compile(r"(?i)(?<![\w])([A-Z]{2}\d{2}(?:\s?[A-Z0-9]){10,30})")
 
 
 def find_ibans(note: Note) -> Iterator[Span]:
+    for match in _IBAN_LABELLED.finditer(note.text):
+        if _cue_before(_IBAN_CUE, note, match.start(), 25) and not stdnum_iban.is_valid(
+            match.group().replace(" ", "").upper()
+        ):
+            yield match.start(), match.end(), 0.8
     for match in _IBAN.finditer(note.text):
         candidate = match.group(1)
         # The pattern runs on into the words after; the longest prefix that validates is the IBAN.

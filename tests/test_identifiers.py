@@ -98,6 +98,48 @@ CAUGHT = [
     ("sort code 20-00-00, account 12345678", Kind.BANK_ACCOUNT, "12345678"),
     ("pay into GB82 WEST 1234 5698 7654 32 please", Kind.IBAN, "GB82 WEST 1234 5698 7654 32"),
     ("RIB : FR14 2004 1010 0505 0001 3M02 606", Kind.IBAN, "FR14 2004 1010 0505 0001 3M02 606"),
+    # a sort code run together before an account number, or after "sc"; the pair by its form alone
+    ("bank details given: 401276 / 71234590, in his name", Kind.BANK_ACCOUNT, "401276"),
+    ("money sent to acc 71829304 sc 401162", Kind.BANK_ACCOUNT, "401162"),
+    ("refund goes back to 30-94-57 / 31926604 on Friday", Kind.BANK_ACCOUNT, "30-94-57"),
+    ("refund goes back to 30-94-57 / 31926604 on Friday", Kind.BANK_ACCOUNT, "31926604"),
+    # a current UK plate with a space after the area letters
+    ("Plate LK 21 RTA seen twice outside the flat", Kind.VEHICLE_PLATE, "LK 21 RTA"),
+    ("grey van, reg wn 68 hte", Kind.VEHICLE_PLATE, "wn 68 hte"),
+    # labelled numbers with a wrong check digit are still someone's number, mistyped
+    ("NHS no 123 456 7890 on the GP letter", Kind.NHS_NUMBER, "123 456 7890"),
+    ("NIR : 1 85 05 78 006 084 36", Kind.NIR, "1 85 05 78 006 084 36"),
+    ("IBAN GB12 BARC 2000 0012 3456 78 for the refund", Kind.IBAN, "GB12 BARC 2000 0012 3456 78"),
+    # a date of birth with the month in words between dashes
+    ("DOB 12-May-2010, lives with gran", Kind.DATE_OF_BIRTH, "12-May-2010"),
+    # "sc" for Snapchat before a handle
+    ("IG: jxy_09 and sc - kai.x", Kind.HANDLE, "kai.x"),
+    # lower-case given names: after a title, before a reporting verb, after "spoke to", with a relation
+    ("spoke w/ nan (mrs pauline hardcastle) who has PR", Kind.NAME, "pauline hardcastle"),
+    ("kyle says it was a joke", Kind.NAME, "kyle"),
+    ("spoke to kyle about the comments in form", Kind.NAME, "kyle"),
+    ("ioan and his cousin were at the flat", Kind.NAME, "ioan"),
+    ("hugo et son pote enzo traînent devant le tabac", Kind.NAME, "enzo"),
+    # a name that owns a relative; a title and an initial; a particle in a family name
+    ("Riya's mum called school this morning", Kind.NAME, "Riya"),
+    ("patient: Mrs J. Khan, seen in clinic", Kind.NAME, "Khan"),
+    (
+        "Mme Anne-Sophie de Villiers, tante maternelle, demande un droit de visite",
+        Kind.NAME,
+        "Anne-Sophie de Villiers",
+    ),
+    # nicknames in straight single quotes after a cue, and bare after "se fait appeler"
+    ("on the estate he is known as 'Sniper'", Kind.NICKNAME, "Sniper"),
+    ("il se fait appeler Kaza sur les réseaux", Kind.NICKNAME, "Kaza"),
+    # hyphenated names whose parts are listed; a relation in brackets; œ read as oe
+    ("YP - Tyler-Jay Simmons, Year 8", Kind.NAME, "Tyler-Jay Simmons"),
+    ("Shannon (sister) and Kian (brother) were home", Kind.NAME, "Kian"),
+    ("Fatou (la sœur) était présente", Kind.NAME, "Fatou"),
+    ("le frère de yanis a appelé", Kind.NAME, "yanis"),
+    # a quoted name after a relative; a nickname introduced as one
+    ('uncle "Bash" collects him from school', Kind.NICKNAME, "Bash"),
+    ("his nickname is Little T", Kind.NICKNAME, "Little T"),
+    ('surnom : "Le Chat"', Kind.NICKNAME, "Le Chat"),
 ]
 
 
@@ -115,10 +157,14 @@ def test_every_kind_has_an_example():
 @pytest.mark.parametrize(
     ("text", "kind"),
     [
-        ("NHS 943 476 5918 per GP", Kind.NHS_NUMBER),  # Modulus 11 fails
-        ("NIR 2 84 05 75 123 456 00", Kind.NIR),  # key fails
+        ("ref 943 476 5918 per GP", Kind.NHS_NUMBER),  # Modulus 11 fails, and no "NHS"
+        ("dossier 2 84 05 75 123 456 00", Kind.NIR),  # key fails, and no "NIR" or "sécu"
         ("pay into GB82 WEST 1234 5698 7654 33 please", Kind.IBAN),  # check digits fail
-        ("RIB : FR14 2004 1010 0505 0001 3M02 607", Kind.IBAN),
+        ("virement vers FR14 2004 1010 0505 0001 3M02 607", Kind.IBAN),
+        ("moved on 120324 to a new flat", Kind.BANK_ACCOUNT),  # six digits alone are no sort code
+        ("Incident 26-11-24 logged, 3 attended", Kind.BANK_ACCOUNT),
+        ("MET ON 12 MAR WITH HIM AT 10 AND LEFT", Kind.VEHICLE_PLATE),  # capitals, not a plate
+        ("sc 40-11-62 for the grant", Kind.HANDLE),  # a sort code, not a Snapchat handle
         ("NI number AB 00 00 00 E", Kind.NI_NUMBER),  # suffix is A to D
         ("NI number GB 12 34 56 C", Kind.NI_NUMBER),  # prefix never issued
         ("logged in from 203.0.313.77", Kind.IP_ADDRESS),  # not an IPv4 address
@@ -158,6 +204,20 @@ def test_numbers_failing_their_check_are_not_identifiers(text, kind):
         # ordinary words that are also names
         "Will confirm with mum. Grace period ends Friday. Frank conversation with the YP",
         "Noël approche, Pierre tombale taguée, Espérance de scolarité faible",
+        "spoke to will about the rota; the marine said it was rough",
+        "Monday's mum group was cancelled, Dad's mum is unwell",
+        # staff named with the agency they work for
+        "Kelly from Early Help says mum is engaging",
+        "Jess from Barnardo's rang back",
+        "Sophie de l'ASE a appelé la mère",
+        "L'AS Mme Fofana a fait la VAD",  # l'AS is the social worker, not a sports club
+        # a nickname cue before words in quotes that are no name
+        "he's known as the lads' mate, and that's it",
+        # a relation in brackets after an agency, a day or a relation; a quoted word after "the boy"
+        "Horizon (partner agency) will fund it; Tuesday (mum) and Wednesday (dad) contact",
+        'the boy "Hello" he said, mum "forgot" the appointment',
+        "nickname: N/A, his street name is unknown",
+        "le père de la jeune a appelé",
     ],
 )
 def test_ordinary_notes_pass(text):
