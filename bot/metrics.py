@@ -38,7 +38,7 @@ EVENTS = CollectorRegistry()
 
 REQUESTS = Counter(
     "casehub_requests",
-    "Requests to /slack/events, by kind and HTTP status class.",
+    "Requests to /slack/events (or Socket Mode envelopes), by kind and HTTP status class.",
     ["kind", "outcome"],
     registry=EVENTS,
 )

@@ -1,21 +1,26 @@
 """Socket Mode: casehub opens connections to Slack instead of serving a public HTTPS address.
 
-`SocketLinks` holds `SOCKET_CONNECTIONS` connections (Slack allows up to 10 and spreads the
-envelopes over them, so that one lost connection does not stop delivery). Each is opened again
-and again until Slack answers: a process started before the network is up, or while Slack is
-unreachable, keeps trying with a growing pause instead of stopping with a traceback, and each
-failed attempt is one line in the log.
+`SocketLinks` holds `SOCKET_CONNECTIONS` connections (Slack allows up to 10 an app and spreads
+the envelopes over them, so that one lost connection does not stop delivery), each kept by a
+thread of its own, and is the one thing that opens them again:
 
-Once connected, slack-sdk's client moves to a new connection by itself when Slack asks
-(`disconnect`: `warning`, `refresh_requested`) and when a connection closes. A connection that
-stays down for three of slack-sdk's checks (slack-sdk could not reopen it: Slack unreachable,
-Socket Mode turned off) is given up and opened again here, with the growing pause.
+- A connection that cannot be opened (Slack unreachable, the token refused, Socket Mode turned
+  off) is tried again after a pause that doubles from `FIRST_DELAY` up to `MAX_DELAY`; each
+  failed attempt is one line in the log, never a traceback.
+- A connection that closes or goes quiet (slack-sdk pings it and closes it when the pongs stop)
+  is opened again after the same pause. The pause starts again from the beginning only once a
+  connection has stayed up `STABLE_SECONDS`, so a connection that keeps failing as soon as it
+  opens (too many connections, a proxy cutting it) is not reopened in a tight loop.
+- When Slack asks the app to move (`disconnect`: `warning`, `refresh_requested`), slack-sdk's
+  client opens the new connection before it closes the old, and that is left to it.
 
-Each envelope is acknowledged by bolt's Socket Mode adapter only after the app has dispatched it,
-and casehub's app records the work of every request in the durable job queue before it returns
-(`bot.jobs`): an acknowledgement means the work is on record. An envelope delivered again (its
-acknowledgement was lost with a connection, or came late) has the same payload and so the same
-job, done once.
+Each envelope is dispatched to the bolt app as a verified request would be; casehub's app
+records the work of every request in the durable job queue before the dispatch returns
+(`bot.jobs`), and only then is the envelope acknowledged: an acknowledgement means the work is
+on record. When it could not be recorded, a command or form is acknowledged with "nothing was
+saved" and an event is not acknowledged, so that Slack delivers it again. An event Slack delivers
+again (its acknowledgement was lost with a connection, or came late) has the same payload, so the
+same job, done once. Each envelope is counted and timed as a request is over HTTP (`/metrics`).
 """
 
 from __future__ import annotations
@@ -25,21 +30,30 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.socket_mode.builtin import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
+
+from bot import logs, metrics
+from bot.web import payload_kind
 
 log = logging.getLogger(__name__)
 
 FIRST_DELAY = 1.0
 MAX_DELAY = 60.0
-PING_INTERVAL = 10.0  # how often slack-sdk checks a connection (and reopens a closed one)
+STABLE_SECONDS = 60.0  # up this long, a connection that then drops is reopened after FIRST_DELAY
+PING_INTERVAL = 10.0  # how often slack-sdk pings a connection; quiet for four of them, it is closed
+RECONNECT_GRACE = 2.0  # down this long (not a move slack-sdk is making), a connection is reopened
+DRAIN_SECONDS = 2.0  # on closing, how long what was received may take to be dispatched
 MAX_CONNECTIONS = 10  # Slack's limit per app
 # slack-sdk's Socket Mode client logs under this name; a name under slack_sdk keeps the bodies it
 # logs at DEBUG behind LOG_SLACK_REQUESTS like the rest of Slack's traffic.
@@ -54,11 +68,12 @@ _TOKEN_REFUSALS = (
 )
 # Why Slack closes a connection, as its `disconnect` message says.
 _DISCONNECT_LINES = {
-    "warning": "Slack will move connection %d to a new one shortly",
+    "warning": "Slack warned that connection %d will be closed soon; moving to a new one",
     "refresh_requested": "Slack asked for connection %d to move to a new one; moving",
-    "too_many_websockets": "Slack refused connection %d: the app has 10 connections already "
-    "(lower SOCKET_CONNECTIONS, or stop other Socket Mode processes)",
 }
+# slack-sdk logs a WebSocket frame it does not handle with its payload, which may be what someone
+# typed: the line is kept, the payload is not.
+_UNSUPPORTED_FRAME = "Received an unsupported data frame"
 
 
 class TokenState(Protocol):
@@ -67,14 +82,55 @@ class TokenState(Protocol):
 
 class OneLine(logging.Filter):
     """slack-sdk logs some failures with their traceback, which can span dozens of lines, and
-    quotes Slack's answer on a line of its own: what failed is kept, on one line."""
+    quotes Slack's answer on a line of its own: what failed is kept, on one line, and a frame's
+    payload is never kept."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         message = record.getMessage()
-        if "\n" in message:
+        if message.startswith(_UNSUPPORTED_FRAME):
+            record.msg, record.args = f"{_UNSUPPORTED_FRAME} (payload withheld)", None
+        elif "\n" in message:
             record.msg, record.args = " ".join(message.split()), None
         return True
+
+
+class CasehubSocketHandler(SocketModeHandler):
+    """bolt's Socket Mode handler, with each envelope dispatched, acknowledged and counted here:
+    acknowledged only when the app answered 200 (an event whose work could not be recorded is
+    left for Slack to deliver again), counted and timed by kind like HTTP requests, and logged
+    under a request id of its own."""
+
+    def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        started = time.perf_counter()
+        payload = req.payload if isinstance(req.payload, dict) else {}
+        status = 500
+        with logs.request_scope(logs.new_request_id()):
+            try:
+                headers: dict[str, str | Sequence[str]] = {}
+                if req.retry_attempt is not None:
+                    headers["x-slack-retry-num"] = str(req.retry_attempt)
+                if req.retry_reason is not None:
+                    headers["x-slack-retry-reason"] = req.retry_reason
+                response = self.app.dispatch(BoltRequest(mode="socket_mode", body=payload, headers=headers))
+                status = response.status
+                if status == 200:
+                    client.send_socket_mode_response(
+                        SocketModeResponse(envelope_id=req.envelope_id, payload=_answer_payload(response))
+                    )
+            finally:
+                metrics.request_answered(payload_kind(payload), status, time.perf_counter() - started)
+
+
+def _answer_payload(response: BoltResponse) -> dict[str, object] | None:
+    """What an acknowledgement carries: a JSON answer as it is, text as `{"text": …}`."""
+    if not response.body:
+        return None
+    kind = (response.headers.get("content-type") or [""])[0]
+    if kind.startswith("application/json"):
+        answer = json.loads(response.body)
+        return answer if isinstance(answer, dict) else None
+    return {"text": response.body}
 
 
 @dataclass
@@ -82,9 +138,10 @@ class Link:
     """One connection casehub keeps to Slack: its state, and the handler serving it."""
 
     number: int
-    state: str = "connecting"  # "connecting", "open", "lost", "disabled"
+    state: str = "connecting"  # "connecting", "open", "lost", "refused", "disabled"
     handler: SocketModeHandler | None = None
     changed_at: float = 0.0
+    refused: str | None = None  # why Slack turned the current connection away, until it is closed
 
 
 class SocketLinks:
@@ -99,17 +156,16 @@ class SocketLinks:
         first_delay: float = FIRST_DELAY,
         max_delay: float = MAX_DELAY,
         ping_interval: float = PING_INTERVAL,
-        reconnect_grace: float | None = None,
+        reconnect_grace: float = RECONNECT_GRACE,
+        stable_seconds: float = STABLE_SECONDS,
         concurrency: int = 10,
     ) -> None:
         if not 1 <= connections <= MAX_CONNECTIONS:
             raise ValueError(f"Slack allows 1 to {MAX_CONNECTIONS} connections, not {connections}")
         self.app, self.app_token = app, app_token
         self.first_delay, self.max_delay = first_delay, max_delay
-        self.ping_interval = ping_interval
-        # Down this long, a connection is opened again here (slack-sdk tries first).
-        self.reconnect_grace = 3 * ping_interval if reconnect_grace is None else reconnect_grace
-        self.concurrency = concurrency
+        self.ping_interval, self.reconnect_grace = ping_interval, reconnect_grace
+        self.stable_seconds, self.concurrency = stable_seconds, concurrency
         self.links = [Link(number) for number in range(1, connections + 1)]
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -127,9 +183,11 @@ class SocketLinks:
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Close every connection (each drains what it received first), within `timeout` in all."""
         self.stopping.set()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait_open(self, count: int | None = None, timeout: float = 10.0) -> bool:
         """Whether `count` connections (all by default) are open within `timeout` seconds."""
@@ -143,7 +201,7 @@ class SocketLinks:
 
     # ---- what health checks read --------------------------------------------------------------
     def states(self) -> list[str]:
-        """Each connection's state: `open`, `connecting`, `lost` or `disabled`."""
+        """Each connection's state: `open`, `connecting`, `lost`, `refused` or `disabled`."""
         with self._lock:
             return [self._state(link) for link in self.links]
 
@@ -172,72 +230,97 @@ class SocketLinks:
 
     # ---- keeping each connection open ---------------------------------------------------------
     def _keep(self, link: Link) -> None:
+        delay = self.first_delay
         while not self.stopping.is_set():
-            handler = self._connect(link)
+            handler, problem = self._open(link)
             if handler is None:
-                break
+                if problem is not None:
+                    log.warning(
+                        "cannot open Socket Mode connection %d (%s); trying again in %g s",
+                        link.number,
+                        problem,
+                        delay,
+                    )
+                    self.stopping.wait(delay)
+                    delay = min(delay * 2, self.max_delay)
+                continue
+            opened = time.monotonic()
             self._set(link, "open", handler)
-            self._watch(link, handler)
-            handler.close()
-            if not self.stopping.is_set():
-                log.warning(
-                    "Socket Mode connection %d stayed down for %g s; connecting again",
-                    link.number,
-                    self.reconnect_grace,
-                )
-                self._set(link, "disabled" if link.state == "disabled" else "connecting")
+            ended = self._watch(link, handler)
+            self._close(handler)
+            if self.stopping.is_set():
+                break
+            if time.monotonic() - opened >= self.stable_seconds:
+                delay = self.first_delay
+            if link.state not in ("disabled", "refused"):
+                self._set(link, "connecting")
+            log.warning("Socket Mode connection %d %s; opening it again in %g s", link.number, ended, delay)
+            self.stopping.wait(delay)
+            delay = min(delay * 2, self.max_delay)
 
-    def _watch(self, link: Link, handler: SocketModeHandler) -> None:
-        """Until stopped, or until the connection has been down for `reconnect_grace` seconds."""
+    def _watch(self, link: Link, handler: SocketModeHandler) -> str:
+        """Until stopped, Slack turns the connection away, or it has been down for
+        `reconnect_grace` seconds: what ended it."""
         down_since: float | None = None
         step = min(0.2, self.ping_interval / 2)
         while not self.stopping.wait(step):
+            if link.refused is not None:
+                return f"was refused by Slack ({link.refused})"
             if handler.client.is_connected():
                 down_since = None
-                if link.state != "open":
+                if link.state not in ("open", "disabled"):
                     self._set(link, "open")
                 continue
             now = time.monotonic()
             if down_since is None:
                 down_since = now
             elif now - down_since >= self.reconnect_grace:
-                return
+                return "was lost"
+        return "was closed"
 
-    def _connect(self, link: Link) -> SocketModeHandler | None:
-        """A connected handler, or None when stopping first."""
-        delay = self.first_delay
-        while not self.stopping.is_set():
-            library_log = logging.getLogger(LIBRARY_LOG)
-            handler = SocketModeHandler(
-                self.app,
-                self.app_token,
-                logger=library_log,
-                web_client=_web_client(self.app, library_log),
-                ping_interval=self.ping_interval,
-                concurrency=self.concurrency,
-            )
-            handler.client.on_message_listeners.append(self._listener(link))
-            try:
-                with _withheld(library_log):
-                    handler.connect()
-                problem = None if handler.client.is_connected() else "Slack did not accept the connection"
-            except SlackApiError as error:
-                problem = _refusal(error)
-            except (SlackClientError, OSError) as error:
-                problem = f"Slack could not be reached: {_reason(error)}"
-            if problem is None:
-                log.info("Socket Mode connection %d open", link.number)
-                return handler
-            handler.close()
-            log.warning(
-                "cannot open Socket Mode connection %d (%s); trying again in %g s",
-                link.number,
-                problem,
-                delay,
-            )
-            self.stopping.wait(delay)
-            delay = min(delay * 2, self.max_delay)
-        return None
+    def _open(self, link: Link) -> tuple[SocketModeHandler | None, str | None]:
+        """One attempt: a connected handler, or the problem (None when stopping first)."""
+        if self.stopping.is_set():
+            return None, None
+        library_log = logging.getLogger(LIBRARY_LOG)
+        link.refused = None
+        handler = CasehubSocketHandler(
+            self.app,
+            self.app_token,
+            logger=library_log,
+            web_client=_web_client(self.app, library_log),
+            # casehub opens lost connections again itself, with its pause (`_keep`); slack-sdk
+            # still moves to a new connection when Slack asks it to.
+            auto_reconnect_enabled=False,
+            ping_interval=self.ping_interval,
+            concurrency=self.concurrency,
+        )
+        handler.client.on_message_listeners.append(self._listener(link))
+        try:
+            with _withheld(library_log):
+                handler.connect()
+            problem = None if handler.client.is_connected() else "Slack did not accept the connection"
+        except SlackApiError as error:
+            problem = _refusal(error)
+        except (SlackClientError, OSError) as error:
+            problem = f"Slack could not be reached: {_reason(error)}"
+        except Exception as error:  # an answer slack-sdk did not expect: said, and tried again
+            problem = f"unexpected {type(error).__name__}"
+        if problem is None:
+            log.info("Socket Mode connection %d open", link.number)
+            return handler, None
+        self._close(handler)
+        return None, problem
+
+    def _close(self, handler: SocketModeHandler) -> None:
+        """Close a handler: what it received is dispatched first (within `DRAIN_SECONDS`), and a
+        connection slack-sdk was opening while it closed is closed too."""
+        client = handler.client
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while not client.message_queue.empty() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        handler.close()
+        client.disconnect()
 
     def _listener(self, link: Link) -> Callable[[str], None]:
         """Reads Slack's `disconnect` messages, for the log and the health check: the type and
@@ -259,6 +342,15 @@ class SocketLinks:
                     "Socket Mode in the app's settings, or serve HTTP instead; trying again meanwhile"
                 )
                 self._set(link, "disabled")
+            elif reason == "too_many_websockets":
+                log.warning(
+                    "Slack refused connection %d: the app has %d connections already (lower "
+                    "SOCKET_CONNECTIONS, or run fewer Socket Mode processes)",
+                    link.number,
+                    MAX_CONNECTIONS,
+                )
+                self._set(link, "refused")
+                link.refused = "too many connections"
             elif reason in _DISCONNECT_LINES:
                 log.info(_DISCONNECT_LINES[str(reason)], link.number)
             else:
@@ -337,10 +429,12 @@ def _reason(error: Exception) -> str:
 @contextmanager
 def _withheld(logger: logging.Logger) -> Iterator[None]:
     """slack-sdk's own account of a failed attempt spans lines and quotes Slack's whole answer;
-    the line this module logs replaces it."""
+    the line this module logs replaces it. Only this thread's lines are left out: the other
+    connections' go on being logged."""
+    thread = threading.get_ident()
 
     def drop(record: logging.LogRecord) -> bool:
-        return False
+        return record.thread != thread
 
     logger.addFilter(drop)
     try:

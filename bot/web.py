@@ -139,16 +139,25 @@ def request_kind(body: bytes, content_type: str) -> str:
     """What a verified request is, as a metric label: `command:/case`, `view_submission`,
     `event:app_home_opened`, … Only names are read: the command, the payload or event type."""
     if content_type.startswith("application/json"):
-        envelope = _json_object(body)
-        if envelope.get("type") == "event_callback":
-            event = envelope.get("event")
-            return _named("event:", event.get("type") if isinstance(event, dict) else None)
-        return _named("", envelope.get("type"))
+        return payload_kind(_json_object(body))
     form = parse_qs(body.decode("utf-8", errors="replace"))
     if "payload" in form:
-        return _named("", _json_object(form["payload"][0]).get("type"))
-    command = form.get("command", [""])[0]
-    return f"command:{command}" if _COMMAND_NAME.fullmatch(command) else "other"
+        return payload_kind(_json_object(form["payload"][0]))
+    return payload_kind({"command": form.get("command", [""])[0]})
+
+
+def payload_kind(payload: dict[str, Any]) -> str:
+    """The metric label of what Slack sent, as a payload: a slash command's fields, an
+    interaction, or an event's envelope (over HTTP or in a Socket Mode envelope alike)."""
+    if payload.get("type") == "event_callback":
+        event = payload.get("event")
+        return _named("event:", event.get("type") if isinstance(event, dict) else None)
+    if "command" in payload:
+        command = payload.get("command")
+        return (
+            f"command:{command}" if isinstance(command, str) and _COMMAND_NAME.fullmatch(command) else "other"
+        )
+    return _named("", payload.get("type"))
 
 
 def _json_object(text: str | bytes) -> dict[str, Any]:

@@ -10,8 +10,10 @@ slash commands, interactions and events in envelopes:
 
 and the app acknowledges each with `{"envelope_id": "…", "payload": {…}}` (the payload only where
 one is accepted: a command's reply, a form's `response_action`). An envelope not acknowledged
-within 3 seconds is late: Slack delivers it again, on another connection when there is one, with
-`retry_attempt` one higher and `retry_reason` "timeout", up to three times. Every few hours Slack
+within 3 seconds is late. An event is then delivered again, on another connection when there is
+one, with `retry_attempt` one higher and `retry_reason` "timeout", up to three times, as the
+Events API retries; a slash command or an interaction is not: the person sees that the app did
+not answer (`timed_out`). Every few hours Slack
 asks an app to move to a new connection (`disconnect` with `warning`, then `refresh_requested`),
 and a connection may also be dropped outright; an app may hold up to 10 connections, and Slack
 spreads the envelopes over them. Turning Socket Mode off sends `link_disabled`, and
@@ -74,7 +76,13 @@ class Envelope:
     response: dict[str, Any] | None = None
     acknowledged_after: float | None = None  # seconds from the first delivery to the acknowledgement
     first_sent: float | None = None
-    given_up: bool = False
+    given_up: bool = False  # no acknowledgement came, and Slack delivers it no more
+    settled: threading.Event = field(default_factory=threading.Event)  # acknowledged or given up
+
+    @property
+    def retried(self) -> bool:
+        """Slack delivers an event again when it is late; nothing else (the Events API's rule)."""
+        return self.type == "events_api"
 
 
 @dataclass
@@ -88,8 +96,14 @@ class Delivery:
 class SocketModeSlack:
     """The WebSocket server of an emulated Slack, holding the app's connections."""
 
-    def __init__(self, *, ack_seconds: float = ACK_SECONDS, retries: int = RETRIES) -> None:
-        self.ack_seconds, self.retries = ack_seconds, retries
+    def __init__(
+        self,
+        *,
+        ack_seconds: float = ACK_SECONDS,
+        retries: int = RETRIES,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        self.ack_seconds, self.retries, self.max_connections = ack_seconds, retries, max_connections
         self.lock = threading.Condition()
         self.enabled = True  # False after `disable`: apps.connections.open is refused
         self.links: dict[int, Link] = {}
@@ -154,15 +168,23 @@ class SocketModeSlack:
         return envelope
 
     def wait(self, envelope: Envelope, timeout: float = 20.0) -> dict[str, Any] | None:
-        """The acknowledgement's payload (None when it carried none), once it has come."""
-        if not envelope.acknowledged.wait(timeout):
+        """The acknowledgement's payload (None when it carried none), once it has come; raises
+        NotAcknowledged when Slack gave up waiting for it (or after `timeout`)."""
+        envelope.settled.wait(timeout)
+        if not envelope.acknowledged.is_set():
             raise NotAcknowledged(envelope.id)
         return envelope.response
 
     def late(self) -> list[Envelope]:
-        """The envelopes delivered more than once because an acknowledgement did not come in time."""
+        """The events delivered more than once because an acknowledgement did not come in time."""
         with self.lock:
             return [envelope for envelope in self.envelopes.values() if envelope.attempt > 0]
+
+    def timed_out(self) -> list[Envelope]:
+        """The envelopes never acknowledged in time: commands and interactions whose person saw
+        that the app did not answer, and events delivered their last time."""
+        with self.lock:
+            return [envelope for envelope in self.envelopes.values() if envelope.given_up]
 
     def open_links(self) -> list[int]:
         """The connections Slack delivers on."""
@@ -184,10 +206,11 @@ class SocketModeSlack:
                     raise TimeoutError(f"{len(links)} of {count} connections after {timeout} s")
                 self.lock.wait(left)
 
-    def refresh(self, link_id: int, *, warn_seconds: float = 0.5) -> None:
+    def refresh(self, link_id: int, *, warn_seconds: float = 5.0) -> None:
         """Ask the app to move to a new connection, as Slack does every few hours: a `warning`
-        first and, if the connection is still open `warn_seconds` later (Slack waits about 10),
-        `refresh_requested`; nothing more is delivered on it, and it closes a moment later."""
+        first and, if the connection is still open `warn_seconds` later (Slack waits about 10;
+        slack-sdk takes up to 3 to close a connection it has left), `refresh_requested`; nothing
+        more is delivered on it then, and it closes a moment later."""
         with self.lock:
             link = self.links[link_id]
         self._say(link, {"type": "disconnect", "reason": "warning", "debug_info": DEBUG_INFO})
@@ -258,14 +281,14 @@ class SocketModeSlack:
     def _serve(self, websocket: ServerConnection) -> None:
         with self.lock:
             link = Link(next(self._link_ids), websocket, time.monotonic())
-            crowded = sum(1 for other in self.links.values() if other.open) >= MAX_CONNECTIONS
-            if not crowded:
-                self.links[link.id] = link
-                self.connections_opened += 1
-            count = sum(1 for other in self.links.values() if other.open)
+            count = sum(1 for other in self.links.values() if other.open) + 1
+            crowded = count > self.max_connections
+            if crowded:
+                self.refusals.append("too_many_websockets")
         if crowded:
-            self._say(link, {"type": "disconnect", "reason": "too_many_websockets"})
+            self._say(link, {"type": "disconnect", "reason": "too_many_websockets", "debug_info": DEBUG_INFO})
             return
+        # hello first: nothing is delivered on a connection before it
         self._say(
             link,
             {
@@ -276,6 +299,8 @@ class SocketModeSlack:
             },
         )
         with self.lock:
+            self.links[link.id] = link
+            self.connections_opened += 1
             self.lock.notify_all()
             # Whatever waited for a connection goes out on this one.
             for envelope in self.envelopes.values():
@@ -318,10 +343,14 @@ class SocketModeSlack:
             if payload and not envelope.accepts_response_payload:
                 # Slack ignores it; the emulator records it, since it is a mistake of the app's.
                 self.refusals.append("payload_not_accepted")
+            if envelope.given_up:  # too late: Slack had told the person, or stopped delivering it
+                self.refusals.append("acknowledged_too_late")
+                return
             envelope.response = payload or None
             if envelope.first_sent is not None:
                 envelope.acknowledged_after = time.monotonic() - envelope.first_sent
             envelope.acknowledged.set()
+            envelope.settled.set()
             self.lock.notify_all()
 
     def _send(self, envelope: Envelope, reason: str) -> None:
@@ -357,8 +386,9 @@ class SocketModeSlack:
                         continue
                     if now - envelope.sent_at < self.ack_seconds:
                         continue
-                    if envelope.attempt >= self.retries:
+                    if not envelope.retried or envelope.attempt >= self.retries:
                         envelope.given_up = True
+                        envelope.settled.set()
                         self.lock.notify_all()
                         continue
                     envelope.attempt += 1
