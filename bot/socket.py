@@ -205,6 +205,16 @@ class SocketLinks:
         with self._lock:
             return [self._state(link) for link in self.links]
 
+    def sessions(self) -> list[str | None]:
+        """Each connection's current session (slack-sdk's id), None while it has no open one."""
+        with self._lock:
+            return [
+                link.handler.client.session_id()
+                if link.handler is not None and link.handler.client.is_connected()
+                else None
+                for link in self.links
+            ]
+
     def report(self) -> dict[str, int | list[str]]:
         states = self.states()
         return {"open": states.count("open"), "wanted": len(states), "links": states}

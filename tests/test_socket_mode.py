@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from bot import metrics
 from bot.app import Casehub, assemble
 from bot.jobs import NotRecorded
 from bot.serving import BackgroundServer
@@ -76,7 +77,9 @@ def quick_links(casehub: Casehub, connections: int = 1) -> SocketLinks:
         connections=connections,
         first_delay=0.05,
         max_delay=0.2,
-        ping_interval=0.5,
+        # slack-sdk calls a connection stale after four pings without a pong, and reads no pong
+        # for up to 3 s while it moves to a new connection: four pings must outlast that.
+        ping_interval=1.0,
         reconnect_grace=0.3,
     )
 
@@ -97,11 +100,14 @@ def test_the_main_flows_over_socket_mode(slack, fake, database, registry, runnin
     case = open_case(slack, database, agencies=("police", "school"))
     assert fake.channels[case.channel].members >= {COORD, POLICE, SCHOOL}
 
-    # An update in one line, posted to the case channel.
+    # An update in one line, posted to the case channel, and counted as a request.
+    counted = {"kind": "command:/update", "outcome": "2xx"}
+    before = metrics.EVENTS.get_sample_value("casehub_requests_total", counted) or 0
     reply = slack.command("/update", "Attended mentoring and engaged well", user=SCHOOL, channel=case.channel)
     assert reply.status == 200
     assert [u.agency.slug for u in updates(database)] == ["school"]
     assert "Attended mentoring" in json.dumps(fake.posts(case.channel)[-1]["blocks"])
+    assert metrics.EVENTS.get_sample_value("casehub_requests_total", counted) == before + 1
 
     # An action, then its button.
     slack.command(
@@ -202,9 +208,9 @@ def test_a_connection_dropped_in_the_middle_of_a_burst_loses_and_doubles_nothing
     assert all(saved[note] <= 1 for note in unanswered)  # on record before the connection was lost, or not
     for note in notes:
         assert sum(note in json.dumps(m["blocks"]) for m in fake.posts(case.channel)) == saved[note]
-    # casehub opened a connection in place of the lost one.
+    # casehub opened a connection in place of the lost one (once slack-sdk's pings found it gone).
+    assert len(running.socket.wait_for_links(2, timeout=30)) == 2
     assert running.links.wait_open(timeout=10), running.links.report()
-    assert len(running.socket.open_links()) == 2
 
 
 @pytest.fixture
@@ -294,11 +300,15 @@ def test_refresh_with_and_without_warning_moves_to_new_connections_and_loses_not
     first, second = sorted(before)
     # One at a time, as Slack does (each connection has its own age): slack-sdk takes up to 3 s
     # to let go of the old one, and dispatches nothing of that connection's meanwhile.
+    sessions = running.links.sessions()
     socket.refresh(first)  # warned first: slack-sdk moves at the warning
     assert wait_for(lambda: not socket.links[first].open)
     socket.request_refresh(second)  # asked at once
     assert wait_for(lambda: not socket.links[second].open)
     socket.wait_for_links(2, besides=before)
+    # Both moves over on casehub's side too: each connection on a session of its own, new.
+    assert wait_for(lambda: all(s is not None for s in running.links.sessions()))
+    assert wait_for(lambda: set(running.links.sessions()).isdisjoint(sessions))
     case = open_case(slack, database)
     slack.command("/update", "Attended mentoring and engaged well", user=SCHOOL, channel=case.channel)
     assert len(updates(database)) == 1
