@@ -166,7 +166,7 @@ def _role_or_relation_before(note: Note, index: int) -> str | None:
         word = words[back]
         if word.folded in lexicon.PROFESSIONAL_TITLES and word.capitalised:
             return "staff"
-        if word.folded in lexicon.COURTESY_TITLES and word.capitalised:
+        if word.folded in lexicon.COURTESY_TITLES and (word.capitalised or word.folded in _LOWER_TITLES):
             if _role_ahead_of_title(note, back):
                 return "staff"
             courtesy = "title"
@@ -310,6 +310,14 @@ def _runs(note: Note) -> Iterator[tuple[int, int]]:
                 and note.text[following.end : words[j + 2].start] == " "
             ):
                 j += 2
+            elif (
+                following.folded in {"n'", "d'"}
+                and following.capitalised
+                and j + 2 < len(words)
+                and _name_like(words[j + 2])
+                and note.text[following.end : words[j + 2].start] == ""
+            ):
+                j += 2  # "Marie-Ange N'Guessan", "Priya D'Souza"
             else:
                 break
         yield i, j
@@ -519,14 +527,23 @@ def _lower_case_names(note: Note) -> Iterator[Span]:
     for index, word in enumerate(words):
         if word.capitalised:
             continue
-        if (
+        full = _lower_full_name(note, index)
+        if full is not None:
+            yield word.start, words[full].end, 0.7
+        elif (
             index + 1 < len(words)
             and _listed_name(word, given)
             and not words[index + 1].capitalised
             and _listed_name(words[index + 1], family)
             and note.text[word.end : words[index + 1].start] == " "
         ):
-            yield word.start, words[index + 1].end, 0.7
+            # Staff named in their role stay staff: "the DSL, mrs sarah jones".
+            if not (
+                _role_or_relation_before(note, index) == "staff"
+                or _role_after(note, index + 1)
+                or _staff_from(note, index + 1)
+            ):
+                yield word.start, words[index + 1].end, 0.7
         elif (
             _listed_name(word, given)
             and index
@@ -571,6 +588,114 @@ def _lower_case_names(note: Note) -> Iterator[Span]:
 
 
 _NOT_SURNAME = lexicon.STOPWORDS | lexicon.ROLE_WORDS | lexicon.RELATION_WORDS | _REPORTING
+
+# Particles that begin a family name and are no ordinary English or French word: "kevin da
+# silva", "omar el amrani", "sami ben salah". "van" (also a vehicle) needs "der"/"den" or a
+# listed family name after it; French "de", "du", "le", "la" need a listed family name.
+_STRONG_PARTICLES = lexicon.word_set("da di dos das del della von der den ter el al ben bin ibn abu mac mc")
+_WEAK_PARTICLES = lexicon.word_set("van de du des le la")
+# "marie-ange n'guessan", "priya d'souza": the elided "n'" or "d'" is split off the family name.
+_ELIDED_PARTICLES = frozenset({"n'", "d'"})
+# French words that follow an elided "n'" or "d'" after a name ("léa n'est pas", "hugo d'abord").
+_ELIDED_WORDS = lexicon.word_set(
+    """est etait a ai as avait avaient ont y en aime aimait veut voulait va allait sait savait
+    peut pouvait importe arrive arrivait habite accord abord ailleurs habitude autres apres"""
+)
+# "siobhan o'brien", "ryan o'connor": Irish and Scottish prefixes joined by an apostrophe.
+_APOSTROPHE_SURNAME = re.compile(r"^(?:o|mc|mac)'[a-z]{2,}$")
+_SIMPLE_WORD = re.compile(r"^[^\W\d_]{3,}$")
+
+
+def _not_family_word(folded: str) -> bool:
+    """A word that says something else next to a name: a role, relation, title, place, agency, day."""
+    return (
+        folded in _NOT_SURNAME
+        or folded in lexicon.PROFESSIONAL_TITLES
+        or folded in lexicon.COURTESY_TITLES
+        or folded in lexicon.INSTITUTION_WORDS
+        or folded in lexicon.places()
+        or folded in lexicon.organisations()
+        or folded in _CALENDAR
+    )
+
+
+def _not_family(folded: str) -> bool:
+    return _not_family_word(folded) or folded in lexicon.ordinary_words()
+
+
+def _lower_given(word: Word) -> bool:
+    """A listed given name, or a hyphenated one whose first part is listed ("kiera-leigh")."""
+    if word.folded in _PARTICLES or word.folded in _WEAK_PARTICLES:
+        return False  # "van", "ben": a particle here, not a given name
+    if _listed_name(word, lexicon.given_names()):
+        return True
+    parts = word.folded.split("-")
+    return (
+        len(parts) > 1
+        and _listed_name(Word(word.start, word.end, parts[0], parts[0], False), lexicon.given_names())
+        and all(_SIMPLE_WORD.match(part) or part in lexicon.given_names() for part in parts[1:])
+        and not any(part in lexicon.STOPWORDS for part in parts[1:])
+    )
+
+
+def _loose_family(word: Word) -> bool:
+    """A word that can be a family name after a particle: letters only, no ordinary or known word."""
+    return bool(_SIMPLE_WORD.match(word.folded)) and not _not_family(word.folded)
+
+
+def _lower_full_name(note: Note, index: int) -> int | None:
+    """ "kevin da silva", "marie-ange n'guessan", "kiera-leigh brennan", "siobhan o'brien": a
+    given name typed in lower case followed by a family name, with or without a particle. Returns
+    the index of the last word of the name, or None. Staff named in their role stay staff."""
+    words = note.words
+    word = words[index]
+    if not _lower_given(word) or index + 1 >= len(words):
+        return None
+    family = lexicon.surnames()
+
+    def joined(a: int, b: int, gap: str = " ") -> bool:
+        return note.text[words[a].end : words[b].start] == gap
+
+    nxt = words[index + 1]
+    last = None
+    if not joined(index, index + 1) or nxt.capitalised:
+        return None
+    if _listed_name(nxt, family) and "-" in word.folded and not _not_family(nxt.folded):
+        last = index + 1  # a listed given + listed family name is the older rule's
+    elif _APOSTROPHE_SURNAME.match(nxt.folded):
+        last = index + 1
+    elif (
+        nxt.folded in family
+        and nxt.folded in lexicon.ordinary_words()
+        and len(nxt.folded) > 2
+        and not _not_family_word(nxt.folded)
+        and not nxt.initial
+    ):
+        # "maëlys fontaine", "kyle brown": a family name that is also an ordinary word, after a
+        # given name that is not one
+        last = index + 1
+    elif "-" in word.folded and not _listed_name(word, lexicon.given_names()) and _loose_family(nxt):
+        # "kiera-leigh brennan": a hyphenated given name followed by a name-like word
+        last = index + 1 if nxt.folded not in _REPORTING else None
+    elif nxt.folded in _ELIDED_PARTICLES and index + 2 < len(words) and joined(index + 1, index + 2, ""):
+        after = words[index + 2]
+        if _loose_family(after) and after.folded not in _ELIDED_WORDS:
+            last = index + 2
+    elif nxt.folded in _STRONG_PARTICLES | _WEAK_PARTICLES and index + 2 < len(words):
+        k = index + 2
+        # "van der berg", "de la cruz": a second particle
+        if words[k].folded in _STRONG_PARTICLES | _WEAK_PARTICLES and k + 1 < len(words) and joined(k - 1, k):
+            k += 1
+        after = words[k]
+        if joined(k - 1, k) and not after.capitalised:
+            strong = nxt.folded in _STRONG_PARTICLES or (k > index + 2 and nxt.folded == "van")
+            if _listed_name(after, family) or (strong and _loose_family(after)):
+                last = k
+    if last is None:
+        return None
+    if _role_or_relation_before(note, index) == "staff" or _role_after(note, last) or _staff_from(note, last):
+        return None
+    return last
 
 
 def _relation_follows(text: str, end: int) -> bool:
@@ -621,6 +746,13 @@ _SAYING_START = lexicon.word_set("je j il elle on nous vous ils elles c ca ce i 
 
 
 _RELATION_QUOTED = re.compile(r"([\w'’-]+)\s*" + _QUOTED)
+# "known to the boys in the park as 'Mimi'": "known … as" with a few words between, then quotes.
+_KNOWN_TO_AS = re.compile(
+    r"(?i:\bknown\s+(?:to|by|among|amongst|in|on)\b[^.\n\"“«‘]{1,50}?\bas)\s*[:,]?\s*"
+    r"(?:" + _QUOTED + r"|'(?=\w)([^'\n]{1,40}?)'(?!\w))"
+)
+# Words in quotes after a name that are a saying, not a nickname: Kyle "No" he said.
+_INTERJECTIONS = lexicon.word_set("yes no ok okay hello hi bye sorry what why stop help thanks oui non merci")
 
 
 def find_nicknames(note: Note) -> Iterator[Span]:
@@ -654,6 +786,25 @@ def find_nicknames(note: Note) -> Iterator[Span]:
     for match in _NICKNAME_BEFORE.finditer(note.text):
         if len(match.group(1).split()) <= 4:
             yield match.start(1), match.end(1), 0.8
+    for match in _KNOWN_TO_AS.finditer(note.text):
+        group = 1 if match.group(1) is not None else 2
+        if len(match.group(group).split()) <= 3:
+            yield match.start(group), match.end(group), 0.75
+    # Jordan "JJ" Smith, « Bébé » after Nassim: a quoted name right after a listed name
+    given, family = lexicon.given_names(), lexicon.surnames()
+    for match in _RELATION_QUOTED.finditer(note.text):
+        before, quoted = match.group(1), match.group(2)
+        first = fold(quoted.split()[0].split("'")[0])
+        if (
+            before[:1].isupper()
+            and (fold(before) in given or fold(before) in family)
+            and fold(before) not in lexicon.ordinary_words()
+            and len(quoted.split()) <= 2
+            and quoted[:1].isupper()
+            and first not in _SAYING_START
+            and first not in _INTERJECTIONS
+        ):
+            yield match.start(2), match.end(2), 0.7
 
 
 # --- dates of birth --------------------------------------------------------------------------

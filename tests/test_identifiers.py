@@ -308,3 +308,78 @@ def test_a_role_word_elsewhere_in_the_sentence_does_not_hide_a_family_name(text,
 )
 def test_quoted_sayings_and_words_are_no_nicknames(text):
     assert Kind.NICKNAME not in kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        # a lower-case given name, a particle and a family name no list needs to know
+        ("kevin da silva en 5eC frappe un camarade", "kevin da silva"),
+        ("omar el amrani seen at the station", "omar el amrani"),
+        ("chris van der berg was at the address", "chris van der berg"),
+        # a French particle before a listed family name
+        ("aya de villiers absente depuis lundi", "aya de villiers"),
+        # an elided particle split off the family name, in any case
+        ("marie-ange n'guessan 14 ans, absente", "marie-ange n'guessan"),
+        ("priya d'souza missed school again", "priya d'souza"),
+        ("Marie-Ange N'Guessan absente", "Marie-Ange N'Guessan"),
+        # an Irish prefix with an apostrophe
+        ("saw siobhan o'brien at home", "siobhan o'brien"),
+        # a hyphenated given name whose first part is listed, then a family name
+        ("kiera-leigh brennan aged 12 was upset", "kiera-leigh brennan"),
+        ("sarah-jayne mcnulty refused to come in", "sarah-jayne mcnulty"),
+        # names of many origins from the lists, typed in lower case
+        ("fatou diallo goes to the park after school", "fatou diallo"),
+        # a family name that is also an ordinary word, after a given name that is not one
+        ("maëlys fontaine ne vient plus au collège", "maëlys fontaine"),
+        ("kyle brown was seen at the shop", "kyle brown"),
+    ],
+)
+def test_lower_case_full_names_with_particles_are_caught(text, name):
+    assert name in [f.excerpt for f in scan(text, "observed") if f.kind is Kind.NAME]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # French words after a particle or an elided "n'"/"d'" are no family name
+        "hugo de la classe voisine",
+        "léa n'est pas venue, d'abord malade",
+        # "van" alone is a vehicle
+        "kyle van keys were lost",
+        # staff named in their role stay staff, in lower case too
+        "the DSL, mrs sarah jones, will call back",
+        "kevin da silva from Early Help called",
+        "our sw aisha el amrani visited",
+        # an ordinary word that is also a family name, after a word that is no given name
+        "mark green and will brown are on the rota",
+    ],
+)
+def test_lower_case_particles_and_staff_are_no_family_names(text):
+    assert [f.excerpt for f in scan(text, "observed") if f.kind is Kind.NAME and " " in f.excerpt] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "nickname"),
+    [
+        ("known to the boys in the park as 'Mimi', he is 14", "Mimi"),
+        ("il est connu, known on the estate as « Tito »", "Tito"),
+        ('Jordan "JJ" Smith was there', "JJ"),
+        ("Nassim « Bébé » Kaddour traîne à la cité", "Bébé"),
+    ],
+)
+def test_nicknames_known_to_a_group_or_quoted_after_a_name_are_caught(text, nickname):
+    assert_caught(text, Kind.NICKNAME, nickname)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "known to police as a prolific offender",
+        'Kyle "No" he said, then walked off',
+        'Amir "Hello" to the group',
+        'mum "forgot" the appointment',
+    ],
+)
+def test_sayings_after_a_name_and_known_as_without_quotes_are_no_nicknames(text):
+    assert Kind.NICKNAME not in kinds(text)
