@@ -32,6 +32,7 @@ from typing import Any
 from benchmarks.harness import (
     Workspace,
     casehub_environment,
+    command,
     database_arguments,
     everyone,
     free_port,
@@ -43,7 +44,8 @@ from benchmarks.harness import (
     wait_for_queue,
 )
 from bot.jobs import JobQueue
-from sandbox.slack import APP_TOKEN, TEAM, EmulatedSlack, Origin
+from sandbox.driver import envelope_of
+from sandbox.slack import APP_TOKEN, EmulatedSlack, Origin
 from sandbox.socket_mode import NotAcknowledged, SocketModeSlack
 
 SENDERS = (1, 10, 50)
@@ -52,18 +54,18 @@ _triggers = itertools.count(1)
 
 
 def status_payload(fake: EmulatedSlack, workspace: Workspace, user: str) -> tuple[dict[str, Any], str]:
-    """A `/case status` in the case channel, as a slash_commands envelope carries it."""
+    """A `/case status` in the case channel, as a slash_commands envelope carries it, and the
+    key of its response URL."""
     response_url = fake.issue_response_url(Origin(user, workspace.channel))
-    payload = {
-        "command": "/case",
-        "text": "status",
-        "user_id": user,
-        "channel_id": workspace.channel,
-        "team_id": TEAM,
-        "api_app_id": "ACASEHUB",
-        "response_url": response_url,
-        "trigger_id": f"{next(_triggers)}.bench",
-    }
+    body = command(
+        "/case",
+        "status",
+        user=user,
+        channel=workspace.channel,
+        response_url=response_url,
+        trigger=f"{next(_triggers)}.bench",
+    )
+    _kind, payload = envelope_of(body, "application/x-www-form-urlencoded")
     return payload, response_url.rsplit("/", 1)[-1]
 
 

@@ -140,7 +140,6 @@ class Link:
     number: int
     state: str = "connecting"  # "connecting", "open", "lost", "refused", "disabled"
     handler: SocketModeHandler | None = None
-    changed_at: float = 0.0
     refused: str | None = None  # why Slack turned the current connection away, until it is closed
 
 
@@ -234,7 +233,7 @@ class SocketLinks:
 
     def _set(self, link: Link, state: str, handler: SocketModeHandler | None = None) -> None:
         with self._lock:
-            link.state, link.changed_at = state, time.monotonic()
+            link.state = state
             if handler is not None:
                 link.handler = handler
 
@@ -382,26 +381,6 @@ class SocketStatus:
 
     def connections(self) -> dict[str, int | list[str]]:
         return self.links.report()
-
-
-def run_socket_mode(
-    app: App,
-    app_token: str,
-    *,
-    stop: threading.Event | None = None,
-    first_delay: float = FIRST_DELAY,
-    max_delay: float = MAX_DELAY,
-    connections: int = 1,
-) -> None:
-    """Serve `app` over Socket Mode until `stop` is set (for ever without one)."""
-    stop = stop or threading.Event()
-    links = SocketLinks(
-        app, app_token, connections=connections, first_delay=first_delay, max_delay=max_delay
-    ).start()
-    try:
-        stop.wait()
-    finally:
-        links.stop()
 
 
 def _web_client(app: App, logger: logging.Logger) -> WebClient:

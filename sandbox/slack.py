@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 TOKEN = "xoxb-test-token"
 # The app-level token that opens Socket Mode connections (`socket_mode`), and only that.
-APP_TOKEN = "xapp-1-ACASEHUB-1-test-app-token"
+APP_TOKEN = "xapp-emulated-app-token"
 APP_TOKEN_METHODS = {"apps.connections.open"}
 BOT_USER = "UBOT"
 TEAM = "T0CASEHUB"

@@ -209,29 +209,20 @@ class SocketModeSlack:
     def refresh(self, link_id: int, *, warn_seconds: float = 5.0) -> None:
         """Ask the app to move to a new connection, as Slack does every few hours: a `warning`
         first and, if the connection is still open `warn_seconds` later (Slack waits about 10;
-        slack-sdk takes up to 3 to close a connection it has left), `refresh_requested`; nothing
-        more is delivered on it then, and it closes a moment later."""
+        slack-sdk takes up to 3 to close a connection it has left), `refresh_requested`."""
         with self.lock:
             link = self.links[link_id]
         self._say(link, {"type": "disconnect", "reason": "warning", "debug_info": DEBUG_INFO})
 
         def then() -> None:
-            if self._stopped.wait(warn_seconds) or not link.open:
-                return
-            with self.lock:
-                link.accepting = False
-            self._say(
-                link,
-                {"type": "disconnect", "reason": "refresh_requested", "debug_info": DEBUG_INFO},
-            )
-            # The emulator's choice: the old connection stays open a moment for acknowledgements.
-            if not self._stopped.wait(1.0):
-                self._close(link)
+            if not self._stopped.wait(warn_seconds) and link.open:
+                self.request_refresh(link_id)
 
         threading.Thread(target=then, daemon=True).start()
 
     def request_refresh(self, link_id: int) -> None:
-        """`refresh_requested` without a warning first."""
+        """`refresh_requested`: nothing more is delivered on the connection, and it closes a
+        moment later (the emulator's choice: long enough for acknowledgements on their way)."""
         with self.lock:
             link = self.links[link_id]
             link.accepting = False

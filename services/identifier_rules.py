@@ -594,6 +594,7 @@ _NOT_SURNAME = lexicon.STOPWORDS | lexicon.ROLE_WORDS | lexicon.RELATION_WORDS |
 # listed family name after it; French "de", "du", "le", "la" need a listed family name.
 _STRONG_PARTICLES = lexicon.word_set("da di dos das del della von der den ter el al ben bin ibn abu mac mc")
 _WEAK_PARTICLES = lexicon.word_set("van de du des le la")
+_ANY_PARTICLES = _STRONG_PARTICLES | _WEAK_PARTICLES
 # "marie-ange n'guessan", "priya d'souza": the elided "n'" or "d'" is split off the family name.
 _ELIDED_PARTICLES = frozenset({"n'", "d'"})
 # French words that follow an elided "n'" or "d'" after a name ("léa n'est pas", "hugo d'abord").
@@ -681,10 +682,10 @@ def _lower_full_name(note: Note, index: int) -> int | None:
         after = words[index + 2]
         if _loose_family(after) and after.folded not in _ELIDED_WORDS:
             last = index + 2
-    elif nxt.folded in _STRONG_PARTICLES | _WEAK_PARTICLES and index + 2 < len(words):
+    elif nxt.folded in _ANY_PARTICLES and index + 2 < len(words):
         k = index + 2
         # "van der berg", "de la cruz": a second particle
-        if words[k].folded in _STRONG_PARTICLES | _WEAK_PARTICLES and k + 1 < len(words) and joined(k - 1, k):
+        if words[k].folded in _ANY_PARTICLES and k + 1 < len(words) and joined(k - 1, k):
             k += 1
         after = words[k]
         if joined(k - 1, k) and not after.capitalised:

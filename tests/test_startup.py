@@ -16,7 +16,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.settings import ConfigurationError, load_settings
-from bot.socket import run_socket_mode
+from bot.socket import SocketLinks
 from sandbox.slack import APP_TOKEN, EmulatedSlack
 from tests.conftest import KEY_ENV
 from tests.helpers import wait_for
@@ -248,14 +248,13 @@ class StopAfter(logging.Handler):
 def serve_socket_mode(app: App, stop: threading.Event, lines: int, **delays: float) -> None:
     counter = StopAfter(stop, lines)
     logging.getLogger("bot.socket").addHandler(counter)
-    worker = threading.Thread(target=run_socket_mode, args=(app, APP_TOKEN), kwargs={"stop": stop, **delays})
+    links = SocketLinks(app, APP_TOKEN, **delays).start()
     try:
-        worker.start()
-        worker.join(timeout=60)
+        assert stop.wait(timeout=60)
     finally:
         stop.set()
+        links.stop()
         logging.getLogger("bot.socket").removeHandler(counter)
-    assert not worker.is_alive()
 
 
 def app_on(api_url: str) -> App:
